@@ -1,0 +1,5 @@
+"""`python -m modelship` is the same as the `modelship` command."""
+
+from modelship.cli import main
+
+main()

@@ -1,0 +1,505 @@
+"""The ModelDeployment spec as typed, immutable Python objects — and, through the field
+declarations on them, the source of the CRD's spec schema.
+
+Each field's description, JSON name, default and validation live right here on the
+dataclass (see `modelship.api.fields`); `modelship.api.schema` turns them into the CRD's
+OpenAPI schema and `modelship.api.parse.parse_spec` reads a resource's spec with them.
+"""
+
+from __future__ import annotations
+
+import datetime
+from dataclasses import dataclass
+from typing import Any, ClassVar, Literal
+
+from cronsim import CronSim, CronSimError
+
+from modelship.api.fields import Rule, duration_prop, object_prop, prop
+
+STORAGE_URI_PATTERN = r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/.*)?$"
+# A model name ends up in serving URLs and in the `modelship.io/model` label value.
+MODEL_NAME_PATTERN = r"^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$"
+MODEL_NAME_MAX_LENGTH = 63
+ENDPOINT_PATTERN = r"^https?://[^\s/?#]+(/\S*)?$"
+REGION_PATTERN = r"^[A-Za-z0-9][-A-Za-z0-9_]*$"
+DNS_SUBDOMAIN_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
+SECRET_KEY_PATTERN = r"^[-._a-zA-Z0-9]+$"
+IMAGE_PATTERN = r"^\S+$"
+EXTENDED_RESOURCE_PATTERN = r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?/[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$"
+LABEL_VALUE_PATTERN = r"^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$"
+ENTRYPOINT_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*:[A-Za-z_][A-Za-z0-9_]*$"
+CRON_PATTERN = r"^\S+( +\S+){4}$"
+URI_PATTERN = r"^[a-z][a-z0-9+.-]*://\S+$"
+METRIC_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_./-]*$"
+PERCENT_PATTERN = r"^(100|[1-9]?[0-9])%$"
+# A Kubernetes resource quantity ("500m", "2Gi", "1.5", "1e3"), never negative here.
+QUANTITY_PATTERN = r"^([0-9]+(\.[0-9]*)?|\.[0-9]+)([KMGTPE]i|[numkMGTPE]|[eE][-+]?[0-9]+)?$"
+
+_QUANTITY_SCHEMA: dict[str, Any] = {
+    "anyOf": [{"type": "integer"}, {"type": "string"}],
+    "x-kubernetes-int-or-string": True,
+    "pattern": QUANTITY_PATTERN,
+}
+
+RESOURCES_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "requests": {
+            "type": "object",
+            "description": (
+                'The least each container is guaranteed, e.g. {cpu: "500m", memory: 2Gi}.'
+            ),
+            "additionalProperties": _QUANTITY_SCHEMA,
+        },
+        "limits": {
+            "type": "object",
+            "description": 'The most each container may use, e.g. {memory: 4Gi}.',
+            "additionalProperties": _QUANTITY_SCHEMA,
+        },
+    },
+}
+
+TOLERATIONS_SCHEMA: dict[str, Any] = {
+    "type": "array",
+    "x-kubernetes-list-type": "atomic",
+    "items": {
+        "type": "object",
+        "description": "A Kubernetes toleration, as in a pod's spec.tolerations.",
+        "properties": {
+            "key": {
+                "type": "string",
+                "description": "The taint key this toleration matches; empty matches all keys.",
+            },
+            "operator": {
+                "type": "string",
+                "enum": ["Exists", "Equal"],
+                "description": "Exists (any value) or Equal (the value below); default Equal.",
+            },
+            "value": {
+                "type": "string",
+                "description": "The taint value to match when operator is Equal.",
+            },
+            "effect": {
+                "type": "string",
+                "enum": ["NoSchedule", "PreferNoSchedule", "NoExecute"],
+                "description": "The taint effect to match; empty matches all effects.",
+            },
+            "tolerationSeconds": {
+                "type": "integer",
+                "format": "int64",
+                "description": "For NoExecute: how long the pod stays bound after the taint.",
+            },
+        },
+    },
+}
+
+
+def _cron_problem(schedule: str) -> str | None:
+    try:
+        CronSim(schedule, datetime.datetime(2000, 1, 1))
+    except (CronSimError, ValueError) as error:
+        return (
+            f'"{schedule}" is not a cron schedule ({error}): use five fields '
+            '"minute hour day-of-month month day-of-week", e.g. "0 3 * * *"'
+        )
+    return None
+
+
+def _gpu_product_needs_gpus() -> Rule:
+    return Rule(
+        cel="!has(self.product) || (has(self.count) && self.count > 0)",
+        holds=lambda gpu: gpu.product is None or gpu.count > 0,
+        field="product",
+        reason="ConflictingFields",
+        message=(
+            "{path}.product is set but {path}.count is 0: a GPU product only places GPU "
+            "pods; set {path}.count to 1 or more, or remove {path}.product"
+        ),
+    )
+
+
+def _gpus_only_through_gpu_field() -> Rule:
+    # One place maps GPU settings to pod fields; a GPU in `resources` as well would give the
+    # pod two different answers.
+    def clear_of(kind: str) -> str:
+        return (
+            f"(!has(self.resources.{kind}) || !(self.gpu.resourceName in self.resources.{kind}))"
+        )
+
+    def holds(spec: ServingSpec | TrainingSpec) -> bool:
+        return all(
+            spec.gpu.resource_name not in (spec.resources.get(kind) or {})
+            for kind in ("requests", "limits")
+        )
+
+    return Rule(
+        cel=(
+            "!has(self.resources) || !has(self.gpu) || !has(self.gpu.resourceName) || "
+            f"({clear_of('requests')} && {clear_of('limits')})"
+        ),
+        holds=holds,
+        field="resources",
+        reason="ConflictingFields",
+        message=(
+            "{path}.resources names the GPU resource itself: set GPUs with "
+            "{path}.gpu.count (and {path}.gpu.resourceName), not in {path}.resources"
+        ),
+    )
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """Which model to serve and where its versions are."""
+
+    storage_uri: str = prop(
+        "Where the model's versions live: s3://bucket/prefix, holding one integer folder per "
+        "version (1/, 2/, ...), each a TensorFlow SavedModel with its modelship.json manifest.",
+        pattern=STORAGE_URI_PATTERN,
+        pattern_hint='"s3://bucket/path/to/model"',
+        max_length=1024,
+    )
+    name: str | None = prop(
+        "The model's name in serving URLs (/v1/models/<name>). Defaults to metadata.name.",
+        default=None,
+        pattern=MODEL_NAME_PATTERN,
+        pattern_hint="letters, digits, '-', '_' and '.', starting and ending with a letter or digit",
+        max_length=MODEL_NAME_MAX_LENGTH,
+    )
+    version: int | None = prop(
+        "Pin this version number. When omitted, the newest complete, verified version is "
+        "served, and new versions roll out as they appear.",
+        default=None,
+        minimum=1,
+    )
+
+
+@dataclass(frozen=True)
+class SecretRef:
+    """A Secret (in the ModelDeployment's namespace) holding S3 credentials."""
+
+    name: str = prop(
+        "The Secret's name.",
+        pattern=DNS_SUBDOMAIN_PATTERN,
+        pattern_hint="a Kubernetes object name (lowercase letters, digits, '-' and '.')",
+        max_length=253,
+    )
+    access_key_id_key: str = prop(
+        "The key in the Secret holding the access key id. Default AWS_ACCESS_KEY_ID.",
+        default="AWS_ACCESS_KEY_ID",
+        pattern=SECRET_KEY_PATTERN,
+        pattern_hint="a Secret key (letters, digits, '-', '_' and '.')",
+        max_length=253,
+    )
+    secret_access_key_key: str = prop(
+        "The key in the Secret holding the secret access key. Default AWS_SECRET_ACCESS_KEY.",
+        default="AWS_SECRET_ACCESS_KEY",
+        pattern=SECRET_KEY_PATTERN,
+        pattern_hint="a Secret key (letters, digits, '-', '_' and '.')",
+        max_length=253,
+    )
+
+
+@dataclass(frozen=True)
+class StorageSpec:
+    """How to reach the S3-compatible store that holds the model."""
+
+    endpoint: str | None = prop(
+        "The S3 endpoint URL, e.g. http://minio.storage:9000. Omit for AWS S3.",
+        default=None,
+        pattern=ENDPOINT_PATTERN,
+        pattern_hint='an http(s) URL such as "http://minio.storage:9000"',
+        max_length=1024,
+    )
+    region: str | None = prop(
+        "The S3 region, e.g. us-east-1. Omit to use the store's default.",
+        default=None,
+        pattern=REGION_PATTERN,
+        pattern_hint='a region name such as "us-east-1"',
+        max_length=64,
+    )
+    secret_ref: SecretRef | None = object_prop(
+        "A Secret with the S3 credentials. Omit to use the operator's own credentials.",
+        SecretRef,
+        optional=True,
+    )
+    poll_interval: float = duration_prop(
+        "How often the operator lists the store for new versions, e.g. 30s, 5m, 1h. "
+        "Between 5s and 24h; default 30s.",
+        default="30s",
+        minimum="5s",
+        maximum="24h",
+    )
+
+
+@dataclass(frozen=True)
+class GpuSpec:
+    """GPUs for each pod. One place (the pod builder) turns this into requests, limits,
+    tolerations and node selection."""
+
+    RULES: ClassVar[tuple[Rule, ...]] = (_gpu_product_needs_gpus(),)
+
+    count: int = prop(
+        "GPUs per pod; 0 runs on CPU only. Default 0.",
+        default=0,
+        minimum=0,
+        maximum=16,
+    )
+    resource_name: str = prop(
+        "The extended resource to request: nvidia.com/gpu (default), or a MIG profile such "
+        "as nvidia.com/mig-1g.10gb.",
+        default="nvidia.com/gpu",
+        pattern=EXTENDED_RESOURCE_PATTERN,
+        pattern_hint='a resource name such as "nvidia.com/gpu"',
+        max_length=253,
+    )
+    product: str | None = prop(
+        "Pin pods to nodes with this GPU model (the nvidia.com/gpu.product node label), "
+        "e.g. NVIDIA-H100-80GB-HBM3. Needs count > 0.",
+        default=None,
+        pattern=LABEL_VALUE_PATTERN,
+        pattern_hint="a label value (letters, digits, '-', '_' and '.')",
+        max_length=63,
+    )
+
+
+@dataclass(frozen=True)
+class BatchingSpec:
+    """Server-side batching of prediction requests."""
+
+    max_batch_size: int = prop(
+        "The most requests the server merges into one batch. 1 turns batching off. "
+        "Default 32.",
+        default=32,
+        minimum=1,
+        maximum=4096,
+    )
+    batch_timeout_micros: int = prop(
+        "How long (microseconds) the server waits to fill a batch. Default 2000.",
+        default=2000,
+        minimum=0,
+        maximum=1_000_000,
+    )
+
+
+@dataclass(frozen=True)
+class ServingSpec:
+    """The pods that serve the model."""
+
+    RULES: ClassVar[tuple[Rule, ...]] = (_gpus_only_through_gpu_field(),)
+
+    replicas: int = prop(
+        "How many serving pods to run. Default 1; 0 stops serving. Works with kubectl scale "
+        "and a HorizontalPodAutoscaler (the scale subresource).",
+        default=1,
+        minimum=0,
+    )
+    image: str | None = prop(
+        "The serving image. Defaults to the operator's configured server image.",
+        default=None,
+        pattern=IMAGE_PATTERN,
+        pattern_hint="a container image reference",
+        min_length=1,
+        max_length=512,
+    )
+    resources: dict[str, Any] = prop(
+        "CPU and memory for each serving container (requests and limits, as in a pod). "
+        "Set GPUs with gpu, not here.",
+        default_factory=dict,
+        schema=RESOURCES_SCHEMA,
+    )
+    gpu: GpuSpec = object_prop("GPUs for each serving pod.", GpuSpec)
+    node_selector: dict[str, str] = prop(
+        "Labels a node must have to run serving pods (added to the GPU product label, if any).",
+        default_factory=dict,
+    )
+    tolerations: list[dict[str, Any]] = prop(
+        "Extra tolerations for serving pods (the nvidia.com/gpu taint is tolerated "
+        "automatically when gpu.count > 0).",
+        default_factory=list,
+        schema=TOLERATIONS_SCHEMA,
+    )
+    batching: BatchingSpec = object_prop("Server-side request batching.", BatchingSpec)
+    progress_deadline: float = duration_prop(
+        "How long a rollout may go without progress before the ModelDeployment reports it "
+        "Stalled, e.g. 10m. Between 30s and 24h; default 10m.",
+        default="10m",
+        minimum="30s",
+        maximum="24h",
+    )
+    port: int = prop(
+        "The HTTP port of the model server (REST API, health and metrics). Default 8501.",
+        default=8501,
+        minimum=1,
+        maximum=65535,
+    )
+
+
+@dataclass(frozen=True)
+class RolloutSpec:
+    """How a new version replaces the serving one."""
+
+    RULES: ClassVar[tuple[Rule, ...]] = (
+        Rule(
+            cel=(
+                "!has(self.maxSurge) || !has(self.maxUnavailable) || "
+                "!(string(self.maxSurge) in ['0', '0%'] && "
+                "string(self.maxUnavailable) in ['0', '0%'])"
+            ),
+            holds=lambda rollout: not (
+                str(rollout.max_surge) in ("0", "0%")
+                and str(rollout.max_unavailable) in ("0", "0%")
+            ),
+            field="maxSurge",
+            reason="ConflictingFields",
+            message=(
+                "{path}.maxSurge and {path}.maxUnavailable are both 0, so no pod could ever "
+                "be replaced: raise one of them"
+            ),
+        ),
+    )
+
+    strategy: Literal["RollingUpdate"] = prop(
+        "How to replace pods: RollingUpdate (the only strategy so far). Default RollingUpdate.",
+        default="RollingUpdate",
+        enum=("RollingUpdate",),
+    )
+    max_surge: int | str = prop(
+        'Pods above replicas allowed during a rollout: a number or a percentage ("25%"). '
+        "Default 1.",
+        default=1,
+        minimum=0,
+        pattern=PERCENT_PATTERN,
+        pattern_hint='a number, or a percentage such as "25%"',
+    )
+    max_unavailable: int | str = prop(
+        'Pods below replicas allowed during a rollout: a number or a percentage ("25%"). '
+        "Default 0, so serving capacity never drops.",
+        default=0,
+        minimum=0,
+        pattern=PERCENT_PATTERN,
+        pattern_hint='a number, or a percentage such as "25%"',
+    )
+
+
+@dataclass(frozen=True)
+class GateSpec:
+    """The check a newly trained version must pass before it is rolled out."""
+
+    RULES: ClassVar[tuple[Rule, ...]] = (
+        Rule(
+            cel="has(self.min) || (has(self.mustImprove) && self.mustImprove)",
+            holds=lambda gate: gate.min is not None or gate.must_improve,
+            field="",
+            reason="MissingField",
+            message=(
+                "{path} checks nothing: set {path}.min, or {path}.mustImprove: true, or both"
+            ),
+        ),
+    )
+
+    metric: str = prop(
+        "The metric to judge, by its name in the version's manifest (e.g. accuracy).",
+        pattern=METRIC_NAME_PATTERN,
+        pattern_hint="a metric name such as \"accuracy\"",
+        max_length=128,
+    )
+    min: float | None = prop(
+        "The lowest value of the metric a version may have to be rolled out.",
+        default=None,
+    )
+    must_improve: bool = prop(
+        "Roll a version out only if its metric beats the serving version's. Default false.",
+        default=False,
+    )
+
+
+@dataclass(frozen=True)
+class TrainingSpec:
+    """Training Jobs that produce new versions of the model."""
+
+    RULES: ClassVar[tuple[Rule, ...]] = (_gpus_only_through_gpu_field(),)
+
+    entrypoint: str = prop(
+        "The training function the trainer calls, as package.module:function.",
+        pattern=ENTRYPOINT_PATTERN,
+        pattern_hint='"package.module:function"',
+        max_length=256,
+    )
+    image: str | None = prop(
+        "The training image. Defaults to the operator's configured trainer image.",
+        default=None,
+        pattern=IMAGE_PATTERN,
+        pattern_hint="a container image reference",
+        min_length=1,
+        max_length=512,
+    )
+    workers: int = prop(
+        "Training workers; more than 1 runs a multi-worker job (each gets TF_CONFIG). "
+        "Default 1.",
+        default=1,
+        minimum=1,
+        maximum=64,
+    )
+    gpu: GpuSpec = object_prop("GPUs for each training worker.", GpuSpec)
+    resources: dict[str, Any] = prop(
+        "CPU and memory for each training container (requests and limits). Set GPUs with "
+        "gpu, not here.",
+        default_factory=dict,
+        schema=RESOURCES_SCHEMA,
+    )
+    schedule: str | None = prop(
+        'Retrain on this cron schedule (five fields, e.g. "0 3 * * *"). Omit to train only '
+        "when no version exists.",
+        default=None,
+        pattern=CRON_PATTERN,
+        pattern_hint='five cron fields such as "0 3 * * *"',
+        max_length=128,
+        check=_cron_problem,
+    )
+    data_uri: str | None = prop(
+        "The training data, passed to the entrypoint (e.g. s3://bucket/datasets/digits).",
+        default=None,
+        pattern=URI_PATTERN,
+        pattern_hint='a URI such as "s3://bucket/data"',
+        max_length=2048,
+    )
+    args: list[str] = prop(
+        "Extra arguments passed to the entrypoint.",
+        default_factory=list,
+    )
+    gate: GateSpec | None = object_prop(
+        "The check a new version must pass to be rolled out. Omit to roll out every version "
+        "that trains successfully.",
+        GateSpec,
+        optional=True,
+    )
+    backoff_limit: int = prop(
+        "Retries of a failed training run before it counts as failed. Default 1.",
+        default=1,
+        minimum=0,
+        maximum=20,
+    )
+    active_deadline: float | None = duration_prop(
+        "The longest a training run may take, e.g. 6h. Between 1m and 168h; no limit when "
+        "omitted.",
+        default=None,
+        minimum="1m",
+        maximum="168h",
+    )
+
+
+@dataclass(frozen=True)
+class ModelDeploymentSpec:
+    """What the user asks for: one model, served (and optionally trained) on Kubernetes."""
+
+    model: ModelSpec = prop("Which model to serve and where its versions are.")
+    storage: StorageSpec = object_prop(
+        "How to reach the S3-compatible store holding the model.", StorageSpec
+    )
+    serving: ServingSpec = object_prop("The pods that serve the model.", ServingSpec)
+    rollout: RolloutSpec = object_prop("How a new version replaces the serving one.", RolloutSpec)
+    training: TrainingSpec | None = object_prop(
+        "Training Jobs that produce new versions. Omit to only serve versions made elsewhere.",
+        TrainingSpec,
+        optional=True,
+    )

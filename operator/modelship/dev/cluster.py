@@ -1,0 +1,163 @@
+"""The simulated GPU cluster: a real control plane (etcd, kube-apiserver, controller-manager,
+scheduler) started by kwokctl from the cached binaries, with kwok playing nodes and pods."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from modelship.dev import simulation
+from modelship.dev.binaries import TestbedError, binary, cache_dir
+
+KUBE_VERSION = os.environ.get("MODELSHIP_K8S_VERSION", "v1.36.3")
+KWOK_VERSION = os.environ.get("MODELSHIP_KWOK_VERSION", "v0.8.0")
+
+
+def kwok_workdir() -> Path:
+    return cache_dir() / "kwok"
+
+
+def _kwokctl_env() -> dict[str, str]:
+    return {**os.environ, "KWOK_WORKDIR": str(kwok_workdir())}
+
+
+def stock_stages() -> list[dict[str, Any]]:
+    """kwok's own Stages (copied from its module by the build), pod ones minus simulated images."""
+    folder = cache_dir() / f"kwok-stages-{KWOK_VERSION}"
+    if not folder.is_dir():
+        raise TestbedError(f"kwok's stock Stages are missing from {folder}; run `modelship dev build`")
+    stages = [yaml.safe_load(p.read_text()) for p in sorted(folder.glob("*.yaml"))]
+    return [
+        simulation.exclude_simulated(s) if s["metadata"]["name"].startswith("pod-ready")
+        or s["metadata"]["name"].startswith("pod-complete") else s
+        for s in stages
+    ]
+
+
+def kwokctl_configuration() -> list[dict[str, Any]]:
+    """kwokctl's configuration: local binaries, loopback only, RBAC and admission on."""
+    options = {
+        "runtime": "binary",
+        "bindAddress": "127.0.0.1",
+        "kubeVersion": KUBE_VERSION,
+        "kubeApiserverBinary": str(binary("kube-apiserver")),
+        "kubeControllerManagerBinary": str(binary("kube-controller-manager")),
+        "kubeSchedulerBinary": str(binary("kube-scheduler")),
+        "kubectlBinary": str(binary("kubectl")),
+        "kwokControllerBinary": str(binary("kwok")),
+        "etcdBinary": str(binary("etcd")),
+        "kubeAuthorization": True,
+        "kubeAdmission": True,
+        "securePort": True,
+        "disableQPSLimits": True,
+    }
+    config = {
+        "apiVersion": "config.kwok.x-k8s.io/v1alpha1",
+        "kind": "KwokctlConfiguration",
+        "options": options,
+        "componentsPatches": [
+            # Faster node status and quick pod GC keep the test bed responsive.
+            {"name": "etcd", "extraArgs": [{"key": "unsafe-no-fsync", "value": "true"}]},
+        ],
+    }
+    return [config, *stock_stages(), *simulation.failure_stages()]
+
+
+@dataclass(frozen=True)
+class Cluster:
+    """One kwokctl cluster; `kubeconfig` is an admin kubeconfig on 127.0.0.1."""
+
+    name: str
+
+    @property
+    def workdir(self) -> Path:
+        return kwok_workdir() / "clusters" / self.name
+
+    @property
+    def kubeconfig(self) -> Path:
+        return self.workdir / "kubeconfig.yaml"
+
+    def exists(self) -> bool:
+        return self.kubeconfig.exists()
+
+    def kubectl(self, *args: str, input: str | None = None, check: bool = True,
+                timeout: float = 60) -> subprocess.CompletedProcess[str]:
+        result = subprocess.run(
+            [str(binary("kubectl")), "--kubeconfig", str(self.kubeconfig), *args],
+            input=input, capture_output=True, text=True, timeout=timeout, check=False,
+        )
+        if check and result.returncode != 0:
+            raise TestbedError(f"kubectl {' '.join(args)} failed: {result.stderr.strip()}")
+        return result
+
+    def create(self, timeout: float = 180) -> None:
+        """Starts the control plane and kwok, then adds the nodes and waits for them Ready."""
+        self.workdir.parent.mkdir(parents=True, exist_ok=True)
+        config_file = kwok_workdir() / f"{self.name}.kwokctl.yaml"
+        config_file.write_text(yaml.safe_dump_all(kwokctl_configuration(), sort_keys=False))
+        result = subprocess.run(
+            [str(binary("kwokctl")), "create", "cluster", "--name", self.name,
+             "--config", str(config_file), "--wait", f"{int(timeout)}s", "--quiet-pull"],
+            env=_kwokctl_env(), capture_output=True, text=True, timeout=timeout + 60,
+            check=False, stdin=subprocess.DEVNULL,
+        )
+        if result.returncode != 0:
+            raise TestbedError(
+                f"kwokctl could not create cluster {self.name}:\n{result.stdout[-3000:]}"
+                f"\n{result.stderr[-3000:]}"
+            )
+        self.apply_objects(simulation.default_nodes())
+        self.wait_nodes_ready(len(simulation.default_nodes()), timeout=60)
+
+    def apply_objects(self, objects: list[dict[str, Any]]) -> None:
+        self.kubectl("apply", "--server-side", "--force-conflicts", "-f", "-",
+                     input=yaml.safe_dump_all(objects))
+
+    def wait_nodes_ready(self, count: int, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while True:
+            nodes = json.loads(self.kubectl("get", "nodes", "-o", "json").stdout)["items"]
+            ready = [
+                n for n in nodes
+                if any(c["type"] == "Ready" and c["status"] == "True"
+                       for c in n.get("status", {}).get("conditions", []))
+            ]
+            if len(ready) >= count:
+                return
+            if time.monotonic() > deadline:
+                raise TestbedError(f"only {len(ready)}/{count} nodes became Ready in {timeout}s")
+            time.sleep(0.5)
+
+    def delete(self) -> None:
+        subprocess.run(
+            [str(binary("kwokctl")), "delete", "cluster", "--name", self.name],
+            env=_kwokctl_env(), capture_output=True, text=True, timeout=120, check=False,
+        )
+
+    def component_pids(self) -> dict[str, int]:
+        """The processes kwokctl started for this cluster, by component name."""
+        pids: dict[str, int] = {}
+        for pid_file in (self.workdir / "pids").glob("*.pid"):
+            try:
+                pids[pid_file.stem] = int(pid_file.read_text().strip())
+            except ValueError:
+                continue
+        return pids
+
+    def dead_components(self) -> list[str]:
+        dead = []
+        for component, pid in self.component_pids().items():
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                dead.append(component)
+            except PermissionError:
+                continue
+        return sorted(dead)

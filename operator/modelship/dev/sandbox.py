@@ -1,0 +1,244 @@
+"""The local sandbox: a simulated GPU cluster, an S3 server with a bucket, and the CRD.
+
+`modelship dev up` starts it in the background and records it in a state file, so a second
+`up` reuses it, `env` prints how to reach it and `down` stops every process it started.
+The test suite starts its own sandbox through the same class.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from modelship.dev.binaries import TestbedError, cache_dir, ensure_built
+from modelship.dev.cluster import Cluster
+from modelship.dev.s3 import S3Server
+
+DEFAULT_BUCKET = "models"
+
+
+@dataclass(frozen=True)
+class SandboxState:
+    """What `up` started: enough for `env`, `status` and `down` in another process."""
+
+    name: str
+    kubeconfig: str
+    s3_endpoint: str
+    s3_access_key: str
+    s3_secret_key: str
+    s3_region: str
+    s3_pid: int
+    bucket: str
+
+    def exports(self) -> dict[str, str]:
+        return {
+            "KUBECONFIG": self.kubeconfig,
+            "AWS_ENDPOINT_URL": self.s3_endpoint,
+            "AWS_ACCESS_KEY_ID": self.s3_access_key,
+            "AWS_SECRET_ACCESS_KEY": self.s3_secret_key,
+            "AWS_REGION": self.s3_region,
+            "MODELSHIP_BUCKET": self.bucket,
+        }
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def crds_dir() -> Path | None:
+    """The repository's crds/ folder when running from a checkout."""
+    here = Path(__file__).resolve()
+    for parent in here.parents:
+        if (parent / "crds").is_dir() and (parent / "pyproject.toml").exists():
+            return parent / "crds"
+    return None
+
+
+class Sandbox:
+    """One named sandbox; its files live under <cache>/sandbox/<name>."""
+
+    def __init__(self, name: str = "modelship") -> None:
+        self.name = name
+        self.root = cache_dir() / "sandbox" / name
+        self.cluster = Cluster(name)
+
+    @property
+    def state_file(self) -> Path:
+        return self.root / "state.json"
+
+    def state(self) -> SandboxState | None:
+        if not self.state_file.exists():
+            return None
+        return SandboxState(**json.loads(self.state_file.read_text()))
+
+    def problems(self) -> list[str]:
+        """Components that should be running and are not (empty when healthy)."""
+        state = self.state()
+        if state is None:
+            return ["the sandbox is not running"]
+        found = [f"{c} (simulated cluster) is not running" for c in self.cluster.dead_components()]
+        if not self.cluster.component_pids():
+            found.append("the simulated cluster has no running components")
+        if not _alive(state.s3_pid):
+            found.append(f"the S3 server (pid {state.s3_pid}) is not running")
+        return found
+
+    def up(self, install_crds: bool = True) -> SandboxState:
+        """Starts everything, or reuses a healthy running sandbox; reports a crashed one."""
+        existing = self.state()
+        if existing is not None:
+            problems = self.problems()
+            if problems:
+                raise TestbedError(
+                    f"sandbox '{self.name}' is broken: {'; '.join(problems)}. "
+                    f"Run `modelship dev down` and then `modelship dev up`; the logs are in "
+                    f"{self.cluster.workdir / 'logs'} and {self.root}"
+                )
+            return existing
+        ensure_built(("kubernetes", "etcd", "kwok", "versitygw"))
+        self.root.mkdir(parents=True, exist_ok=True)
+        s3 = S3Server(self.root / "s3").start(detach=True)
+        try:
+            s3.create_bucket(DEFAULT_BUCKET)
+            if self.cluster.exists():
+                self.cluster.delete()
+            self.cluster.create()
+            if install_crds:
+                self.install_crds()
+        except BaseException:
+            self.cluster.delete()
+            s3.stop()
+            raise
+        assert s3.process is not None
+        state = SandboxState(
+            name=self.name,
+            kubeconfig=str(self.cluster.kubeconfig),
+            s3_endpoint=s3.endpoint,
+            s3_access_key=s3.access_key,
+            s3_secret_key=s3.secret_key,
+            s3_region=s3.region,
+            s3_pid=s3.process.pid,
+            bucket=DEFAULT_BUCKET,
+        )
+        self.state_file.write_text(json.dumps(asdict(state), indent=2))
+        self.state_file.chmod(0o600)  # it holds the sandbox's S3 secret
+        return state
+
+    def install_crds(self) -> None:
+        folder = crds_dir()
+        if folder is None:
+            return
+        objects = [
+            doc
+            for path in sorted(folder.glob("*.yaml"))
+            for doc in yaml.safe_load_all(path.read_text())
+            if doc
+        ]
+        if not objects:
+            return
+        self.cluster.apply_objects(objects)
+        for obj in objects:
+            self.cluster.kubectl("wait", "--for=condition=Established", "--timeout=30s",
+                                 f"crd/{obj['metadata']['name']}")
+
+    @property
+    def operator_log(self) -> Path:
+        return self.root / "operator.log"
+
+    @property
+    def operator_pid_file(self) -> Path:
+        return self.root / "operator.pid"
+
+    def start_operator(self, extra_args: tuple[str, ...] = ()) -> int:
+        """Runs `modelship run` in the background against the sandbox (once)."""
+        state = self.state()
+        if state is None:
+            raise TestbedError("the sandbox is not running; start it with `modelship dev up`")
+        if self.operator_pid_file.exists():
+            pid = int(self.operator_pid_file.read_text())
+            if _alive(pid):
+                return pid
+        env = {**os.environ, "KUBECONFIG": state.kubeconfig}
+        with self.operator_log.open("ab") as log:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "modelship", "run", *extra_args],
+                env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+        self.operator_pid_file.write_text(str(process.pid))
+        return process.pid
+
+    def stop_operator(self) -> None:
+        if not self.operator_pid_file.exists():
+            return
+        pid = int(self.operator_pid_file.read_text())
+        _terminate(pid)
+        self.operator_pid_file.unlink()
+
+    def down(self) -> list[str]:
+        """Stops every process the sandbox started; returns what was still listening after."""
+        state = self.state()
+        self.stop_operator()
+        self.cluster.delete()
+        if state is not None:
+            _terminate(state.s3_pid)
+        leftovers = []
+        if state is not None:
+            port = int(state.s3_endpoint.rsplit(":", 1)[1])
+            if _listening(port):
+                leftovers.append(f"127.0.0.1:{port} (S3)")
+        if self.state_file.exists():
+            self.state_file.unlink()
+        return leftovers
+
+    def describe(self) -> dict[str, Any]:
+        state = self.state()
+        return {
+            "name": self.name,
+            "running": state is not None and not self.problems(),
+            "problems": self.problems() if state else [],
+            **(state.exports() if state else {}),
+        }
+
+
+def _terminate(pid: int, grace: float = 10) -> None:
+    """SIGTERM, then SIGKILL after `grace` seconds; reaps the child when it is ours."""
+    if not _alive(pid):
+        return
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + grace
+    while time.monotonic() < deadline:
+        _reap(pid)
+        if not _alive(pid):
+            return
+        time.sleep(0.1)
+    os.kill(pid, signal.SIGKILL)
+    _reap(pid)
+
+
+def _reap(pid: int) -> None:
+    try:
+        os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        pass
+
+
+def _listening(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        return sock.connect_ex(("127.0.0.1", port)) == 0

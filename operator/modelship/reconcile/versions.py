@@ -1,0 +1,166 @@
+"""Which version to serve, decided from the store's listing: a pinned version if it is
+there and sound, otherwise the newest complete (verified) version.
+
+The policy for an unpinned model whose newest version is corrupt: the newest *complete*
+version is still the target and keeps serving (a bad upload never takes a good model off the
+air), and the corrupt one is reported (ArtifactReady False with its reason) so a person sees it.
+Incomplete versions (no manifest yet: an upload in progress or abandoned) are ignored.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Final
+
+from modelship.api import ModelDeploymentSpec
+from modelship.artifacts.errors import MANIFEST_INVALID, MANIFEST_MISSING, VERSION_NOT_FOUND
+from modelship.artifacts.versions import VersionInfo
+from modelship.reconcile.findings import Finding
+
+NO_VERSIONS: Final = "NoVersions"
+RECENT_VERSIONS: Final = 5
+
+
+@dataclass(frozen=True)
+class TargetVersion:
+    """The version the serving pods should run."""
+
+    number: int
+    digest: str
+
+
+@dataclass(frozen=True)
+class VersionResolution:
+    """The outcome of `resolve_target_version`.
+
+    `problem` without a target: nothing can be served yet (ArtifactReady False; the reason
+    says why). `problem` with a target: the target is sound, but a newer version is corrupt
+    (reported, while the target serves).
+    """
+
+    target: TargetVersion | None
+    problem: Finding | None = None
+
+
+def resolve_target_version(
+    spec: ModelDeploymentSpec,
+    versions: Sequence[VersionInfo],
+    current_version: int | None = None,
+) -> VersionResolution:
+    """Choose the version to serve from the listing (`ArtifactStore.list_versions()`).
+
+    `current_version` (the version serving now, if any) only makes the messages say what
+    keeps serving while the problem lasts.
+    """
+    uri = spec.model.storage_uri
+    keeps = (
+        f" Version {current_version} keeps serving."
+        if current_version is not None
+        else ""
+    )
+    by_number = {v.number: v for v in versions}
+    if spec.model.version is not None:
+        return _pinned(spec.model.version, by_number, uri, keeps)
+
+    complete = [v for v in versions if v.state == "complete" and v.digest]
+    newest_good = max(complete, key=lambda v: v.number, default=None)
+    corrupt = [v for v in versions if v.state == "corrupt"]
+    newest_corrupt = max(corrupt, key=lambda v: v.number, default=None)
+
+    if newest_good is None:
+        if newest_corrupt is not None:
+            return VersionResolution(None, _corrupt(newest_corrupt, uri, keeps))
+        waiting = sorted(v.number for v in versions if v.state == "incomplete")
+        detail = (
+            f" (version{'s' if len(waiting) > 1 else ''} {_numbers(waiting)} "
+            "has no manifest yet: its upload is unfinished)"
+            if waiting
+            else ""
+        )
+        return VersionResolution(
+            None,
+            Finding(
+                NO_VERSIONS,
+                f"no complete version under {uri} yet{detail}; publish one with "
+                f"`modelship push` or let training produce one.{keeps}",
+                needs_person=False,
+            ),
+        )
+
+    target = TargetVersion(newest_good.number, newest_good.digest or "")
+    if newest_corrupt is not None and newest_corrupt.number > newest_good.number:
+        return VersionResolution(
+            target,
+            _corrupt(
+                newest_corrupt,
+                uri,
+                f" Version {newest_good.number}, the newest sound version, is served instead.",
+            ),
+        )
+    return VersionResolution(target)
+
+
+def _pinned(
+    number: int, by_number: dict[int, VersionInfo], uri: str, keeps: str
+) -> VersionResolution:
+    info = by_number.get(number)
+    if info is None:
+        found = _numbers(sorted(by_number)) if by_number else "none"
+        return VersionResolution(
+            None,
+            Finding(
+                VERSION_NOT_FOUND,
+                f"version {number} of {uri} does not exist; versions found: {found}. "
+                f"Fix spec.model.version or publish version {number}.{keeps}",
+            ),
+        )
+    if info.state == "incomplete":
+        # Often an upload still under way (a GitOps change can land before CI's upload ends),
+        # so this waits rather than stalls; it is deployed as soon as the manifest appears.
+        return VersionResolution(
+            None,
+            Finding(
+                MANIFEST_MISSING,
+                f"version {number} of {uri} has no manifest (modelship.json) yet: its upload "
+                f"is unfinished or failed, and it is deployed once the manifest is written.{keeps}",
+                needs_person=False,
+            ),
+        )
+    if info.state == "corrupt" or not info.digest:
+        return VersionResolution(None, _corrupt(info, uri, keeps))
+    return VersionResolution(TargetVersion(number, info.digest))
+
+
+def _corrupt(info: VersionInfo, uri: str, then: str) -> Finding:
+    detail = (info.message or f"version {info.number} does not match its manifest").rstrip(".")
+    return Finding(
+        info.reason or MANIFEST_INVALID,
+        f"{detail} (in {uri}); a version that fails its check is never served: publish it "
+        f"again as a new version.{then}",
+    )
+
+
+def _numbers(numbers: Sequence[int]) -> str:
+    return ", ".join(str(n) for n in numbers)
+
+
+def recent_versions(
+    versions: Sequence[VersionInfo], limit: int = RECENT_VERSIONS
+) -> list[dict[str, Any]]:
+    """`status.versions`: the newest `limit` versions seen, newest first."""
+    entries = []
+    for info in sorted(versions, key=lambda v: v.number, reverse=True)[:limit]:
+        entry: dict[str, Any] = {"number": info.number, "state": info.state, "size": info.size}
+        if info.digest:
+            entry["digest"] = info.digest
+        if info.created:
+            entry["created"] = info.created
+        if info.metrics:
+            entry["metrics"] = dict(sorted(info.metrics.items()))
+        if info.reason:
+            entry["reason"] = info.reason
+        if info.message:
+            entry["message"] = info.message
+        entries.append(entry)
+    return entries

@@ -1,0 +1,53 @@
+"""The errors a request can end in, each with the HTTP status it is answered with.
+
+The server answers them as TensorFlow Serving does: `{"error": "<message>"}`, so the message
+must name the problem (which input, which shape, which limit) in words a caller can act on.
+"""
+
+from __future__ import annotations
+
+
+class ServingError(Exception):
+    """A request that cannot be answered; `status` is the HTTP status to send."""
+
+    status = 500
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class BadRequest(ServingError):
+    """The request is malformed or does not fit the model's signature."""
+
+    status = 400
+
+
+class NotFound(ServingError):
+    """No such model, version, signature or route."""
+
+    status = 404
+
+
+class MethodNotAllowed(ServingError):
+    """The route exists but not for this HTTP method."""
+
+    status = 405
+
+
+class BodyTooLarge(ServingError):
+    """The request body is over --max-body-bytes."""
+
+    status = 413
+
+
+class Unavailable(ServingError):
+    """The model is not loaded yet, or the server is shutting down."""
+
+    status = 503
+
+
+class ModelFailure(ServingError):
+    """The model raised while running a well-formed request."""
+
+    status = 500

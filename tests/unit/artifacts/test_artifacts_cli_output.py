@@ -1,0 +1,52 @@
+"""What `modelship versions` shows a person, and how bad metrics files are reported."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from modelship.artifacts import ArtifactError, VersionInfo
+from modelship.cli.artifacts import _metrics_file, human_size, version_record, versions_table
+
+
+def test_sizes_read_like_a_person_writes_them() -> None:
+    assert human_size(0) == "0 B"
+    assert human_size(1536) == "1.5 KiB"
+    assert human_size(3 * 1024**3) == "3.0 GiB"
+
+
+def test_the_table_explains_each_problem_under_its_row() -> None:
+    versions = [
+        VersionInfo(1, "complete", None, "sha256:" + "a" * 64, 2048, "2025-05-01T12:00:00Z",
+                    {"accuracy": 0.97}),
+        VersionInfo(2, "incomplete", None, None, 10, None, {}, "ManifestMissing",
+                    "version 2 has no modelship.json."),
+    ]
+    lines = versions_table(versions).splitlines()
+    assert lines[0].split() == ["VERSION", "STATE", "SIZE", "CREATED", "DIGEST", "METRICS"]
+    assert lines[1].split()[:2] == ["1", "complete"]
+    assert "accuracy=0.97" in lines[1]
+    assert lines[2].split()[:2] == ["2", "incomplete"]
+    assert lines[3].strip() == "ManifestMissing: version 2 has no modelship.json."
+
+
+def test_json_records_carry_the_state_and_reason() -> None:
+    info = VersionInfo(4, "corrupt", None, "sha256:x", 1, None, {}, "ChecksumMismatch", "m.")
+    record = version_record(info)
+    assert record["version"] == 4 and record["state"] == "corrupt"
+    assert record["reason"] == "ChecksumMismatch"
+    json.dumps(record)  # serialisable as is
+
+
+def test_metrics_file_must_map_names_to_numbers(tmp_path: Path) -> None:
+    good = tmp_path / "good.json"
+    good.write_text('{"accuracy": 0.97, "epochs": 3}')
+    assert _metrics_file(good) == {"accuracy": 0.97, "epochs": 3.0}
+    for text in ('{"accuracy": "high"}', "[0.9]", "not json", '{"a": true}'):
+        bad = tmp_path / "bad.json"
+        bad.write_text(text)
+        with pytest.raises(ArtifactError) as caught:
+            _metrics_file(bad)
+        assert caught.value.reason == "InvalidMetrics"
