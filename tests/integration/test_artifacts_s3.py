@@ -104,7 +104,7 @@ def test_push_versions_pull_round_trip(
     listed = cli.invoke(main, ["versions", str(uri), "--output", "json"])
     assert listed.exit_code == 0, listed.output
     [record] = json.loads(listed.output)
-    assert record["version"] == 1 and record["state"] == "complete"
+    assert record["number"] == 1 and record["state"] == "complete"
     assert record["metrics"] == {"accuracy": 0.97}
     assert record["framework"] == "tensorflow"
     assert record["digest"] in pushed.output
@@ -379,4 +379,37 @@ def test_the_pull_command_as_an_init_container_runs_it(
     assert missing.returncode == 1
     assert missing.stderr.startswith("error: VersionNotFound: version 9 does not exist")
     assert log.read_text().startswith("VersionNotFound: version 9")
-    assert "import tensorflow" not in missing.stderr
+
+
+class _RivalPublisher:
+    """Progress that, as the upload starts, lets a rival publish the same version first."""
+
+    def __init__(self, publish: Any) -> None:
+        self.publish = publish
+
+    def begin(self, total_bytes: int) -> None:
+        self.publish()
+
+    def advance(self, nbytes: int) -> None:
+        pass
+
+    def end(self) -> None:
+        pass
+
+
+def test_a_rival_publishing_the_same_version_first_wins(
+    s3_server: Any, store: ArtifactStore, saved_model: Path, uri: StorageUri
+) -> None:
+    """The check before the upload cannot see a rival that publishes during it: the
+    conditional write of the manifest is what keeps the rival's version intact."""
+    rival_manifest = b'{"rival": true}'
+    client = s3_server.client()
+
+    def rival() -> None:
+        client.put_object(Bucket=uri.bucket, Key=uri.key(1, "modelship.json"), Body=rival_manifest)
+
+    with pytest.raises(ArtifactError) as caught:
+        store.push(saved_model, progress=_RivalPublisher(rival))
+    assert caught.value.reason == "VersionExists"
+    stored = client.get_object(Bucket=uri.bucket, Key=uri.key(1, "modelship.json"))
+    assert stored["Body"].read() == rival_manifest

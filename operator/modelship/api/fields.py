@@ -79,6 +79,8 @@ class FieldDoc:
     format: str | None = None
     duration_bounds: tuple[str, str] | None = None
     """For a duration field: the shortest and longest duration allowed, as duration strings."""
+    extensions: Mapping[str, Any] | None = None
+    """Extra schema keywords for this field (e.g. x-kubernetes-list-type)."""
     schema: Mapping[str, Any] | None = None
     """A hand-written schema for a Kubernetes shape passed through unchanged (resources,
     tolerations); it replaces the one derived from the Python type."""
@@ -108,6 +110,7 @@ def prop(
     min_length: int | None = None,
     max_length: int | None = None,
     format: str | None = None,  # noqa: A002 - the OpenAPI keyword
+    extensions: Mapping[str, Any] | None = None,
     schema: Mapping[str, Any] | None = None,
     check: Callable[[Any], str | None] | None = None,
 ) -> Any:
@@ -132,6 +135,7 @@ def prop(
         min_length=min_length,
         max_length=max_length,
         format=format,
+        extensions=extensions,
         schema=schema,
         check=check,
     )

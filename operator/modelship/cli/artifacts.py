@@ -175,7 +175,7 @@ def version_record(info: VersionInfo) -> dict[str, Any]:
     """A version as the JSON output shows it."""
     manifest = info.manifest
     return {
-        "version": info.number,
+        "number": info.number,
         "state": info.state,
         "digest": info.digest,
         "size": info.size,

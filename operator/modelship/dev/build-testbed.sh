@@ -89,7 +89,7 @@ build_etcd() {
   publish "$out" etcd
 }
 
-go_install() { # dir binaries... -- packages...
+go_install() { # dir binaries... -- packages...   (GO_INSTALL_LDFLAGS adds linker flags)
   local out="$1"; shift
   local bins=() pkgs=()
   while [ "$1" != "--" ]; do bins+=("$1"); shift; done; shift
@@ -97,7 +97,7 @@ go_install() { # dir binaries... -- packages...
   if [ -x "$out/${bins[0]}" ]; then publish "$out" "${bins[@]}"; return; fi
   log "go install ${pkgs[*]}"
   local tmp="$out.partial"; rm -rf "$tmp"; mkdir -p "$tmp"
-  GOBIN="$tmp" go install -trimpath -ldflags "-s -w" "${pkgs[@]}"
+  GOBIN="$tmp" go install -trimpath -ldflags "-s -w ${GO_INSTALL_LDFLAGS:-}" "${pkgs[@]}"
   rm -rf "$out" && mv "$tmp" "$out"
   publish "$out" "${bins[@]}"
 }
@@ -122,7 +122,8 @@ for c in $COMPONENTS; do
           fi ;;
     versitygw) go_install "$CACHE/versitygw-$VERSITYGW_VERSION" versitygw -- \
             "github.com/versity/versitygw/cmd/versitygw@$VERSITYGW_VERSION" ;;
-    helm) go_install "$CACHE/helm-$HELM_VERSION" helm -- "helm.sh/helm/v3/cmd/helm@$HELM_VERSION" ;;
+    helm) GO_INSTALL_LDFLAGS="-X helm.sh/helm/v3/internal/version.version=$HELM_VERSION" \
+            go_install "$CACHE/helm-$HELM_VERSION" helm -- "helm.sh/helm/v3/cmd/helm@$HELM_VERSION" ;;
     *) echo "build-testbed: unknown component '$c'" >&2; exit 2 ;;
   esac
 done

@@ -35,7 +35,7 @@ def test_the_table_explains_each_problem_under_its_row() -> None:
 def test_json_records_carry_the_state_and_reason() -> None:
     info = VersionInfo(4, "corrupt", None, "sha256:x", 1, None, {}, "ChecksumMismatch", "m.")
     record = version_record(info)
-    assert record["version"] == 4 and record["state"] == "corrupt"
+    assert record["number"] == 4 and record["state"] == "corrupt"
     assert record["reason"] == "ChecksumMismatch"
     json.dumps(record)  # serialisable as is
 
@@ -50,3 +50,18 @@ def test_metrics_file_must_map_names_to_numbers(tmp_path: Path) -> None:
         with pytest.raises(ArtifactError) as caught:
             _metrics_file(bad)
         assert caught.value.reason == "InvalidMetrics"
+
+
+def test_pull_and_versions_never_import_tensorflow() -> None:
+    """An init container pulling a model must not pay ~10 s (and the memory) for TF."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, modelship.cli.artifacts, modelship.artifacts; "
+        "print('tensorflow' in sys.modules)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert result.stdout.strip() == "False"

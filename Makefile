@@ -1,0 +1,70 @@
+# Thin wrappers; the real work is in `modelship dev` and pytest.
+SHELL := /bin/bash
+PYTHON ?= python3
+export MODELSHIP_CACHE ?= $(HOME)/.cache/modelship
+# The virtual environment lives in the cache, outside the checkout, so a fresh clone on the same
+# machine reuses it (pip still re-checks every requirement on each run).
+VENV ?= $(MODELSHIP_CACHE)/venv
+PY := $(VENV)/bin/python
+MS := $(VENV)/bin/modelship
+BIN := $(MODELSHIP_CACHE)/bin
+PYTEST_ARGS ?=
+
+.PHONY: install testbed lint test test-unit test-integration test-e2e dev dev-down crds bench helm-lint
+
+install:
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev,server,train,tf-cpu]'
+
+testbed: install
+	$(MS) dev build
+
+crds: install
+	$(PY) -m modelship.api.crd > crds/modeldeployments.modelship.io.yaml
+	cp crds/*.yaml charts/modelship/crds/ 2>/dev/null || true
+
+lint: install
+	$(VENV)/bin/ruff check operator tests bench examples
+	$(VENV)/bin/ruff format --check operator tests bench examples
+	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
+
+test-unit: install
+	$(PY) -m pytest tests/unit $(PYTEST_ARGS)
+
+test-integration: testbed
+	$(PY) -m pytest tests/integration $(PYTEST_ARGS)
+
+test-e2e: testbed
+	$(PY) -m pytest tests/e2e $(PYTEST_ARGS)
+
+# The README's second command: dependencies, the test bed, lint, then every test tier.
+test: install testbed lint
+	$(PY) -m pytest tests/unit tests/integration tests/e2e $(PYTEST_ARGS)
+
+# The README's first command: the sandbox with the operator, the digits example pushed and
+# deployed, and its status shown.
+dev: testbed
+	$(MS) dev up --operator > $(MODELSHIP_CACHE)/sandbox-env.sh
+	source $(MODELSHIP_CACHE)/sandbox-env.sh && \
+	  $(PY) examples/digits/train.py --output $(MODELSHIP_CACHE)/digits-model && \
+	  ( $(MS) versions s3://models/digits --output json | grep -q '"number"' || \
+	    $(MS) push $(MODELSHIP_CACHE)/digits-model s3://models/digits ) && \
+	  $(BIN)/kubectl apply -f examples/digits/modeldeployment.yaml && \
+	  ( $(BIN)/kubectl wait --for=condition=Ready modeldeployment/digits --timeout=90s || true ) && \
+	  $(BIN)/kubectl get modeldeployments -o wide
+	@echo
+	@echo "The sandbox is up. Use it with:  source $(MODELSHIP_CACHE)/sandbox-env.sh"
+	@echo "Stop it with:                     make dev-down"
+
+dev-down:
+	$(MS) dev down
+
+bench: testbed
+	$(PY) bench/testbed.py
+	$(PY) bench/artifacts.py --size-mb 256
+	$(PY) bench/serving.py
+
+helm-lint: testbed
+	$(BIN)/helm lint charts/modelship

@@ -1,0 +1,237 @@
+"""The ModelDeployment status: phases, conditions and the status shape — the source of the
+CRD's status schema — plus `set_condition`, the one way conditions are updated.
+
+Conditions follow the Kubernetes API conventions (metav1.Condition) and the kstatus
+convention (Ready, Reconciling, Stalled), so `kubectl wait --for=condition=Ready`, Flux and
+Argo CD read them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Final
+
+from modelship.api.encode import to_resource_dict
+from modelship.api.fields import prop
+
+READY: Final = "Ready"
+RECONCILING: Final = "Reconciling"
+STALLED: Final = "Stalled"
+ARTIFACT_READY: Final = "ArtifactReady"
+
+TRUE: Final = "True"
+FALSE: Final = "False"
+UNKNOWN: Final = "Unknown"
+
+# metav1.Condition's own rules for these fields.
+CONDITION_TYPE_PATTERN = (
+    r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?"
+    r"(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])$"
+)
+CONDITION_REASON_PATTERN = r"^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$"
+
+
+class Phase(enum.StrEnum):
+    """The one-word summary of a ModelDeployment shown by `kubectl get md`."""
+
+    PENDING = "Pending"
+    TRAINING = "Training"
+    DEPLOYING = "Deploying"
+    READY = "Ready"
+    DEGRADED = "Degraded"
+    FAILED = "Failed"
+
+
+@dataclass(frozen=True)
+class Condition:
+    """One observation about the ModelDeployment, in the metav1.Condition shape."""
+
+    type: str = prop(
+        "The condition's type: Ready, Reconciling, Stalled or ArtifactReady.",
+        pattern=CONDITION_TYPE_PATTERN,
+        max_length=316,
+    )
+    status: str = prop(
+        "True, False or Unknown.",
+        enum=(TRUE, FALSE, UNKNOWN),
+    )
+    reason: str = prop(
+        "A CamelCase word saying why, for scripts to switch on (e.g. VersionNotFound).",
+        pattern=CONDITION_REASON_PATTERN,
+        min_length=1,
+        max_length=1024,
+    )
+    message: str = prop(
+        "A sentence for a person: what is happening and, if stuck, what to do.",
+        max_length=32768,
+    )
+    last_transition_time: str = prop(
+        "When the status last changed (RFC 3339).",
+        default="",
+        server_default=False,
+        required=True,
+        format="date-time",
+    )
+    observed_generation: int = prop(
+        "The metadata.generation this condition was computed from.",
+        default=0,
+        server_default=False,
+        minimum=0,
+    )
+
+    def to_dict(self) -> dict[str, Any]:
+        """The condition as it appears in status.conditions (camelCase keys)."""
+        return to_resource_dict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Condition:
+        """Read a condition from status.conditions (missing text fields read as empty)."""
+        return cls(
+            type=str(data.get("type", "")),
+            status=str(data.get("status", UNKNOWN)),
+            reason=str(data.get("reason", "")),
+            message=str(data.get("message", "")),
+            last_transition_time=str(data.get("lastTransitionTime", "")),
+            observed_generation=int(data.get("observedGeneration", 0) or 0),
+        )
+
+
+def find_condition(conditions: Sequence[Mapping[str, Any]], type_: str) -> Condition | None:
+    """The condition of this type in a status.conditions list, if there is one."""
+    for existing in conditions:
+        if existing.get("type") == type_:
+            return Condition.from_dict(existing)
+    return None
+
+
+def set_condition(
+    conditions: Sequence[Mapping[str, Any]], new: Condition, now: str
+) -> list[dict[str, Any]]:
+    """Return the conditions with `new` set in place of any of its type.
+
+    lastTransitionTime is kept when the status did not change (so it tells when the
+    condition really last flipped) and set to `now` when it did or the condition is new.
+    The input is not modified; the order of the other conditions is kept.
+    """
+    result: list[dict[str, Any]] = []
+    placed = False
+    for existing in conditions:
+        if existing.get("type") != new.type:
+            result.append(dict(existing))
+            continue
+        if placed:
+            continue  # a duplicate of this type: the list holds each type once
+        unchanged = existing.get("status") == new.status and existing.get("lastTransitionTime")
+        since = str(existing["lastTransitionTime"]) if unchanged else now
+        result.append(dataclasses.replace(new, last_transition_time=since).to_dict())
+        placed = True
+    if not placed:
+        result.append(dataclasses.replace(new, last_transition_time=now).to_dict())
+    return result
+
+
+@dataclass(frozen=True)
+class VersionStatus:
+    """A version of the model the operator found in storage."""
+
+    number: int = prop("The version number (its folder name in storage).", minimum=1)
+    state: str | None = prop(
+        "What the operator found: complete (verified and deployable), incomplete (no "
+        "manifest yet), or corrupt (the files disagree with the manifest).",
+        default=None,
+    )
+    digest: str | None = prop(
+        "sha256 of the version's manifest; identifies exactly what is served.",
+        default=None,
+    )
+    created: str | None = prop("When the version was made (RFC 3339).", default=None)
+    metrics: dict[str, float] = prop(
+        "Evaluation metrics recorded in the version's manifest.",
+        default_factory=dict,
+    )
+    reason: str | None = prop(
+        "Why the version is not complete, as a CamelCase word (e.g. ChecksumMismatch).",
+        default=None,
+    )
+    message: str | None = prop("Why the version is not complete, in a sentence.", default=None)
+
+    def to_dict(self) -> dict[str, Any]:
+        return to_resource_dict(self)
+
+
+@dataclass(frozen=True)
+class TrainingStatus:
+    """The last training run."""
+
+    job_name: str | None = prop("The training Job's name.", default=None)
+    version: int | None = prop("The version number this run produces.", default=None, minimum=1)
+    state: str | None = prop(
+        "Pending, Running, Succeeded, Failed, or Rejected (trained but failed the gate).",
+        default=None,
+    )
+    start_time: str | None = prop("When the run started (RFC 3339).", default=None)
+    completion_time: str | None = prop("When the run finished (RFC 3339).", default=None)
+    metrics: dict[str, float] = prop(
+        "The metrics the run reported for its version.",
+        default_factory=dict,
+    )
+    reason: str | None = prop("A CamelCase word saying why the run ended so.", default=None)
+    message: str | None = prop("What happened, in a sentence.", default=None)
+
+    def to_dict(self) -> dict[str, Any]:
+        return to_resource_dict(self)
+
+
+@dataclass(frozen=True)
+class ModelDeploymentStatus:
+    """What is really happening, written by the operator."""
+
+    observed_generation: int | None = prop(
+        "The metadata.generation the operator last acted on.", default=None, minimum=0
+    )
+    phase: Phase | None = prop(
+        "One word: Pending, Training, Deploying, Ready, Degraded or Failed.",
+        default=None,
+        enum=tuple(phase.value for phase in Phase),
+    )
+    current_version: int | None = prop(
+        "The version serving traffic.", default=None, minimum=1
+    )
+    current_digest: str | None = prop(
+        "The manifest digest (sha256:...) of the version serving traffic.", default=None
+    )
+    target_version: int | None = prop(
+        "The version being rolled out, if any.", default=None, minimum=1
+    )
+    replicas: int | None = prop(
+        "Serving pods that exist (for the scale subresource).", default=None, minimum=0
+    )
+    ready_replicas: int | None = prop(
+        "Serving pods that are ready to answer requests.", default=None, minimum=0
+    )
+    selector: str | None = prop(
+        "The label selector of the serving pods (for the scale subresource and autoscalers).",
+        default=None,
+    )
+    endpoint: str | None = prop(
+        "The in-cluster URL of the model, e.g. "
+        "http://digits.ml.svc.cluster.local:8501/v1/models/digits.",
+        default=None,
+    )
+    conditions: list[Condition] = prop(
+        "Ready, Reconciling, Stalled and ArtifactReady, as in Kubernetes API conventions.",
+        default_factory=list,
+        extensions={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]},
+    )
+    versions: list[VersionStatus] = prop(
+        "The most recent versions found in storage, oldest first.",
+        default_factory=list,
+    )
+    training: TrainingStatus | None = prop("The last training run, if any.", default=None)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The status as written to the resource (camelCase keys; unset fields left out)."""
+        return to_resource_dict(self)

@@ -1,0 +1,41 @@
+"""The Service `<md>` in front of the serving pods, whatever version they run; its name and
+port make the endpoint `http://<md>.<ns>.svc.cluster.local:<port>/v1/models/<model>`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from modelship.api import ModelDeploymentSpec
+from modelship.reconcile.deployment import PORT_NAME
+from modelship.reconcile.owner import SERVING, Owner, object_labels, owned_metadata, selector_labels
+
+
+def serving_service(owner: Owner, spec: ModelDeploymentSpec) -> dict[str, Any]:
+    """The ClusterIP Service selecting the serving pods, ready for server-side apply."""
+    model = spec.model.name or owner.name
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": owned_metadata(owner, owner.name, object_labels(owner, SERVING, model)),
+        "spec": {
+            "type": "ClusterIP",
+            "selector": selector_labels(owner, SERVING),
+            "ports": [
+                {
+                    "name": PORT_NAME,
+                    "port": spec.serving.port,
+                    "targetPort": PORT_NAME,
+                    "protocol": "TCP",
+                }
+            ],
+        },
+    }
+
+
+def serving_endpoint(owner: Owner, spec: ModelDeploymentSpec) -> str:
+    """The URL clients call (TF Serving's REST API)."""
+    model = spec.model.name or owner.name
+    return (
+        f"http://{owner.name}.{owner.namespace}.svc.cluster.local:{spec.serving.port}"
+        f"/v1/models/{model}"
+    )
