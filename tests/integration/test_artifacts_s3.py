@@ -35,7 +35,7 @@ def saved_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny SavedModel (a few KB): y = x @ w + b with a serving signature."""
     tf = pytest.importorskip("tensorflow")
 
-    class Linear(tf.Module):  # type: ignore[misc]
+    class Linear(tf.Module):  # type: ignore[name-defined]
         def __init__(self) -> None:
             super().__init__()
             self.w = tf.Variable(tf.ones([4, 1]))
@@ -192,7 +192,12 @@ def test_a_replaced_object_is_caught_by_the_listing_and_by_the_pull(
 
 
 def test_bytes_damaged_inside_the_store_fail_the_full_verification(
-    s3_server: Any, store: ArtifactStore, saved_model: Path, uri: StorageUri, tmp_path: Path
+    cli: CliRunner,
+    s3_server: Any,
+    store: ArtifactStore,
+    saved_model: Path,
+    uri: StorageUri,
+    tmp_path: Path,
 ) -> None:
     """Damage the server cannot see (its recorded ETag is unchanged): only sha256 finds it."""
     root = getattr(s3_server, "root_dir", None)
@@ -205,7 +210,10 @@ def test_bytes_damaged_inside_the_store_fail_the_full_verification(
     stored.write_bytes(bytes(data))
 
     assert store.check_version(1).state == "complete"  # the cheap check cannot know
-    assert store.verify_version(1).reason == "ChecksumMismatch"
+    verified = cli.invoke(main, ["versions", str(uri), "--verify", "--output", "json"])
+    assert verified.exit_code == 0, verified.output
+    [record] = json.loads(verified.output)
+    assert (record["state"], record["reason"]) == ("corrupt", "ChecksumMismatch")
     dest = tmp_path / "models" / "1"
     with pytest.raises(ArtifactError) as caught:
         store.pull(1, dest)
@@ -226,9 +234,7 @@ def test_a_key_that_escapes_the_folder_is_refused(
         client.copy_object(Bucket=uri.bucket, Key=uri.key(2, entry.path), CopySource=source)
     manifest = json.loads(published.manifest.to_json())
     manifest["version"] = 2
-    manifest["files"].append(
-        {"path": "../../x", "size": 6, "sha256": "0" * 64, "etag": None}
-    )
+    manifest["files"].append({"path": "../../x", "size": 6, "sha256": "0" * 64, "etag": None})
     client.put_object(
         Bucket=uri.bucket, Key=uri.key(2, "modelship.json"), Body=json.dumps(manifest).encode()
     )
@@ -246,7 +252,11 @@ def test_a_key_that_escapes_the_folder_is_refused(
 
 
 def test_a_version_without_manifest_is_incomplete_and_never_latest(
-    cli: CliRunner, s3_server: Any, store: ArtifactStore, saved_model: Path, uri: StorageUri,
+    cli: CliRunner,
+    s3_server: Any,
+    store: ArtifactStore,
+    saved_model: Path,
+    uri: StorageUri,
     tmp_path: Path,
 ) -> None:
     store.push(saved_model)
@@ -288,8 +298,9 @@ def test_big_files_go_up_in_parts_and_come_down_in_ranges(
             target.write_bytes(entry.read_bytes())
     (model / "assets").mkdir(exist_ok=True)
     (model / "assets" / "table.bin").write_bytes(os.urandom(11 * 1024 * 1024 + 3))
-    tuning = TransferTuning(concurrency=4, part_size=5 * 1024 * 1024,
-                            multipart_threshold=5 * 1024 * 1024)
+    tuning = TransferTuning(
+        concurrency=4, part_size=5 * 1024 * 1024, multipart_threshold=5 * 1024 * 1024
+    )
     store = ArtifactStore(make_s3_client(settings(s3_server), concurrency=4), uri, tuning)
 
     info = store.push(model)
@@ -347,8 +358,9 @@ def test_missing_versions_are_not_found(store: ArtifactStore, tmp_path: Path) ->
 
 
 def test_an_unreachable_store_is_unavailable(uri: StorageUri, tmp_path: Path) -> None:
-    closed = S3Settings(endpoint="http://127.0.0.1:9", region="us-east-1",
-                        access_key_id="k", secret_access_key="s")
+    closed = S3Settings(
+        endpoint="http://127.0.0.1:9", region="us-east-1", access_key_id="k", secret_access_key="s"
+    )
     store = ArtifactStore(make_s3_client(closed), uri)
     with pytest.raises(ArtifactError) as caught:
         store.pull(1, tmp_path / "m")
@@ -367,28 +379,36 @@ def test_the_pull_command_as_an_init_container_runs_it(
 
     ok = subprocess.run(
         [*command, str(uri), "--version", "1", str(tmp_path / "m" / "1")],
-        env=env, capture_output=True, text=True, timeout=120, check=False,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
     assert ok.returncode == 0, ok.stderr
     assert (tmp_path / "m" / "1" / "saved_model.pb").is_file()
 
     missing = subprocess.run(
         [*command, str(uri), "--version", "9", str(tmp_path / "m" / "9")],
-        env=env, capture_output=True, text=True, timeout=120, check=False,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
     assert missing.returncode == 1
     assert missing.stderr.startswith("error: VersionNotFound: version 9 does not exist")
     assert log.read_text().startswith("VersionNotFound: version 9")
 
 
-class _RivalPublisher:
-    """Progress that, as the upload starts, lets a rival publish the same version first."""
+class _Interloper:
+    """Progress that, as a transfer starts, lets someone else act on the store first."""
 
-    def __init__(self, publish: Any) -> None:
-        self.publish = publish
+    def __init__(self, act: Any) -> None:
+        self.act = act
 
     def begin(self, total_bytes: int) -> None:
-        self.publish()
+        self.act()
 
     def advance(self, nbytes: int) -> None:
         pass
@@ -409,7 +429,36 @@ def test_a_rival_publishing_the_same_version_first_wins(
         client.put_object(Bucket=uri.bucket, Key=uri.key(1, "modelship.json"), Body=rival_manifest)
 
     with pytest.raises(ArtifactError) as caught:
-        store.push(saved_model, progress=_RivalPublisher(rival))
+        store.push(saved_model, progress=_Interloper(rival))
     assert caught.value.reason == "VersionExists"
     stored = client.get_object(Bucket=uri.bucket, Key=uri.key(1, "modelship.json"))
     assert stored["Body"].read() == rival_manifest
+
+
+def test_a_deleted_file_makes_the_version_corrupt(
+    s3_server: Any, store: ArtifactStore, saved_model: Path, uri: StorageUri, tmp_path: Path
+) -> None:
+    store.push(saved_model)
+    s3_server.client().delete_object(Bucket=uri.bucket, Key=uri.key(1, "saved_model.pb"))
+    [info] = store.list_versions()
+    assert (info.state, info.reason) == ("corrupt", "SizeMismatch")
+    assert info.message is not None and "saved_model.pb" in info.message
+    with pytest.raises(ArtifactError) as caught:
+        store.pull("latest", tmp_path / "m")
+    assert caught.value.reason == "VersionNotFound"  # the only version is not complete
+
+
+def test_a_file_deleted_while_pulling_leaves_nothing(
+    s3_server: Any, store: ArtifactStore, saved_model: Path, uri: StorageUri, tmp_path: Path
+) -> None:
+    store.push(saved_model)
+    client = s3_server.client()
+
+    def delete() -> None:
+        client.delete_object(Bucket=uri.bucket, Key=uri.key(1, "saved_model.pb"))
+
+    dest = tmp_path / "models" / "1"
+    with pytest.raises(ArtifactError) as caught:
+        store.pull(1, dest, progress=_Interloper(delete))
+    assert caught.value.reason == "SizeMismatch"
+    assert not dest.exists() and leftovers(dest.parent) == []

@@ -24,7 +24,7 @@ def parse_duration(text: str) -> float:
     """
     if not isinstance(text, str):
         raise ValueError(
-            f"{text!r} is not a duration: write a string with a unit, such as \"30s\" or \"5m\""
+            f'{text!r} is not a duration: write a string with a unit, such as "30s" or "5m"'
         )
     if not _WHOLE.fullmatch(text):
         raise ValueError(

@@ -109,7 +109,7 @@ def prop(
     enum: tuple[str, ...] | None = None,
     min_length: int | None = None,
     max_length: int | None = None,
-    format: str | None = None,  # noqa: A002 - the OpenAPI keyword
+    format: str | None = None,
     extensions: Mapping[str, Any] | None = None,
     schema: Mapping[str, Any] | None = None,
     check: Callable[[Any], str | None] | None = None,

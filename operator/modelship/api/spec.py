@@ -6,6 +6,10 @@ dataclass (see `modelship.api.fields`); `modelship.api.schema` turns them into t
 OpenAPI schema and `modelship.api.parse.parse_spec` reads a resource's spec with them.
 """
 
+# prop() and friends return dataclasses.field(...) (with a default or a default_factory),
+# which ruff cannot see through.
+# ruff: noqa: RUF009
+
 from __future__ import annotations
 
 import datetime
@@ -25,7 +29,9 @@ REGION_PATTERN = r"^[A-Za-z0-9][-A-Za-z0-9_]*$"
 DNS_SUBDOMAIN_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
 SECRET_KEY_PATTERN = r"^[-._a-zA-Z0-9]+$"
 IMAGE_PATTERN = r"^\S+$"
-EXTENDED_RESOURCE_PATTERN = r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?/[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$"
+EXTENDED_RESOURCE_PATTERN = (
+    r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?/[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$"
+)
 LABEL_VALUE_PATTERN = r"^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$"
 ENTRYPOINT_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*:[A-Za-z_][A-Za-z0-9_]*$"
 CRON_PATTERN = r"^\S+( +\S+){4}$"
@@ -53,7 +59,7 @@ RESOURCES_SCHEMA: dict[str, Any] = {
         },
         "limits": {
             "type": "object",
-            "description": 'The most each container may use, e.g. {memory: 4Gi}.',
+            "description": "The most each container may use, e.g. {memory: 4Gi}.",
             "additionalProperties": _QUANTITY_SCHEMA,
         },
     },
@@ -122,9 +128,7 @@ def _gpus_only_through_gpu_field() -> Rule:
     # One place maps GPU settings to pod fields; a GPU in `resources` as well would give the
     # pod two different answers.
     def clear_of(kind: str) -> str:
-        return (
-            f"(!has(self.resources.{kind}) || !(self.gpu.resourceName in self.resources.{kind}))"
-        )
+        return f"(!has(self.resources.{kind}) || !(self.gpu.resourceName in self.resources.{kind}))"
 
     def holds(spec: ServingSpec | TrainingSpec) -> bool:
         return all(
@@ -162,7 +166,7 @@ class ModelSpec:
         "The model's name in serving URLs (/v1/models/<name>). Defaults to metadata.name.",
         default=None,
         pattern=MODEL_NAME_PATTERN,
-        pattern_hint="letters, digits, '-', '_' and '.', starting and ending with a letter or digit",
+        pattern_hint="letters, digits, '-', '_' and '.' (starting and ending alphanumeric)",
         max_length=MODEL_NAME_MAX_LENGTH,
     )
     version: int | None = prop(
@@ -267,8 +271,7 @@ class BatchingSpec:
     """Server-side batching of prediction requests."""
 
     max_batch_size: int = prop(
-        "The most requests the server merges into one batch. 1 turns batching off. "
-        "Default 32.",
+        "The most requests the server merges into one batch. 1 turns batching off. Default 32.",
         default=32,
         minimum=1,
         maximum=4096,
@@ -345,9 +348,11 @@ class RolloutSpec:
                 "!(string(self.maxSurge) in ['0', '0%'] && "
                 "string(self.maxUnavailable) in ['0', '0%'])"
             ),
-            holds=lambda rollout: not (
-                str(rollout.max_surge) in ("0", "0%")
-                and str(rollout.max_unavailable) in ("0", "0%")
+            holds=lambda rollout: (
+                not (
+                    str(rollout.max_surge) in ("0", "0%")
+                    and str(rollout.max_unavailable) in ("0", "0%")
+                )
             ),
             field="maxSurge",
             reason="ConflictingFields",
@@ -391,16 +396,14 @@ class GateSpec:
             holds=lambda gate: gate.min is not None or gate.must_improve,
             field="",
             reason="MissingField",
-            message=(
-                "{path} checks nothing: set {path}.min, or {path}.mustImprove: true, or both"
-            ),
+            message=("{path} checks nothing: set {path}.min, or {path}.mustImprove: true, or both"),
         ),
     )
 
     metric: str = prop(
         "The metric to judge, by its name in the version's manifest (e.g. accuracy).",
         pattern=METRIC_NAME_PATTERN,
-        pattern_hint="a metric name such as \"accuracy\"",
+        pattern_hint='a metric name such as "accuracy"',
         max_length=128,
     )
     min: float | None = prop(
@@ -434,8 +437,7 @@ class TrainingSpec:
         max_length=512,
     )
     workers: int = prop(
-        "Training workers; more than 1 runs a multi-worker job (each gets TF_CONFIG). "
-        "Default 1.",
+        "Training workers; more than 1 runs a multi-worker job (each gets TF_CONFIG). Default 1.",
         default=1,
         minimum=1,
         maximum=64,
@@ -480,8 +482,7 @@ class TrainingSpec:
         maximum=20,
     )
     active_deadline: float | None = duration_prop(
-        "The longest a training run may take, e.g. 6h. Between 1m and 168h; no limit when "
-        "omitted.",
+        "The longest a training run may take, e.g. 6h. Between 1m and 168h; no limit when omitted.",
         default=None,
         minimum="1m",
         maximum="168h",

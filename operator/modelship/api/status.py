@@ -6,6 +6,10 @@ convention (Ready, Reconciling, Stalled), so `kubectl wait --for=condition=Ready
 Argo CD read them.
 """
 
+# prop() and friends return dataclasses.field(...) (with a default or a default_factory),
+# which ruff cannot see through.
+# ruff: noqa: RUF009
+
 from __future__ import annotations
 
 import dataclasses
@@ -197,9 +201,7 @@ class ModelDeploymentStatus:
         default=None,
         enum=tuple(phase.value for phase in Phase),
     )
-    current_version: int | None = prop(
-        "The version serving traffic.", default=None, minimum=1
-    )
+    current_version: int | None = prop("The version serving traffic.", default=None, minimum=1)
     current_digest: str | None = prop(
         "The manifest digest (sha256:...) of the version serving traffic.", default=None
     )

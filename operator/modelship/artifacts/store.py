@@ -77,6 +77,7 @@ class ArtifactStore:
         self.uri = uri
         self.tuning = tuning
         self.clock = clock
+        self._manifests: dict[tuple[int, str], bytes] = {}  # (version, ETag) -> bytes
 
     # -- cheap checks: one listing plus manifest GETs, never model files --------------------
 
@@ -142,12 +143,31 @@ class ArtifactStore:
         if listed is None:
             return assess_version(number, objects, None), None
         if listed.size > _MAX_MANIFEST_BYTES:
-            data = b"{}"  # judged invalid below without reading it
-        else:
-            key = self.uri.key(number, MANIFEST_NAME)
-            with translated_errors(f"reading {key}", self.uri.bucket):
-                data = self.client.get_object(Bucket=self.uri.bucket, Key=key)["Body"].read()
+            return assess_version(number, objects, b"{}"), None  # judged invalid unread
+        # A manifest is read again only when its ETag changes, so an operator polling a
+        # store with many versions pays one listing per poll, not one GET per version.
+        cache_key = (number, listed.etag)
+        data = self._manifests.get(cache_key) if listed.etag else None
+        if data is None:
+            data = self._read_manifest(number)
+            if data is None:  # deleted since the listing
+                return assess_version(number, {}, None), None
+            if listed.etag:
+                self._manifests[cache_key] = data
         return assess_version(number, objects, data), data
+
+    def _read_manifest(self, number: int) -> bytes | None:
+        from botocore.exceptions import ClientError
+
+        key = self.uri.key(number, MANIFEST_NAME)
+        with translated_errors(f"reading {key}", self.uri.bucket):
+            try:
+                body = self.client.get_object(Bucket=self.uri.bucket, Key=key)["Body"]
+                return body.read(_MAX_MANIFEST_BYTES + 1)
+            except ClientError as err:
+                if client_error_code(err)[1] == 404:
+                    return None
+                raise
 
     # -- publish --------------------------------------------------------------------------
 
@@ -171,7 +191,7 @@ class ArtifactStore:
         listing = self._list(self.uri.model_prefix, "choosing the version number")
         number = next_version(listing) if version is None else version
         if number < 0:
-            raise ArtifactError(VERSION_NOT_FOUND, f"version {number} is not a valid number.")
+            raise ValueError(f"a version number is 0 or more, not {number}")
         if MANIFEST_NAME in listing.get(number, {}):
             raise _version_exists(self.uri, number)
         sizes = [(model_dir / path).stat().st_size for path in files]

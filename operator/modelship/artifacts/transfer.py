@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from modelship.artifacts.errors import CHECKSUM_MISMATCH, SIZE_MISMATCH, ArtifactError
-from modelship.artifacts.s3 import DEFAULT_CONCURRENCY, storage_error
+from modelship.artifacts.s3 import DEFAULT_CONCURRENCY, client_error_code, storage_error
 from modelship.artifacts.versions import normalize_etag
 
 if TYPE_CHECKING:
@@ -105,7 +105,9 @@ def part_ranges(size: int, tuning: TransferTuning) -> list[tuple[int, int]]:
 
 
 class _Batch:
-    """A thread pool whose first failure stops the rest and is what the caller sees."""
+    """A thread pool whose first failure stops the rest and is what the caller sees. Used
+    as a context manager: on leaving, every worker has stopped, so a caller may then remove
+    the files they were writing."""
 
     def __init__(self, concurrency: int, what: str, bucket: str) -> None:
         self.pool = ThreadPoolExecutor(max_workers=max(1, concurrency))
@@ -113,6 +115,14 @@ class _Batch:
         self.what = what
         self.bucket = bucket
         self.futures: list[Future[Any]] = []
+
+    def __enter__(self) -> _Batch:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        if exc_info[0] is not None:
+            self.cancelled.set()
+        self.pool.shutdown(wait=True, cancel_futures=True)
 
     def submit(self, task: Callable[[], Any]) -> Future[Any]:
         future = self.pool.submit(self._guarded, task)
@@ -129,21 +139,18 @@ class _Batch:
             raise
 
     def wait(self) -> None:
-        """Wait for every task; raise the first failure as an ArtifactError when it came
-        from the store."""
-        try:
-            done, _ = wait(self.futures, return_when=FIRST_EXCEPTION)
-            failed = [f for f in done if f.exception() is not None]
-            if failed:
-                self.cancelled.set()
-                error = next(
-                    (f.exception() for f in failed if isinstance(f.exception(), ArtifactError)),
-                    failed[0].exception(),
-                )
-                assert error is not None
-                raise _as_artifact_error(error, self.what, self.bucket) from error
-        finally:
-            self.pool.shutdown(wait=True, cancel_futures=True)
+        """Wait for every task; raise the first failure (as an ArtifactError when it came
+        from the store)."""
+        done, _ = wait(self.futures, return_when=FIRST_EXCEPTION)
+        failed = [f for f in done if f.exception() is not None]
+        if failed:
+            self.cancelled.set()
+            error = next(
+                (f.exception() for f in failed if isinstance(f.exception(), ArtifactError)),
+                failed[0].exception(),
+            )
+            assert error is not None
+            raise _as_artifact_error(error, self.what, self.bucket) from error
 
 
 def _as_artifact_error(err: BaseException, what: str, bucket: str) -> BaseException:
@@ -169,7 +176,6 @@ def upload_files(
     lock = threading.Lock()
     etags: dict[str, str] = {}
     multipart: dict[str, tuple[str, list[tuple[int, int]], dict[int, str]]] = {}
-    batch = _Batch(tuning.concurrency, "uploading", bucket)
     if progress is not None:
         progress.begin(sum(item.size for item in items))
 
@@ -200,16 +206,20 @@ def upload_files(
         _advance(progress, lock, length)
 
     try:
-        for item in items:
-            ranges = part_ranges(item.size, tuning)
-            if len(ranges) == 1:
-                batch.submit(functools.partial(put_whole, item))
-                continue
-            upload_id = client.create_multipart_upload(Bucket=bucket, Key=item.key)["UploadId"]
-            multipart[item.key] = (upload_id, ranges, {})
-            for number, (offset, length) in enumerate(ranges, start=1):
-                batch.submit(functools.partial(put_part, item, upload_id, number, offset, length))
-        batch.wait()
+        with _Batch(tuning.concurrency, "uploading", bucket) as batch:
+            for item in items:
+                ranges = part_ranges(item.size, tuning)
+                if len(ranges) == 1:
+                    batch.submit(functools.partial(put_whole, item))
+                    continue
+                created = client.create_multipart_upload(Bucket=bucket, Key=item.key)
+                upload_id = created["UploadId"]
+                multipart[item.key] = (upload_id, ranges, {})
+                for number, (offset, length) in enumerate(ranges, start=1):
+                    batch.submit(
+                        functools.partial(put_part, item, upload_id, number, offset, length)
+                    )
+            batch.wait()
         for key, (upload_id, _, parts) in multipart.items():
             response = client.complete_multipart_upload(
                 Bucket=bucket,
@@ -221,7 +231,6 @@ def upload_files(
             )
             etags[key] = normalize_etag(response["ETag"])
     except BaseException as err:
-        batch.cancelled.set()
         _abort_uploads(client, bucket, {k: v[0] for k, v in multipart.items() if k not in etags})
         if isinstance(err, Exception) and not isinstance(err, ArtifactError | OSError):
             raise storage_error(err, "uploading", bucket) from err
@@ -244,7 +253,7 @@ class _OrderedHasher:
     contiguous stretch reads it back from the file (the page cache) and hashes it."""
 
     def __init__(self, path: Path, size: int) -> None:
-        self.fd = os.open(path, os.O_RDONLY)
+        self.path = path
         self.size = size
         self.digest = hashlib.sha256()
         self.hashed_to = 0
@@ -272,18 +281,19 @@ class _OrderedHasher:
 
     def _hash(self, offset: int, length: int) -> None:
         end = offset + length
-        while offset < end:
-            block = os.pread(self.fd, min(_IO_CHUNK, end - offset), offset)
-            if not block:
-                raise OSError(f"short read at offset {offset} while hashing")
-            self.digest.update(block)
-            offset += len(block)
+        with self.path.open("rb", buffering=0) as stream:
+            stream.seek(offset)
+            while offset < end:
+                block = stream.read(min(_IO_CHUNK, end - offset))
+                if not block:
+                    raise OSError(f"short read at offset {offset} of {self.path} while hashing")
+                self.digest.update(block)
+                offset += len(block)
 
 
 @dataclass(frozen=True)
 class _OpenDownload:
     item: DownloadItem
-    fd: int
     hasher: _OrderedHasher | None
 
 
@@ -313,19 +323,23 @@ def download_files(
             _check_digest(download.item, download.hasher.digest.hexdigest())
 
     try:
-        for item in items:
-            item.target.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(item.target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
-            download = _OpenDownload(
-                item=item, fd=fd, hasher=_OrderedHasher(item.target, item.size) if verify else None
-            )
-            opened.append(download)
-            ranges = part_ranges(item.size, tuning)
-            for offset, length in ranges:
-                batch.submit(
-                    functools.partial(fetch_part, download, offset, length, len(ranges) > 1)
+        with batch:
+            for item in items:
+                item.target.parent.mkdir(parents=True, exist_ok=True)
+                # Created here, opened per part: a version of thousands of files must not
+                # hold thousands of descriptors open.
+                flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
+                os.close(os.open(item.target, flags, 0o644))
+                download = _OpenDownload(
+                    item=item, hasher=_OrderedHasher(item.target, item.size) if verify else None
                 )
-        batch.wait()
+                opened.append(download)
+                ranges = part_ranges(item.size, tuning)
+                for offset, length in ranges:
+                    batch.submit(
+                        functools.partial(fetch_part, download, offset, length, len(ranges) > 1)
+                    )
+            batch.wait()
         for download in opened:
             if download.hasher is not None and download.hasher.hashed_to != download.item.size:
                 raise ArtifactError(
@@ -334,10 +348,6 @@ def download_files(
                     f"{download.item.size} bytes arrived.",
                 )
     finally:
-        for download in opened:
-            os.close(download.fd)
-            if download.hasher is not None:
-                os.close(download.hasher.fd)
         if progress is not None:
             progress.end()
 
@@ -360,35 +370,55 @@ def _fetch_range(
     item = download.item
     received = 0
     attempt = 0
-    while True:
-        request: dict[str, Any] = {"Bucket": bucket, "Key": item.key}
-        if ranged or received:
-            request["Range"] = f"bytes={offset + received}-{offset + length - 1}"
-        response = client.get_object(**request)
-        if int(response.get("ContentLength", -1)) != length - received:
-            response["Body"].close()
-            raise _size_mismatch(item)
-        body = response["Body"]
-        try:
-            while received < length:
-                if cancelled.is_set():
-                    return False
-                block = body.read(min(_IO_CHUNK, length - received))
-                if not block:
-                    raise _size_mismatch(item)
-                os.pwrite(download.fd, block, offset + received)
-                received += len(block)
-                _advance(progress, lock, len(block))
-            return True
-        except ArtifactError:
-            raise
-        except Exception as err:
-            attempt += 1
-            if not _is_broken_stream(err) or attempt >= _BODY_READ_ATTEMPTS:
+    fd = os.open(item.target, os.O_WRONLY | os.O_NOFOLLOW)
+    try:
+        while True:
+            body = _get_range(client, bucket, item, offset + received, length - received, ranged)
+            try:
+                while received < length:
+                    if cancelled.is_set():
+                        return False
+                    block = body.read(min(_IO_CHUNK, length - received))
+                    if not block:
+                        raise _size_mismatch(item)
+                    os.pwrite(fd, block, offset + received)
+                    received += len(block)
+                    _advance(progress, lock, len(block))
+                return True
+            except ArtifactError:
                 raise
-            time.sleep(0.2 * 2**attempt)  # let a flapping connection or server recover
-        finally:
-            body.close()
+            except Exception as err:
+                attempt += 1
+                if not _is_broken_stream(err) or attempt >= _BODY_READ_ATTEMPTS:
+                    raise
+                time.sleep(0.2 * 2**attempt)  # let a flapping connection or server recover
+            finally:
+                body.close()
+    finally:
+        os.close(fd)
+
+
+def _get_range(
+    client: S3Client, bucket: str, item: DownloadItem, start: int, length: int, ranged: bool
+) -> Any:
+    """The body of a GET for `length` bytes from `start`; SizeMismatch when the object is
+    gone or not the size the manifest says (it was replaced after publishing)."""
+    from botocore.exceptions import ClientError
+
+    request: dict[str, Any] = {"Bucket": bucket, "Key": item.key}
+    if ranged or start:
+        request["Range"] = f"bytes={start}-{start + length - 1}"
+    try:
+        response = client.get_object(**request)
+    except ClientError as err:
+        code, status = client_error_code(err)
+        if code in ("NoSuchKey", "InvalidRange") or status in (404, 416):
+            raise _size_mismatch(item) from None
+        raise
+    if int(response.get("ContentLength", -1)) != length:
+        response["Body"].close()
+        raise _size_mismatch(item)
+    return response["Body"]
 
 
 def _is_broken_stream(err: Exception) -> bool:
@@ -402,8 +432,8 @@ def _is_broken_stream(err: Exception) -> bool:
 def _size_mismatch(item: DownloadItem) -> ArtifactError:
     return ArtifactError(
         SIZE_MISMATCH,
-        f"{item.key} is not {item.size} bytes in the store as the manifest says: it was "
-        "changed after the version was published.",
+        f"{item.key} is missing or not {item.size} bytes in the store as the manifest says: "
+        "it was changed after the version was published.",
     )
 
 
@@ -440,7 +470,8 @@ def hash_objects(
         with lock:
             results[key] = (size, digest.hexdigest())
 
-    for key in keys:
-        batch.submit(functools.partial(hash_one, key))
-    batch.wait()
+    with batch:
+        for key in keys:
+            batch.submit(functools.partial(hash_one, key))
+        batch.wait()
     return results

@@ -8,6 +8,7 @@ rolling update with maxUnavailable 0 keeps the old version serving until the new
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -15,6 +16,7 @@ from modelship.api import ModelDeploymentSpec
 from modelship.reconcile.gpu import gpu_pod_fields
 from modelship.reconcile.owner import (
     ANNOTATION_DIGEST,
+    LABEL_VERSION,
     SERVING,
     Owner,
     object_labels,
@@ -55,9 +57,10 @@ def serving_deployment(
     owner: Owner,
     spec: ModelDeploymentSpec,
     target: TargetVersion,
-    settings: ServingSettings = ServingSettings(),  # noqa: B008 (frozen, so sharing is safe)
+    settings: ServingSettings | None = None,
 ) -> dict[str, Any]:
     """The Deployment serving `target`, ready for server-side apply."""
+    settings = settings or ServingSettings()
     serving = spec.serving
     model = spec.model.name or owner.name
     image = serving.image or settings.default_image
@@ -167,6 +170,16 @@ def serving_deployment(
             },
         },
     }
+
+
+def deployed_version(deployment: Mapping[str, Any] | None) -> TargetVersion | None:
+    """The version (and digest) an observed serving Deployment's pod template runs."""
+    template = (((deployment or {}).get("spec") or {}).get("template") or {}).get("metadata") or {}
+    version = (template.get("labels") or {}).get(LABEL_VERSION)
+    digest = (template.get("annotations") or {}).get(ANNOTATION_DIGEST)
+    if not (isinstance(version, str) and version.isdigit() and digest):
+        return None
+    return TargetVersion(int(version), str(digest))
 
 
 def _probe(path: str, *, period: int, failures: int) -> dict[str, Any]:

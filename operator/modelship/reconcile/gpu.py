@@ -54,8 +54,10 @@ def gpu_pod_fields(
     label is selected when a product is named. Where the user's fields name the same resource
     or product label, the GPU settings win: `spec.serving.gpu` is the one place to say it.
     """
-    merged_resources = {key: dict(value) if isinstance(value, Mapping) else value
-                        for key, value in (resources or {}).items()}
+    merged_resources = {
+        key: dict(value) if isinstance(value, Mapping) else value
+        for key, value in (resources or {}).items()
+    }
     merged_selector = dict(node_selector or {})
     merged_tolerations: list[dict[str, Any]] = []
     for toleration in tolerations:

@@ -337,9 +337,7 @@ def _container_failed(view: _PodView) -> Finding | None:
     return None
 
 
-def _cannot_start(
-    view: _PodView, status: Mapping[str, Any], kind: str
-) -> Finding | None:
+def _cannot_start(view: _PodView, status: Mapping[str, Any], kind: str) -> Finding | None:
     """Image pull errors and the kubelet's refusals to create a container."""
     waiting = (status.get("state") or {}).get("waiting") or {}
     reason = waiting.get("reason")

@@ -36,7 +36,9 @@ def storage_env(storage: StorageSpec) -> list[dict[str, Any]]:
             (ENV_ACCESS_KEY_ID, ref.access_key_id_key),
             (ENV_SECRET_ACCESS_KEY, ref.secret_access_key_key),
         ):
-            env.append({"name": name, "valueFrom": {"secretKeyRef": {"name": ref.name, "key": key}}})
+            env.append(
+                {"name": name, "valueFrom": {"secretKeyRef": {"name": ref.name, "key": key}}}
+            )
     return env
 
 

@@ -13,12 +13,19 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
-from modelship.api import ModelDeploymentSpec
-from modelship.artifacts.errors import MANIFEST_INVALID, MANIFEST_MISSING, VERSION_NOT_FOUND
+from modelship.api import ModelDeploymentSpec, VersionStatus
+from modelship.artifacts.errors import (
+    MANIFEST_INVALID,
+    MANIFEST_MISSING,
+    STORAGE_UNAVAILABLE,
+    VERSION_NOT_FOUND,
+    ArtifactError,
+)
 from modelship.artifacts.versions import VersionInfo
 from modelship.reconcile.findings import Finding
 
 NO_VERSIONS: Final = "NoVersions"
+VERIFIED: Final = "Verified"
 RECENT_VERSIONS: Final = 5
 
 
@@ -54,11 +61,7 @@ def resolve_target_version(
     keeps serving while the problem lasts.
     """
     uri = spec.model.storage_uri
-    keeps = (
-        f" Version {current_version} keeps serving."
-        if current_version is not None
-        else ""
-    )
+    keeps = f" Version {current_version} keeps serving." if current_version is not None else ""
     by_number = {v.number: v for v in versions}
     if spec.model.version is not None:
         return _pinned(spec.model.version, by_number, uri, keeps)
@@ -148,19 +151,101 @@ def _numbers(numbers: Sequence[int]) -> str:
 def recent_versions(
     versions: Sequence[VersionInfo], limit: int = RECENT_VERSIONS
 ) -> list[dict[str, Any]]:
-    """`status.versions`: the newest `limit` versions seen, newest first."""
-    entries = []
-    for info in sorted(versions, key=lambda v: v.number, reverse=True)[:limit]:
-        entry: dict[str, Any] = {"number": info.number, "state": info.state, "size": info.size}
-        if info.digest:
-            entry["digest"] = info.digest
-        if info.created:
-            entry["created"] = info.created
-        if info.metrics:
-            entry["metrics"] = dict(sorted(info.metrics.items()))
-        if info.reason:
-            entry["reason"] = info.reason
-        if info.message:
-            entry["message"] = info.message
-        entries.append(entry)
-    return entries
+    """`status.versions`: the newest `limit` versions seen, oldest first (the CRD's order)."""
+    newest = sorted(versions, key=lambda v: v.number)[-limit:] if limit > 0 else []
+    return [
+        VersionStatus(
+            number=info.number,
+            state=info.state,
+            digest=info.digest,
+            created=info.created,
+            metrics=dict(sorted(info.metrics.items())),
+            reason=info.reason,
+            message=info.message,
+        ).to_dict()
+        for info in newest
+    ]
+
+
+@dataclass(frozen=True)
+class TargetChoice:
+    """Everything the rest of a reconcile needs to know about versions, from one observation
+    of the store (`choose_target`)."""
+
+    deploy: TargetVersion | None
+    """The version the serving Deployment should run now; None leaves it as it is (or makes
+    none yet)."""
+    number: int | None
+    """`status.targetVersion`: the version the spec asks for, even while it cannot be served."""
+    artifact_status: str
+    """The ArtifactReady condition: "True", "False" or "Unknown" ..."""
+    artifact: Finding
+    """... and its reason and message."""
+    blocking: Finding | None = None
+    """What keeps `number` from being served (None: nothing on the artifacts' side)."""
+    advisory: Finding | None = None
+    """A newer version that fails its check while the target serves."""
+    versions: list[dict[str, Any]] | None = None
+    """`status.versions`; None keeps the previous list (the store could not be listed)."""
+
+
+def choose_target(
+    spec: ModelDeploymentSpec,
+    artifacts: Sequence[VersionInfo] | ArtifactError,
+    *,
+    deployed: TargetVersion | None,
+    current_version: int | None,
+) -> TargetChoice:
+    """Decide the target from the store's listing, or from what is deployed when the store
+    could not be read (`artifacts` is then the error; a missing Secret is SecretNotFound).
+
+    While the store cannot be read, the Deployment keeps the version it runs (`deployed`), so
+    spec changes such as replicas still apply but no version changes blindly.
+    """
+    if isinstance(artifacts, ArtifactError):
+        transient = artifacts.reason == STORAGE_UNAVAILABLE
+        problem = Finding(artifacts.reason, artifacts.message, needs_person=not transient)
+        number = spec.model.version if spec.model.version is not None else None
+        if number is None and deployed is not None:
+            number = deployed.number
+        return TargetChoice(
+            deploy=deployed,
+            number=number,
+            artifact_status="Unknown" if transient else "False",
+            artifact=problem,
+            blocking=problem,
+        )
+    resolution = resolve_target_version(spec, artifacts, current_version)
+    versions = recent_versions(artifacts)
+    target = resolution.target
+    if target is None:
+        assert resolution.problem is not None
+        return TargetChoice(
+            deploy=None,
+            number=spec.model.version,
+            artifact_status="False",
+            artifact=resolution.problem,
+            blocking=resolution.problem,
+            versions=versions,
+        )
+    if resolution.problem is not None:
+        return TargetChoice(
+            deploy=target,
+            number=target.number,
+            artifact_status="False",
+            artifact=resolution.problem,
+            advisory=resolution.problem,
+            versions=versions,
+        )
+    return TargetChoice(
+        deploy=target,
+        number=target.number,
+        artifact_status="True",
+        artifact=Finding(
+            VERIFIED,
+            f"version {target.number} of {spec.model.storage_uri} ({target.digest}) is "
+            "complete and its files match its manifest.",
+            needs_person=False,
+        ),
+        versions=versions,
+    )

@@ -17,37 +17,37 @@ class ServingError(Exception):
         self.message = message
 
 
-class BadRequest(ServingError):
+class BadRequestError(ServingError):
     """The request is malformed or does not fit the model's signature."""
 
     status = 400
 
 
-class NotFound(ServingError):
+class NotFoundError(ServingError):
     """No such model, version, signature or route."""
 
     status = 404
 
 
-class MethodNotAllowed(ServingError):
+class MethodNotAllowedError(ServingError):
     """The route exists but not for this HTTP method."""
 
     status = 405
 
 
-class BodyTooLarge(ServingError):
+class BodyTooLargeError(ServingError):
     """The request body is over --max-body-bytes."""
 
     status = 413
 
 
-class Unavailable(ServingError):
+class UnavailableError(ServingError):
     """The model is not loaded yet, or the server is shutting down."""
 
     status = 503
 
 
-class ModelFailure(ServingError):
+class ModelError(ServingError):
     """The model raised while running a well-formed request."""
 
     status = 500

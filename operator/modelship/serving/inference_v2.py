@@ -14,7 +14,7 @@ from typing import Any, Final
 
 import numpy as np
 
-from modelship.serving.errors import BadRequest
+from modelship.serving.errors import BadRequestError
 from modelship.serving.signatures import (
     DTYPES,
     ModelInfo,
@@ -42,31 +42,33 @@ class InferRequest:
 
 
 def parse_infer_request(body: Any, model: ModelInfo) -> InferRequest:
-    """Validate an infer body; BadRequest names the tensor and the problem."""
+    """Validate an infer body; BadRequestError names the tensor and the problem."""
     if not isinstance(body, dict):
-        raise BadRequest('the request body must be a JSON object, such as {"inputs": [...]}')
+        raise BadRequestError('the request body must be a JSON object, such as {"inputs": [...]}')
     request_id = body.get("id")
     if request_id is not None and not isinstance(request_id, str):
-        raise BadRequest("'id' must be a string")
+        raise BadRequestError("'id' must be a string")
     parameters = body.get("parameters") or {}
     if not isinstance(parameters, dict):
-        raise BadRequest("'parameters' must be an object")
+        raise BadRequestError("'parameters' must be an object")
     wanted = parameters.get("signature_name")
     if wanted is not None and not isinstance(wanted, str):
-        raise BadRequest("parameters.signature_name must be a string")
+        raise BadRequestError("parameters.signature_name must be a string")
     signature = model.signature(wanted)
     tensors = body.get("inputs")
     if not isinstance(tensors, list) or not tensors:
-        raise BadRequest("'inputs' must be a non-empty list of tensors {name, shape, datatype, data}")
+        raise BadRequestError(
+            "'inputs' must be a non-empty list of tensors {name, shape, datatype, data}"
+        )
     inputs: dict[str, np.ndarray[Any, Any]] = {}
     for index, tensor in enumerate(tensors):
         name, array = _parse_tensor(tensor, index, signature)
         if name in inputs:
-            raise BadRequest(f"input '{name}' is given more than once")
+            raise BadRequestError(f"input '{name}' is given more than once")
         inputs[name] = array
     for spec in signature.inputs:
         if spec.key not in inputs:
-            raise BadRequest(f"input '{spec.key}' is missing")
+            raise BadRequestError(f"input '{spec.key}' is missing")
     return InferRequest(
         id=request_id,
         signature=signature,
@@ -81,14 +83,14 @@ def _parse_tensor(
 ) -> tuple[str, np.ndarray[Any, Any]]:
     where = f"inputs[{index}]"
     if not isinstance(tensor, dict):
-        raise BadRequest(f"{where} must be an object with name, shape, datatype and data")
+        raise BadRequestError(f"{where} must be an object with name, shape, datatype and data")
     name = tensor.get("name")
     if not isinstance(name, str):
-        raise BadRequest(f"{where} needs a string 'name'")
+        raise BadRequestError(f"{where} needs a string 'name'")
     spec = signature.input_named(name)
     if spec is None:
         keys = ", ".join(t.key for t in signature.inputs)
-        raise BadRequest(
+        raise BadRequestError(
             f"{where} names unknown input '{name}'; signature '{signature.key}' takes: {keys}"
         )
     what = f"input '{name}'"
@@ -96,23 +98,21 @@ def _parse_tensor(
     if not isinstance(shape, list) or not all(
         isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape
     ):
-        raise BadRequest(f"{what} needs 'shape', a list of non-negative integers")
+        raise BadRequestError(f"{what} needs 'shape', a list of non-negative integers")
     datatype = tensor.get("datatype")
     given = dtype_for_v2(datatype) if isinstance(datatype, str) else None
     if given is None:
-        raise BadRequest(f"{what} has datatype {datatype!r}; use one of {_DATATYPES}")
+        raise BadRequestError(f"{what} has datatype {datatype!r}; use one of {_DATATYPES}")
     expected = dtype_named(spec.dtype)
     if expected is None or given != expected:
         want = expected.v2 if expected else spec.dtype
-        raise BadRequest(f"{what} has datatype {given.v2} but the model expects {want}")
+        raise BadRequestError(f"{what} has datatype {given.v2} but the model expects {want}")
     if "data" not in tensor:
-        raise BadRequest(f"{what} has no 'data'")
+        raise BadRequestError(f"{what} has no 'data'")
     array = array_from_json(tensor["data"], spec, what)
     count = math.prod(shape)
     if array.size != count:
-        raise BadRequest(
-            f"{what} has {array.size} values but its shape {shape} needs {count}"
-        )
+        raise BadRequestError(f"{what} has {array.size} values but its shape {shape} needs {count}")
     array = array.reshape(shape)
     check_shape(array.shape, spec, what)
     return name, array
@@ -124,12 +124,12 @@ def _requested_outputs(outputs: Any, signature: SignatureInfo) -> tuple[str, ...
     if not isinstance(outputs, list) or not all(
         isinstance(o, dict) and isinstance(o.get("name"), str) for o in outputs
     ):
-        raise BadRequest("'outputs' must be a list of objects with a 'name'")
+        raise BadRequestError("'outputs' must be a list of objects with a 'name'")
     names = tuple(o["name"] for o in outputs)
     for name in names:
         if signature.output_named(name) is None:
             keys = ", ".join(t.key for t in signature.outputs)
-            raise BadRequest(
+            raise BadRequestError(
                 f"unknown output '{name}'; signature '{signature.key}' returns: {keys}"
             )
     return names

@@ -12,7 +12,7 @@ from typing import Final
 
 import numpy as np
 
-from modelship.serving.errors import BadRequest
+from modelship.serving.errors import BadRequestError
 
 PREDICT_METHOD: Final = "tensorflow/serving/predict"
 CLASSIFY_METHOD: Final = "tensorflow/serving/classify"
@@ -121,15 +121,22 @@ class ModelInfo:
     path: str
     signatures: tuple[SignatureInfo, ...]
 
+    @property
+    def default_signature(self) -> str:
+        """serving_default when the model has it, else its only (or first) signature: the
+        Open Inference Protocol cannot name one, and a lone signature is unambiguous."""
+        keys = [s.key for s in self.signatures]
+        return DEFAULT_SIGNATURE if DEFAULT_SIGNATURE in keys or not keys else keys[0]
+
     def signature(self, key: str | None) -> SignatureInfo:
-        """The signature `key` names (serving_default when None); BadRequest names the
+        """The signature `key` names (the default one when None); BadRequestError names the
         signatures there are."""
-        wanted = key or DEFAULT_SIGNATURE
+        wanted = key or self.default_signature
         for signature in self.signatures:
             if signature.key == wanted:
                 return signature
         there = ", ".join(sorted(s.key for s in self.signatures)) or "none"
-        raise BadRequest(
+        raise BadRequestError(
             f"model '{self.name}' version {self.version} has no signature '{wanted}'; "
             f"its signatures are: {there}"
         )

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from modelship.serving.errors import BadRequest
+from modelship.serving.errors import BadRequestError
 from modelship.serving.signatures import TensorInfo, dtype_named, numpy_dtype
 
 _KIND_WORDS = {
@@ -35,29 +35,31 @@ def shape_text(shape: tuple[int, ...]) -> str:
 
 
 def array_from_json(value: Any, spec: TensorInfo, what: str) -> np.ndarray[Any, Any]:
-    """The JSON `value` as an array of `spec`'s dtype; BadRequest names `what` (e.g.
+    """The JSON `value` as an array of `spec`'s dtype; BadRequestError names `what` (e.g.
     "input 'pixels'") and the problem. The shape is not checked here: see `check_shape`."""
     dtype = dtype_named(spec.dtype)
     if dtype is None:
-        raise BadRequest(f"{what} has dtype {spec.dtype}, which this server cannot take over JSON")
+        raise BadRequestError(
+            f"{what} has dtype {spec.dtype}, which this server cannot take over JSON"
+        )
     if dtype.name == "string":
         return _string_array(value, what)
     if isinstance(value, dict):
-        raise BadRequest(f"{what} expects {dtype.name} values but got a JSON object")
+        raise BadRequestError(f"{what} expects {dtype.name} values but got a JSON object")
     try:
         array = np.asarray(value)
     except (ValueError, TypeError):
-        raise BadRequest(
+        raise BadRequestError(
             f"{what} is not a rectangular array: every row must have the same length"
         ) from None
     target = numpy_dtype(dtype)
     if array.size and array.dtype.kind not in _ACCEPTED_KINDS[target.kind]:
         got = _KIND_WORDS.get(array.dtype.kind, str(array.dtype))
-        raise BadRequest(f"{what} expects {dtype.name} values but got {got}")
+        raise BadRequestError(f"{what} expects {dtype.name} values but got {got}")
     if array.size and target.kind in "iu":
-        limits = np.iinfo(target)
+        limits = np.iinfo(target)  # type: ignore[type-var]
         if int(array.min()) < limits.min or int(array.max()) > limits.max:
-            raise BadRequest(
+            raise BadRequestError(
                 f"{what} has a value outside the range of {dtype.name} "
                 f"({limits.min} to {limits.max})"
             )
@@ -65,14 +67,14 @@ def array_from_json(value: Any, spec: TensorInfo, what: str) -> np.ndarray[Any, 
 
 
 def check_shape(actual: tuple[int, ...], spec: TensorInfo, what: str, hint: str = "") -> None:
-    """BadRequest unless `actual` fits the signature's shape (a -1 dim fits any size)."""
+    """BadRequestError unless `actual` fits the signature's shape (a -1 dim fits any size)."""
     if spec.shape is None:
         return
     fits = len(actual) == len(spec.shape) and all(
         want is None or want == got for got, want in zip(actual, spec.shape, strict=True)
     )
     if not fits:
-        raise BadRequest(
+        raise BadRequestError(
             f"{what} expects shape {spec.shape_text()} but got {shape_text(actual)}{hint}"
         )
 
@@ -116,7 +118,9 @@ def _string_array(value: Any, what: str) -> np.ndarray[Any, Any]:
     tree = _bytes_tree(value, what)
     shape = _nested_shape(tree)
     if shape is None:
-        raise BadRequest(f"{what} is not a rectangular array: every row must have the same length")
+        raise BadRequestError(
+            f"{what} is not a rectangular array: every row must have the same length"
+        )
     flat: list[bytes] = []
     _flatten(tree, flat)
     array = np.empty(len(flat), dtype=object)
@@ -133,9 +137,9 @@ def _bytes_tree(value: Any, what: str) -> Any:
         try:
             return base64.b64decode(value["b64"], validate=True)
         except (binascii.Error, ValueError):
-            raise BadRequest(f"{what} has a 'b64' value that is not valid base64") from None
-    raise BadRequest(
-        f"{what} expects strings (text, or {{\"b64\": ...}} for binary data) but got "
+            raise BadRequestError(f"{what} has a 'b64' value that is not valid base64") from None
+    raise BadRequestError(
+        f'{what} expects strings (text, or {{"b64": ...}} for binary data) but got '
         f"{type(value).__name__ if value is not None else 'null'}"
     )
 

@@ -15,7 +15,12 @@ from typing import Any, Final, Literal
 
 import numpy as np
 
-from modelship.serving.errors import BadRequest, MethodNotAllowed, ModelFailure, NotFound
+from modelship.serving.errors import (
+    BadRequestError,
+    MethodNotAllowedError,
+    ModelError,
+    NotFoundError,
+)
 from modelship.serving.signatures import (
     CLASSES_OUTPUT,
     CLASSIFY_METHOD,
@@ -80,17 +85,17 @@ def parse_v1_path(tail: str, method: str) -> V1Route:
     """Route `tail` (the path after /v1/models/) for an HTTP `method`, e.g.
     "digits/versions/3:predict" -> V1Route("digits", 3, "predict")."""
     if "/labels/" in tail:
-        raise NotFound("version labels are not supported; address a version by number")
+        raise NotFoundError("version labels are not supported; address a version by number")
     match = _V1_PATH.match(tail)
     if not match:
-        raise NotFound(f"no such route: /v1/models/{tail}")
+        raise NotFoundError(f"no such route: /v1/models/{tail}")
     sub, verb_word = match["sub"], match["verb"]
     if sub not in (None, "metadata") or (sub and verb_word):
-        raise NotFound(f"no such route: /v1/models/{tail}")
+        raise NotFoundError(f"no such route: /v1/models/{tail}")
     version = None
     if match["version"] is not None:
         if not match["version"].isdigit():
-            raise BadRequest(f"version '{match['version']}' is not a number")
+            raise BadRequestError(f"version '{match['version']}' is not a number")
         version = int(match["version"])
     verb: Verb
     if verb_word is None:
@@ -102,38 +107,42 @@ def parse_v1_path(tail: str, method: str) -> V1Route:
         if method != "POST":
             raise _wrong_method(method, tail, "POST")
     else:
-        raise NotFound(
+        raise NotFoundError(
             f"unknown method ':{verb_word}'; the model answers :predict, :classify and :regress"
         )
     return V1Route(model=match["model"], version=version, verb=verb)
 
 
-def _wrong_method(method: str, tail: str, allowed: str) -> MethodNotAllowed:
-    return MethodNotAllowed(f"/v1/models/{tail} answers {allowed}, not {method}")
+def _wrong_method(method: str, tail: str, allowed: str) -> MethodNotAllowedError:
+    return MethodNotAllowedError(f"/v1/models/{tail} answers {allowed}, not {method}")
 
 
 def request_object(body: Any) -> dict[str, Any]:
     if not isinstance(body, dict):
-        raise BadRequest('the request body must be a JSON object, such as {"instances": [...]}')
+        raise BadRequestError(
+            'the request body must be a JSON object, such as {"instances": [...]}'
+        )
     return body
 
 
 def signature_name(body: dict[str, Any]) -> str | None:
     name = body.get("signature_name")
     if name is not None and not isinstance(name, str):
-        raise BadRequest("'signature_name' must be a string")
+        raise BadRequestError("'signature_name' must be a string")
     return name or None
 
 
 def parse_predict_request(body: Any, model: ModelInfo) -> PredictRequest:
-    """Validate a `:predict` body against the model's signature; BadRequest names the
+    """Validate a `:predict` body against the model's signature; BadRequestError names the
     problem (missing or unknown input, wrong dtype, wrong shape, ragged rows)."""
     document = request_object(body)
     has_rows, has_columns = "instances" in document, "inputs" in document
     if has_rows and has_columns:
-        raise BadRequest("send either 'instances' (row format) or 'inputs' (columnar), not both")
+        raise BadRequestError(
+            "send either 'instances' (row format) or 'inputs' (columnar), not both"
+        )
     if not has_rows and not has_columns:
-        raise BadRequest("the request needs 'instances' (row format) or 'inputs' (columnar)")
+        raise BadRequestError("the request needs 'instances' (row format) or 'inputs' (columnar)")
     signature = model.signature(signature_name(document))
     if has_rows:
         return _parse_rows(document["instances"], signature)
@@ -155,23 +164,23 @@ def _input_keys(signature: SignatureInfo) -> str:
 def _check_input_names(names: Any, signature: SignatureInfo, where: str) -> None:
     for name in names:
         if signature.input_named(name) is None:
-            raise BadRequest(
+            raise BadRequestError(
                 f"{where} has unknown input '{name}'; signature '{signature.key}' takes "
                 f"inputs: {_input_keys(signature)}"
             )
     for spec in signature.inputs:
         if spec.key not in names:
-            raise BadRequest(f"{where} is missing input '{spec.key}'")
+            raise BadRequestError(f"{where} is missing input '{spec.key}'")
 
 
 def _parse_rows(instances: Any, signature: SignatureInfo) -> PredictRequest:
     if not isinstance(instances, list):
-        raise BadRequest("'instances' must be a list with one entry per row")
+        raise BadRequestError("'instances' must be a list with one entry per row")
     if not instances:
-        raise BadRequest("'instances' is empty; send at least one instance")
+        raise BadRequestError("'instances' is empty; send at least one instance")
     named = [_is_named(i) for i in instances]
     if any(named) and not all(named):
-        raise BadRequest("'instances' mixes objects and plain values; use one form for all")
+        raise BadRequestError("'instances' mixes objects and plain values; use one form for all")
     if all(named):
         for index, instance in enumerate(instances):
             _check_input_names(instance, signature, f"instances[{index}]")
@@ -180,7 +189,7 @@ def _parse_rows(instances: Any, signature: SignatureInfo) -> PredictRequest:
         columns = {signature.inputs[0].key: instances}
     else:
         keys = ", ".join(f'"{t.key}": ...' for t in signature.inputs)
-        raise BadRequest(
+        raise BadRequestError(
             f"signature '{signature.key}' takes {len(signature.inputs)} inputs: each instance "
             f"must be an object naming them, such as {{{keys}}}"
         )
@@ -201,7 +210,7 @@ def _parse_columns(raw: Any, signature: SignatureInfo) -> PredictRequest:
     elif len(signature.inputs) == 1:
         columns = {signature.inputs[0].key: raw}
     else:
-        raise BadRequest(
+        raise BadRequestError(
             f"signature '{signature.key}' takes {len(signature.inputs)} inputs: 'inputs' must "
             f"be an object naming them ({_input_keys(signature)})"
         )
@@ -243,7 +252,7 @@ def predict_response(
     for key in keys:
         array = outputs[key]
         if array.ndim == 0 or array.shape[0] != rows:
-            raise ModelFailure(
+            raise ModelError(
                 f"output '{key}' has shape {shape_text(array.shape)}, not one row per instance "
                 f"({rows}); ask with the columnar 'inputs' format instead"
             )
@@ -255,7 +264,7 @@ def predict_response(
 
 def parse_examples_request(body: Any, model: ModelInfo, verb: Verb) -> ExamplesRequest:
     """Validate a `:classify` / `:regress` body; the signature must have been exported
-    for that method (TF Serving's rule), else BadRequest says which signatures can."""
+    for that method (TF Serving's rule), else BadRequestError says which signatures can."""
     document = request_object(body)
     method = CLASSIFY_METHOD if verb == "classify" else REGRESS_METHOD
     wanted = signature_name(document)
@@ -269,25 +278,27 @@ def parse_examples_request(body: Any, model: ModelInfo, verb: Verb) -> ExamplesR
             if able
             else f"this model has no {verb} signature"
         )
-        raise BadRequest(
+        raise BadRequestError(
             f":{verb} needs a signature exported with method_name {method}, but signature "
             f"'{signature.key}' has method_name {signature.method_name or 'none'}; {offer}"
         )
     examples = document.get("examples")
     if not isinstance(examples, list) or not examples:
-        raise BadRequest("'examples' must be a non-empty list of objects (feature -> value)")
+        raise BadRequestError("'examples' must be a non-empty list of objects (feature -> value)")
     context = document.get("context", {})
     if not isinstance(context, dict):
-        raise BadRequest("'context' must be an object of feature -> value")
-    shared = {name: parse_feature(value, f"context feature '{name}'") for name, value in context.items()}
+        raise BadRequestError("'context' must be an object of feature -> value")
+    shared = {
+        name: parse_feature(value, f"context feature '{name}'") for name, value in context.items()
+    }
     parsed = []
     for index, example in enumerate(examples):
         if not isinstance(example, dict):
-            raise BadRequest(f"examples[{index}] must be an object of feature -> value")
+            raise BadRequestError(f"examples[{index}] must be an object of feature -> value")
         features = dict(shared)
         for name, value in example.items():
             if name in shared:
-                raise BadRequest(
+                raise BadRequestError(
                     f"examples[{index}] has feature '{name}', which 'context' already sets"
                 )
             features[name] = parse_feature(value, f"examples[{index}] feature '{name}'")
@@ -300,12 +311,12 @@ def parse_feature(value: Any, what: str) -> Feature:
     -> float_list, strings and {"b64": ...} -> bytes_list; a list holds one kind."""
     values = value if isinstance(value, list) else [value]
     if any(isinstance(v, list) for v in values):
-        raise BadRequest(f"{what} must be a value or a flat list of values")
+        raise BadRequestError(f"{what} must be a value or a flat list of values")
     if any(isinstance(v, str) or _is_b64(v) for v in values):
         strings = array_from_json(values, TensorInfo(key="", dtype="string", shape=None), what)
         return "bytes", tuple(strings.tolist())
     if any(isinstance(v, bool) or not isinstance(v, int | float) for v in values):
-        raise BadRequest(f"{what} must hold numbers, strings or {{\"b64\": ...}} values")
+        raise BadRequestError(f'{what} must hold numbers, strings or {{"b64": ...}} values')
     if all(isinstance(v, int) for v in values):
         return "int64", tuple(values)
     return "float", tuple(float(v) for v in values)
@@ -316,8 +327,9 @@ def classify_response(outputs: dict[str, np.ndarray[Any, Any]], count: int) -> d
     classes = outputs.get(CLASSES_OUTPUT)
     scores = outputs.get(SCORES_OUTPUT)
     if classes is None and scores is None:
-        raise ModelFailure(f"the classify signature returned neither '{CLASSES_OUTPUT}' nor "
-                           f"'{SCORES_OUTPUT}'")
+        raise ModelError(
+            f"the classify signature returned neither '{CLASSES_OUTPUT}' nor '{SCORES_OUTPUT}'"
+        )
     labels = None if classes is None else _per_example(classes, CLASSES_OUTPUT, count)
     values = None if scores is None else _per_example(scores, SCORES_OUTPUT, count)
     width = (labels if labels is not None else values).shape[1]  # type: ignore[union-attr]
@@ -338,10 +350,10 @@ def regress_response(outputs: dict[str, np.ndarray[Any, Any]], count: int) -> di
     """`{"result": [value, ...]}`, one number per example."""
     values = outputs.get(REGRESS_OUTPUT)
     if values is None:
-        raise ModelFailure(f"the regress signature returned no '{REGRESS_OUTPUT}' output")
+        raise ModelError(f"the regress signature returned no '{REGRESS_OUTPUT}' output")
     column = _per_example(values, REGRESS_OUTPUT, count)
     if column.shape[1] != 1:
-        raise ModelFailure(f"output '{REGRESS_OUTPUT}' has {column.shape[1]} values per example")
+        raise ModelError(f"output '{REGRESS_OUTPUT}' has {column.shape[1]} values per example")
     return {"result": [float(v) for v in column[:, 0]]}
 
 
@@ -349,7 +361,7 @@ def _per_example(array: np.ndarray[Any, Any], key: str, count: int) -> np.ndarra
     if array.ndim == 1:
         array = array.reshape(-1, 1)
     if array.ndim != 2 or array.shape[0] != count:
-        raise ModelFailure(
+        raise ModelError(
             f"output '{key}' has shape {shape_text(array.shape)}; expected one row per "
             f"example ({count})"
         )
@@ -362,7 +374,7 @@ def examples_input(signature: SignatureInfo) -> TensorInfo:
     if spec is None and len(signature.inputs) == 1:
         spec = signature.inputs[0]
     if spec is None or spec.dtype != "string":
-        raise ModelFailure(
+        raise ModelError(
             f"signature '{signature.key}' does not take serialized examples in a string input"
         )
     return spec
@@ -388,9 +400,7 @@ def model_metadata(model: ModelInfo) -> dict[str, Any]:
     return {
         "model_spec": {"name": model.name, "signature_name": "", "version": str(model.version)},
         "metadata": {
-            "signature_def": {
-                "signature_def": {s.key: _signature_def(s) for s in model.signatures}
-            }
+            "signature_def": {"signature_def": {s.key: _signature_def(s) for s in model.signatures}}
         },
     }
 

@@ -19,10 +19,26 @@ def test_sizes_read_like_a_person_writes_them() -> None:
 
 def test_the_table_explains_each_problem_under_its_row() -> None:
     versions = [
-        VersionInfo(1, "complete", None, "sha256:" + "a" * 64, 2048, "2025-05-01T12:00:00Z",
-                    {"accuracy": 0.97}),
-        VersionInfo(2, "incomplete", None, None, 10, None, {}, "ManifestMissing",
-                    "version 2 has no modelship.json."),
+        VersionInfo(
+            1,
+            "complete",
+            None,
+            "sha256:" + "a" * 64,
+            2048,
+            "2025-05-01T12:00:00Z",
+            {"accuracy": 0.97},
+        ),
+        VersionInfo(
+            2,
+            "incomplete",
+            None,
+            None,
+            10,
+            None,
+            {},
+            "ManifestMissing",
+            "version 2 has no modelship.json.",
+        ),
     ]
     lines = versions_table(versions).splitlines()
     assert lines[0].split() == ["VERSION", "STATE", "SIZE", "CREATED", "DIGEST", "METRICS"]

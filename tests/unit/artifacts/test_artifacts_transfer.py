@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import itertools
 import os
 from pathlib import Path
 
@@ -27,7 +28,7 @@ def test_huge_objects_stay_within_ten_thousand_parts() -> None:
     ranges = part_ranges(size, TUNING)
     assert len(ranges) <= 10_000
     assert sum(length for _, length in ranges) == size
-    assert all(a + n == b for (a, n), (b, _) in zip(ranges, ranges[1:], strict=False))
+    assert all(a + n == b for (a, n), (b, _) in itertools.pairwise(ranges))
 
 
 def test_parts_hashed_in_any_order_give_the_file_digest(tmp_path: Path) -> None:
@@ -36,9 +37,6 @@ def test_parts_hashed_in_any_order_give_the_file_digest(tmp_path: Path) -> None:
     target.write_bytes(data)
     parts = [(0, MiB), (MiB, MiB), (2 * MiB, MiB), (3 * MiB, 17)]
     hasher = _OrderedHasher(target, len(data))
-    try:
-        finished = [hasher.part_written(offset, length) for offset, length in reversed(parts)]
-    finally:
-        os.close(hasher.fd)
+    finished = [hasher.part_written(offset, length) for offset, length in reversed(parts)]
     assert finished == [False, False, False, True]  # only the last call completes the file
     assert hasher.digest.hexdigest() == hashlib.sha256(data).hexdigest()

@@ -55,7 +55,7 @@ def test_a_version_as_published_is_complete() -> None:
 
 
 def test_quoted_etags_compare_equal() -> None:
-    quoted = listing(('saved_model.pb', 100, '"e1"'), ("variables/variables.index", 20, "e2-2"))
+    quoted = listing(("saved_model.pb", 100, '"e1"'), ("variables/variables.index", 20, "e2-2"))
     assert assess_version(2, quoted, published().to_json()).state == "complete"
 
 
@@ -111,9 +111,10 @@ def test_an_unreadable_manifest_is_corrupt_with_its_reason() -> None:
 def test_a_manifest_without_etags_checks_sizes_only() -> None:
     manifest = published()
     plain = Manifest(
-        **{**manifest.__dict__, "files": tuple(
-            ManifestFile(f.path, f.size, f.sha256, None) for f in manifest.files
-        )}
+        **{
+            **manifest.__dict__,
+            "files": tuple(ManifestFile(f.path, f.size, f.sha256, None) for f in manifest.files),
+        }
     )
     objects = listing(("saved_model.pb", 100, "other"), ("variables/variables.index", 20, "x"))
     assert assess_version(2, objects, plain.to_json()).state == "complete"

@@ -1,0 +1,153 @@
+"""`modelship serve`: the serving container's command (see modelship.serving).
+
+Flags follow TF Serving's model server where one exists (--model-name, --model-base-path,
+--port, --max-batch-size, --batch-timeout-micros; MODEL_NAME / MODEL_BASE_PATH from the
+environment as in its image). A failure prints `error: <Reason>: <sentence>`, writes the
+same line to the Kubernetes termination log, and exits 1.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import NoReturn
+
+import click
+
+from modelship.serving.server import DEFAULT_MAX_BODY_BYTES, ModelServer, ServeError, ServerConfig
+
+TERMINATION_LOG_ENV = "MODELSHIP_TERMINATION_LOG"
+DEFAULT_TERMINATION_LOG = Path("/dev/termination-log")
+
+
+def termination_log_path() -> Path | None:
+    """Where Kubernetes reads a container's last words: $MODELSHIP_TERMINATION_LOG, else
+    /dev/termination-log when it exists and is writable."""
+    named = os.environ.get(TERMINATION_LOG_ENV)
+    if named:
+        return Path(named)
+    if DEFAULT_TERMINATION_LOG.exists() and os.access(DEFAULT_TERMINATION_LOG, os.W_OK):
+        return DEFAULT_TERMINATION_LOG
+    return None
+
+
+def fail(reason: str, message: str) -> NoReturn:
+    line = f"{reason}: {message}"
+    click.echo(f"error: {line}", err=True)
+    path = termination_log_path()
+    if path is not None:
+        # The error is on stderr already; an unwritable log must not hide it.
+        with contextlib.suppress(OSError):
+            path.write_text(line + "\n")
+    sys.exit(1)
+
+
+@click.command("serve")
+@click.option(
+    "--model-name",
+    envvar="MODEL_NAME",
+    required=True,
+    help="The name in the URLs: /v1/models/<name>, /v2/models/<name>. Env MODEL_NAME.",
+)
+@click.option(
+    "--model-base-path",
+    envvar="MODEL_BASE_PATH",
+    type=click.Path(path_type=Path),
+    help="A SavedModel version folder, or a folder of integer version folders (the "
+    "newest is served). Env MODEL_BASE_PATH. Default: /models/<name>.",
+)
+@click.option("--host", default="0.0.0.0", show_default=True, help="Address to listen on.")
+@click.option(
+    "--port",
+    default=8501,
+    show_default=True,
+    type=click.IntRange(0, 65535),
+    help="REST port (0: any free port; the log says which).",
+)
+@click.option(
+    "--max-batch-size",
+    default=32,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Most rows joined into one model call; 1 turns batching off.",
+)
+@click.option(
+    "--batch-timeout-micros",
+    default=2000,
+    show_default=True,
+    type=click.IntRange(min=0),
+    help="Longest a request waits for a batch to fill.",
+)
+@click.option(
+    "--max-body-bytes",
+    default=DEFAULT_MAX_BODY_BYTES,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Larger request bodies get 413.",
+)
+@click.option(
+    "--shutdown-timeout",
+    default=25.0,
+    show_default=True,
+    type=click.FloatRange(min=0),
+    help="Seconds in-flight requests get to finish after SIGTERM.",
+)
+@click.option(
+    "--log-level",
+    default="info",
+    show_default=True,
+    type=click.Choice(["debug", "info", "warning", "error"]),
+)
+def serve(
+    model_name: str,
+    model_base_path: Path | None,
+    host: str,
+    port: int,
+    max_batch_size: int,
+    batch_timeout_micros: int,
+    max_body_bytes: int,
+    shutdown_timeout: float,
+    log_level: str,
+) -> None:
+    """Serve a TensorFlow SavedModel: TF Serving REST, Open Inference Protocol, /metrics."""
+    logging.basicConfig(
+        level=log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    # TensorFlow's C++ start-up chatter buries the server's own lines; warnings still show.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")
+    config = ServerConfig(
+        model_name=model_name,
+        model_base_path=model_base_path or Path("/models") / model_name,
+        host=host,
+        port=port,
+        max_batch_size=max_batch_size,
+        batch_timeout_micros=batch_timeout_micros,
+        max_body_bytes=max_body_bytes,
+        shutdown_timeout=shutdown_timeout,
+    )
+    if not config.model_base_path.is_dir():
+        fail("ModelPathNotFound", f"the model path {config.model_base_path} is not a folder.")
+
+    def listening(address: str, bound_port: int) -> None:
+        logging.getLogger("modelship.serve").info(
+            "listening on http://%s:%d (model '%s' from %s, batches of up to %d rows, "
+            "%d us timeout)",
+            address,
+            bound_port,
+            model_name,
+            config.model_base_path,
+            max_batch_size,
+            batch_timeout_micros,
+        )
+
+    try:
+        code = asyncio.run(ModelServer(config).run(on_listening=listening))
+    except ServeError as err:
+        fail(err.reason, err.message)
+    sys.exit(code)

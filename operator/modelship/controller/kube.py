@@ -1,0 +1,115 @@
+"""The operator's only door to the Kubernetes API: read what it observes, apply what it
+decided (server-side apply, field manager `modelship`), write status.
+
+Calls are synchronous (the official client) and run in a worker thread from the async
+handlers, so one slow API call never blocks kopf's event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Final
+
+from kubernetes import client as k8s
+from kubernetes import config as k8s_config
+from kubernetes.client.exceptions import ApiException
+
+from modelship.api import GROUP, PLURAL, VERSION
+
+FIELD_MANAGER: Final = "modelship"
+
+# apiVersion/kind -> (path prefix, plural) for the kinds the operator owns or reads.
+_KINDS: Final[dict[tuple[str, str], tuple[str, str]]] = {
+    ("v1", "Service"): ("/api/v1", "services"),
+    ("v1", "Secret"): ("/api/v1", "secrets"),
+    ("v1", "Pod"): ("/api/v1", "pods"),
+    ("apps/v1", "Deployment"): ("/apis/apps/v1", "deployments"),
+    ("batch/v1", "Job"): ("/apis/batch/v1", "jobs"),
+    (f"{GROUP}/{VERSION}", "ModelDeployment"): (f"/apis/{GROUP}/{VERSION}", PLURAL),
+}
+
+
+def object_path(api_version: str, kind: str, namespace: str, name: str | None = None) -> str:
+    prefix, plural = _KINDS[(api_version, kind)]
+    path = f"{prefix}/namespaces/{namespace}/{plural}"
+    return f"{path}/{name}" if name else path
+
+
+@dataclass
+class Kube:
+    """A thin client: every method is one API call, returning plain dicts."""
+
+    api: k8s.ApiClient
+
+    @classmethod
+    def from_environment(cls) -> Kube:
+        try:
+            k8s_config.load_incluster_config()
+        except k8s_config.ConfigException:
+            k8s_config.load_kube_config()
+        return cls(k8s.ApiClient())
+
+    def _call(self, method: str, path: str, *, body: Any = None,
+              query: list[tuple[str, str]] | None = None,
+              content_type: str = "application/json") -> Any:
+        request = self.api.param_serialize(
+            method, path,
+            query_params=query or [],
+            header_params={"Content-Type": content_type, "Accept": "application/json"},
+            body=body,
+            auth_settings=["BearerToken"],
+        )
+        response = self.api.call_api(*request)
+        data = response.read()
+        if not 200 <= response.status < 300:
+            raise ApiException(status=response.status, reason=response.reason,
+                               body=data.decode(errors="replace") if data else None)
+        return json.loads(data) if data else None
+
+    def get(self, api_version: str, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
+        """The object, or None when it does not exist."""
+        try:
+            return self._call("GET", object_path(api_version, kind, namespace, name))  # type: ignore[no-any-return]
+        except ApiException as error:
+            if error.status == 404:
+                return None
+            raise
+
+    def list(self, api_version: str, kind: str, namespace: str,
+             selector: Mapping[str, str]) -> list[dict[str, Any]]:
+        label_selector = ",".join(f"{k}={v}" for k, v in sorted(selector.items()))
+        result = self._call("GET", object_path(api_version, kind, namespace),
+                            query=[("labelSelector", label_selector)])
+        return list(result.get("items", []))
+
+    def apply(self, obj: Mapping[str, Any]) -> dict[str, Any]:
+        """Server-side apply: running it again with the same object changes nothing."""
+        meta = obj["metadata"]
+        path = object_path(obj["apiVersion"], obj["kind"], meta["namespace"], meta["name"])
+        return self._call(  # type: ignore[no-any-return]
+            "PATCH", path,
+            body=dict(obj),  # sent as JSON, which is valid YAML for apply
+            query=[("fieldManager", FIELD_MANAGER), ("force", "true")],
+            content_type="application/apply-patch+yaml",
+        )
+
+    def delete(self, api_version: str, kind: str, namespace: str, name: str) -> None:
+        try:
+            self._call("DELETE", object_path(api_version, kind, namespace, name),
+                       body={"propagationPolicy": "Background"})
+        except ApiException as error:
+            if error.status != 404:
+                raise
+
+    def patch_status(self, namespace: str, name: str, status: Mapping[str, Any]) -> None:
+        """Replaces status fields with a merge patch on the status subresource (never spec)."""
+        path = object_path(f"{GROUP}/{VERSION}", "ModelDeployment", namespace, name) + "/status"
+        self._call("PATCH", path, body={"status": dict(status)},
+                   content_type="application/merge-patch+json")
+
+
+async def in_thread(function: Any, *args: Any, **kwargs: Any) -> Any:
+    return await asyncio.to_thread(function, *args, **kwargs)

@@ -1,0 +1,28 @@
+"""The operator's Prometheus metrics: reconciles, errors and durations by result."""
+
+from __future__ import annotations
+
+from typing import Final
+
+from prometheus_client import Counter, Gauge, Histogram, start_http_server
+
+RECONCILES: Final = Counter(
+    "modelship_reconciles_total", "Reconcile cycles of ModelDeployments, by result.", ["result"]
+)
+RECONCILE_ERRORS: Final = Counter(
+    "modelship_reconcile_errors_total",
+    "Reconcile cycles that failed with an unexpected error (they are retried with backoff).",
+    ["error"],
+)
+RECONCILE_DURATION: Final = Histogram(
+    "modelship_reconcile_duration_seconds", "Duration of one reconcile cycle, by result.",
+    ["result"], buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+)
+MODEL_DEPLOYMENTS: Final = Gauge(
+    "modelship_modeldeployments", "ModelDeployments handled by this operator, by phase.", ["phase"]
+)
+
+
+def serve_metrics(address: str, port: int) -> None:
+    if port:
+        start_http_server(port, addr=address)

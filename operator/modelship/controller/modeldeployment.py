@@ -1,0 +1,187 @@
+"""kopf handlers for ModelDeployment: thin. Each resource gets one reconcile loop (a kopf
+daemon) that gathers what is observed, asks `reconcile.plan_serving` what to do, applies the
+objects with server-side apply, writes the status when it changed and posts the Events.
+
+The loop is level-triggered: it wakes when the spec changes, when one of the resource's
+Deployments, Pods or Jobs changes, and otherwise every `spec.storage.pollInterval` to look for
+new versions. Nothing is kept in memory that the cluster does not also hold, so restarting the
+operator at any moment loses nothing and creates no duplicates.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import kopf
+
+from modelship.api import GROUP, KIND, PLURAL, VERSION, ModelDeploymentSpec, SpecError, parse_spec
+from modelship.artifacts import ArtifactError, ArtifactStore, S3Settings, VersionInfo, make_s3_client
+from modelship.artifacts.uri import parse_storage_uri
+from modelship.controller import metrics
+from modelship.controller.kube import Kube, in_thread
+from modelship.controller.settings import OperatorSettings
+from modelship.reconcile.deployment import ServingSettings
+from modelship.reconcile.desired import ServingObservation, ServingPlan, plan_serving
+from modelship.reconcile.owner import LABEL_INSTANCE, LABEL_MANAGED_BY, SERVING, Owner, selector_labels
+from modelship.reconcile.storage import storage_settings
+
+API_VERSION = f"{GROUP}/{VERSION}"
+MANAGED = {LABEL_MANAGED_BY: "modelship"}
+
+OPERATOR = OperatorSettings()
+"""Replaced by `run_operator` with the settings from the command line."""
+
+_wakeups: dict[tuple[str, str], asyncio.Event] = {}
+_kube: Kube | None = None
+_s3_clients: dict[S3Settings, Any] = {}
+
+
+def kube() -> Kube:
+    global _kube
+    if _kube is None:
+        _kube = Kube.from_environment()
+    return _kube
+
+
+def wake(namespace: str | None, name: str | None) -> None:
+    if namespace and name and (event := _wakeups.get((namespace, name))):
+        event.set()
+
+
+@kopf.daemon(GROUP, VERSION, PLURAL, cancellation_timeout=10)
+async def model_deployment_loop(name: str, namespace: str, stopped: kopf.DaemonStopped,
+                                logger: logging.Logger, **_: Any) -> None:
+    """One reconcile loop per ModelDeployment, for as long as it exists."""
+    key = (namespace, name)
+    wakeup = _wakeups.setdefault(key, asyncio.Event())
+    failures = 0
+    try:
+        while not stopped:
+            wakeup.clear()
+            started = time.perf_counter()
+            try:
+                delay = await reconcile(namespace, name, logger)
+                failures = 0
+                result = "converging" if delay <= OPERATOR.converge_interval else "steady"
+            except Exception as error:  # the loop must survive anything; the next try heals
+                failures += 1
+                delay = min(2.0 ** failures, 60.0)
+                result = "error"
+                metrics.RECONCILE_ERRORS.labels(error=type(error).__name__).inc()
+                logger.exception(f"reconcile failed ({type(error).__name__}); retrying in "
+                                 f"{delay:.0f}s")
+            metrics.RECONCILES.labels(result=result).inc()
+            metrics.RECONCILE_DURATION.labels(result=result).observe(
+                time.perf_counter() - started)
+            try:
+                await asyncio.wait_for(wakeup.wait(), timeout=delay)
+            except TimeoutError:
+                pass
+    finally:
+        _wakeups.pop(key, None)
+
+
+async def reconcile(namespace: str, name: str, logger: logging.Logger) -> float:
+    """One pass: gather, plan, apply, write status. Returns seconds until the next pass."""
+    client = kube()
+    body = await in_thread(client.get, API_VERSION, KIND, namespace, name)
+    if body is None or body["metadata"].get("deletionTimestamp"):
+        return OPERATOR.max_poll_interval
+    owner = Owner(name=name, namespace=namespace, uid=body["metadata"]["uid"])
+    spec = parse(body)
+    artifacts = await gather_artifacts(client, spec, namespace)
+    deployment = await in_thread(
+        client.get, "apps/v1", "Deployment", namespace, f"{name}-serving")
+    pods = await in_thread(client.list, "v1", "Pod", namespace, selector_labels(owner, SERVING))
+    observed = ServingObservation(
+        spec=spec,
+        generation=int(body["metadata"].get("generation", 1)),
+        artifacts=artifacts,
+        deployment=deployment,
+        pods=pods,
+        status=body.get("status") or {},
+    )
+    plan = plan_serving(owner, observed, datetime.now(UTC),
+                        ServingSettings(default_image=OPERATOR.server_image))
+    await apply_plan(client, body, plan, logger)
+    if is_converging(plan.status):
+        return OPERATOR.converge_interval
+    if isinstance(spec, ModelDeploymentSpec):
+        return OPERATOR.poll_interval(spec.storage.poll_interval)
+    return OPERATOR.max_poll_interval
+
+
+def parse(body: Mapping[str, Any]) -> ModelDeploymentSpec | SpecError:
+    try:
+        return parse_spec(body.get("spec") or {}, name=body["metadata"]["name"])
+    except SpecError as error:
+        return error
+
+
+async def gather_artifacts(client: Kube, spec: ModelDeploymentSpec | SpecError,
+                           namespace: str) -> Sequence[VersionInfo] | ArtifactError:
+    """The store's listing of versions (cheap: no model bytes), or why it cannot be read."""
+    if isinstance(spec, SpecError):
+        return ()
+    secret = None
+    if spec.storage.secret_ref is not None:
+        secret = await in_thread(client.get, "v1", "Secret", namespace,
+                                 spec.storage.secret_ref.name)
+    try:
+        settings = storage_settings(spec.storage, secret, namespace=namespace)
+        uri = parse_storage_uri(spec.model.storage_uri)
+        store = ArtifactStore(s3_client(settings), uri)
+        return await in_thread(store.list_versions)  # type: ignore[no-any-return]
+    except ArtifactError as error:
+        return error
+
+
+def s3_client(settings: S3Settings) -> Any:
+    """One client per distinct endpoint and credentials (clients are thread-safe)."""
+    if settings not in _s3_clients:
+        _s3_clients[settings] = make_s3_client(settings, concurrency=4)
+    return _s3_clients[settings]
+
+
+async def apply_plan(client: Kube, body: Mapping[str, Any], plan: ServingPlan,
+                     logger: logging.Logger) -> None:
+    for obj in plan.objects:
+        await in_thread(client.apply, obj)
+    if plan.status_patch:
+        meta = body["metadata"]
+        await in_thread(client.patch_status, meta["namespace"], meta["name"], plan.status_patch)
+    for event in plan.events:
+        kopf.event(dict(body), type=event.type, reason=event.reason, message=event.message)
+        log = logger.warning if event.type == "Warning" else logger.info
+        log(f"{event.reason}: {event.message}")
+
+
+def is_converging(status: Mapping[str, Any]) -> bool:
+    return any(
+        c.get("type") == "Reconciling" and c.get("status") == "True"
+        for c in status.get("conditions", [])
+    )
+
+
+@kopf.on.event(GROUP, VERSION, PLURAL)
+def model_deployment_changed(event: Mapping[str, Any], **_: Any) -> None:
+    """A spec change wakes the loop at once instead of at the next poll."""
+    obj = event.get("object") or {}
+    meta = obj.get("metadata", {})
+    observed = (obj.get("status") or {}).get("observedGeneration")
+    if meta.get("generation") != observed:
+        wake(meta.get("namespace"), meta.get("name"))
+
+
+@kopf.on.event("apps", "v1", "deployments", labels=MANAGED)
+@kopf.on.event("", "v1", "pods", labels=MANAGED)
+@kopf.on.event("batch", "v1", "jobs", labels=MANAGED)
+def owned_object_changed(event: Mapping[str, Any], **_: Any) -> None:
+    """A change in what the resource owns (a pod crashing, becoming ready) wakes its loop."""
+    meta = (event.get("object") or {}).get("metadata", {})
+    wake(meta.get("namespace"), (meta.get("labels") or {}).get(LABEL_INSTANCE))

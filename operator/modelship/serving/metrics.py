@@ -1,0 +1,87 @@
+"""The server's Prometheus metrics, labelled by model and version, in a registry of its own
+(so several servers can live in one process, as the tests and the benchmark do)."""
+
+from __future__ import annotations
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
+
+LATENCY_BUCKETS = (
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0
+)  # fmt: skip
+BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
+CONTENT_TYPE = CONTENT_TYPE_LATEST
+
+
+class ServingMetrics:
+    """Requests, errors, latency, batch sizes, in-flight requests and readiness."""
+
+    def __init__(self, model: str) -> None:
+        self.model = model
+        self.registry = CollectorRegistry()
+        labels = ["model", "version", "api"]
+        self.requests = Counter(
+            "modelship_requests",
+            "Requests to the model APIs, by HTTP status code.",
+            [*labels, "code"],
+            registry=self.registry,
+        )
+        self.errors = Counter(
+            "modelship_request_errors",
+            "Requests answered with an error (HTTP status >= 400).",
+            [*labels, "code"],
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "modelship_request_duration_seconds",
+            "Time from receiving a request to answering it.",
+            labels,
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.batch_size = Histogram(
+            "modelship_batch_size",
+            "Rows per model call (dynamic batching joins concurrent requests).",
+            ["model", "version", "signature"],
+            buckets=BATCH_BUCKETS,
+            registry=self.registry,
+        )
+        self.in_flight = Gauge(
+            "modelship_requests_in_flight",
+            "Model API requests received and not yet answered.",
+            ["model"],
+            registry=self.registry,
+        )
+        self.ready = Gauge(
+            "modelship_model_ready",
+            "1 when the model is loaded, warmed up and taking requests.",
+            ["model", "version"],
+            registry=self.registry,
+        )
+        self.load_seconds = Gauge(
+            "modelship_model_load_seconds",
+            "How long loading and warming up the model took.",
+            ["model", "version"],
+            registry=self.registry,
+        )
+
+    def observe_request(
+        self, version: str, api: str, code: int, seconds: float, model: str | None = None
+    ) -> None:
+        model = self.model if model is None else model
+        self.requests.labels(model, version, api, str(code)).inc()
+        if code >= 400:
+            self.errors.labels(model, version, api, str(code)).inc()
+        self.latency.labels(model, version, api).observe(seconds)
+
+    def observe_batch(self, version: str, signature: str, rows: int) -> None:
+        self.batch_size.labels(self.model, version, signature).observe(rows)
+
+    def exposition(self) -> bytes:
+        return generate_latest(self.registry)
