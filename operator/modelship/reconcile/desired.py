@@ -95,14 +95,14 @@ def plan_serving(
     """Decide one reconcile: choose the target, build the objects, read the pods' health
     against that target, and compute the status and Events."""
     spec = observed.spec
+    deployed = deployed_version(observed.deployment)
     if isinstance(spec, SpecError):
         target: TargetVersion | None = None
-        deployed = deployed_version(observed.deployment)
         health_target = _int(observed.status.get("targetVersion")) or (
             deployed.number if deployed else None
         )
     else:
-        choice = target_choice(spec, observed.artifacts, observed.deployment, observed.status)
+        choice = target_choice(spec, observed.artifacts, deployed, observed.status)
         target, health_target = choice.deploy, choice.number
     health = assess_serving(observed.deployment, observed.pods, health_target, now)
     status = compute_status(
@@ -113,7 +113,6 @@ def plan_serving(
         health,
         observed.status,
         now,
-        deployment=observed.deployment,
         training=observed.training,
     )
     return ServingPlan(

@@ -17,3 +17,5 @@ class Finding:
     needs_person: bool = True
     """True: it stays until a person acts (Stalled). False: waiting or retrying may clear it
     (an outage of the store, a pod waiting for a GPU node the autoscaler is adding)."""
+    version: int | None = None
+    """The model version it is about, when it is about the pods of one version."""

@@ -8,6 +8,7 @@ replicas, and the status calls that Reconciling.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -133,6 +134,7 @@ def assess_serving(
                 digests.setdefault(version, digest)
         problem = _pod_problem(pod, version, now, deadline, deadline_exceeded)
         if problem is not None:
+            problem = dataclasses.replace(problem, version=version)
             (target_problems if version == target_version else other_problems).append(problem)
 
     template_version = _int((template.get("labels") or {}).get(LABEL_VERSION))
@@ -172,6 +174,7 @@ def _deployment_problems(
             Finding(
                 str(failure.get("reason") or "ReplicaFailure"),
                 f"pods{of_version} cannot be created: {failure.get('message', '')}".rstrip(": "),
+                version=template_version,
             )
         )
     progressing = conditions.get("Progressing")
@@ -184,6 +187,7 @@ def _deployment_problems(
                 f"the rollout{of_version} made no progress within its deadline of {deadline}s "
                 f"({progressing.get('message', 'no message')}); check its pods with "
                 "`kubectl describe pod` or raise spec.serving.progressDeadline.",
+                version=template_version,
             )
         )
     return problems

@@ -17,6 +17,7 @@ version), Failed (nothing serves and a person must act).
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, Final, NamedTuple
@@ -34,12 +35,17 @@ from modelship.api import (
 )
 from modelship.artifacts.errors import ArtifactError
 from modelship.artifacts.versions import VersionInfo
-from modelship.reconcile.deployment import deployed_version
 from modelship.reconcile.findings import Finding
 from modelship.reconcile.health import ServingHealth
 from modelship.reconcile.owner import SERVING, Owner, label_selector, selector_labels
 from modelship.reconcile.service import serving_endpoint
-from modelship.reconcile.versions import NO_VERSIONS, VERIFIED, TargetChoice, choose_target
+from modelship.reconcile.versions import (
+    NO_VERSIONS,
+    VERIFIED,
+    TargetChoice,
+    TargetVersion,
+    choose_target,
+)
 
 SERVING_REASON: Final = "Serving"
 ROLLING_OUT: Final = "RollingOut"
@@ -80,14 +86,14 @@ class Event(NamedTuple):
 def target_choice(
     spec: ModelDeploymentSpec,
     artifacts: Sequence[VersionInfo] | ArtifactError,
-    deployment: Mapping[str, Any] | None,
+    deployed: TargetVersion | None,
     previous: Mapping[str, Any] | None,
 ) -> TargetChoice:
-    """`choose_target` fed from the observed Deployment and the previous status."""
+    """`choose_target` fed from what the serving Deployment runs and the previous status."""
     return choose_target(
         spec,
         artifacts,
-        deployed=deployed_version(deployment),
+        deployed=deployed,
         current_version=_int((previous or {}).get("currentVersion")),
     )
 
@@ -101,16 +107,15 @@ def compute_status(
     previous: Mapping[str, Any] | None,
     now: datetime,
     *,
-    deployment: Mapping[str, Any] | None = None,
     training: bool = False,
 ) -> dict[str, Any]:
     """The status fields this module owns (`OWNED_FIELDS`), as they should be now.
 
     `artifacts` is the store's listing, or the ArtifactError that kept it from being read
     (ignored when the spec is a SpecError). `health` must come from `assess_serving` with the
-    same target this function chooses (`plan_serving` does both). `deployment` is the observed
-    serving Deployment (only used when the store cannot be read: it then keeps its version).
-    `training` says a training run is making a version, which shows while nothing serves.
+    same target this function chooses (`plan_serving` does both); when the store cannot be
+    read, the version the Deployment runs (from `health`) stays the target. `training` says
+    a training run is making a version, which shows while nothing serves.
     """
     previous = previous or {}
     previous_current = _int(previous.get("currentVersion"))
@@ -123,15 +128,14 @@ def compute_status(
         endpoint = previous.get("endpoint")
         wanted = health.wanted_replicas
     else:
-        choice = target_choice(spec, artifacts, deployment, previous)
+        choice = target_choice(spec, artifacts, _deployed(health), previous)
         if choice.blocking is not None:
             findings.append(choice.blocking)
         target_number = choice.number
         endpoint = serving_endpoint(owner, spec)
         wanted = spec.serving.replicas
-    findings.extend(health.problems)
-
     current = _current_version(health, target_number, previous_current)
+    findings.extend(_while_serving(problem, current) for problem in health.problems)
     stalled = next((f for f in findings if f.needs_person), None)
     in_place = (
         target_number is not None
@@ -231,6 +235,20 @@ def compute_status(
 
 
 _OWN_CONDITIONS: Final = (READY, RECONCILING, STALLED, ARTIFACT_READY)
+
+
+def _while_serving(problem: Finding, current: int | None) -> Finding:
+    """A problem of another version's pods says which version keeps the traffic meanwhile."""
+    if current is None or problem.version in (None, current):
+        return problem
+    message = f"{problem.message} Version {current} keeps serving."
+    return dataclasses.replace(problem, message=message)
+
+
+def _deployed(health: ServingHealth) -> TargetVersion | None:
+    if health.template_version is None or not health.template_digest:
+        return None
+    return TargetVersion(health.template_version, health.template_digest)
 
 
 def _current_version(

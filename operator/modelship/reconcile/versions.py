@@ -139,8 +139,8 @@ def _corrupt(info: VersionInfo, uri: str, then: str) -> Finding:
     detail = (info.message or f"version {info.number} does not match its manifest").rstrip(".")
     return Finding(
         info.reason or MANIFEST_INVALID,
-        f"{detail} (in {uri}); a version that fails its check is never served: publish it "
-        f"again as a new version.{then}",
+        f"{uri}: {detail}; a version that fails its check is never served: publish it again "
+        f"as a new version.{then}",
     )
 
 

@@ -1,0 +1,100 @@
+{{/* Names, labels and the operator's RBAC rules, shared by the templates. */}}
+
+{{- define "modelship.fullname" -}}
+{{- if contains .Chart.Name .Release.Name -}}
+{{- .Release.Name | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- printf "%s-%s" .Release.Name .Chart.Name | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+{{- end -}}
+
+{{/* The operator pod's labels use component=operator, so they never match the serving and
+training pods the operator itself labels app.kubernetes.io/name=modelship. */}}
+{{- define "modelship.selectorLabels" -}}
+app.kubernetes.io/name: {{ .Chart.Name }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/component: operator
+{{- end -}}
+
+{{- define "modelship.labels" -}}
+{{ include "modelship.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/part-of: modelship
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
+{{- end -}}
+
+{{- define "modelship.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create -}}
+{{- default (include "modelship.fullname" .) .Values.serviceAccount.name -}}
+{{- else -}}
+{{- required "serviceAccount.name is required when serviceAccount.create is false" .Values.serviceAccount.name -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "modelship.image" -}}
+{{- if .Values.image.digest -}}
+{{- printf "%s@%s" .Values.image.repository .Values.image.digest -}}
+{{- else -}}
+{{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) -}}
+{{- end -}}
+{{- end -}}
+
+{{/* "true" when several replicas share the work through kopf peering. */}}
+{{- define "modelship.peering" -}}
+{{- if gt (int .Values.replicas) 1 }}true{{ end -}}
+{{- end -}}
+
+{{/* Stops rendering with a message a person can act on when values contradict each other. */}}
+{{- define "modelship.validate" -}}
+{{- if and .Values.rbac.namespaced (not .Values.watchNamespaces) -}}
+{{- fail "rbac.namespaced=true needs watchNamespaces: list the namespaces the operator watches, e.g. --set watchNamespaces={team-a,team-b}" -}}
+{{- end -}}
+{{- end -}}
+
+{{/* What the operator does inside a namespace it watches: every verb here is a call in
+controller/kube.py or kopf (watching, finalizers and annotations, status, events). */}}
+{{- define "modelship.namespacedRules" -}}
+- apiGroups: [modelship.io]
+  resources: [modeldeployments]
+  # patch: kopf's finalizer and modelship.io/ annotations; the spec is never written.
+  verbs: [get, list, watch, patch]
+- apiGroups: [modelship.io]
+  resources: [modeldeployments/status]
+  verbs: [get, patch, update]
+- apiGroups: [apps]
+  resources: [deployments]
+  # create + patch: server-side apply creates the object when it is absent.
+  verbs: [get, list, watch, create, patch, delete]
+- apiGroups: [""]
+  resources: [services]
+  verbs: [get, list, watch, create, patch, delete]
+- apiGroups: [batch]
+  resources: [jobs]
+  verbs: [get, list, watch, create, patch, delete]
+- apiGroups: [""]
+  resources: [pods]
+  # Read only: why a pod is not ready (scheduler messages, crash loops, failed pulls).
+  verbs: [get, list, watch]
+- apiGroups: [""]
+  resources: [secrets]
+  # The S3 credentials a ModelDeployment names in spec.storage.secretRef; never listed.
+  verbs: [get]
+- apiGroups: [""]
+  resources: [events]
+  verbs: [create, patch]
+- apiGroups: [events.k8s.io]
+  resources: [events]
+  verbs: [create, patch]
+{{- end -}}
+
+{{/* kopf's peering object for namespaced operators, one per watched namespace. */}}
+{{- define "modelship.namespacedPeeringRules" -}}
+- apiGroups: [kopf.dev]
+  resources: [kopfpeerings]
+  verbs: [list, watch]
+- apiGroups: [kopf.dev]
+  resources: [kopfpeerings]
+  resourceNames: [{{ .Values.peering.name | quote }}]
+  verbs: [patch]
+{{- end -}}

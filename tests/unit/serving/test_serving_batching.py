@@ -1,0 +1,141 @@
+"""Dynamic batching: concurrent requests join one model call and get their own rows back.
+
+The batch timeout is set far beyond the test's run time wherever a batch must be cut by
+size or by draining, so no outcome depends on how fast the machine is.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
+
+import numpy as np
+import pytest
+
+from modelship.serving.batching import Arrays, Batcher, split_outputs
+from modelship.serving.errors import BadRequestError, ModelError
+
+T = TypeVar("T")
+NEVER = 3600.0  # a batch timeout no test waits for
+
+
+def double(signature: str, inputs: Arrays) -> Arrays:
+    """A stand-in model: y = 2x, and `seen` = how many rows the call itself received."""
+    x = inputs["x"]
+    if (x < 0).any():
+        raise BadRequestError("negative pixels")
+    return {"y": x * 2, "seen": np.full(len(x), len(x))}
+
+
+def run(awaitable: Awaitable[T]) -> T:
+    async def bounded() -> T:
+        # A guard against a hang, not a speed check: the batches here are cut at once.
+        return await asyncio.wait_for(awaitable, 60)
+
+    return asyncio.run(bounded())
+
+
+def batcher(max_batch_size: int, timeout: float = NEVER) -> tuple[Batcher, list[int]]:
+    sizes: list[int] = []
+    executor = ThreadPoolExecutor(max_workers=1)
+    return (
+        Batcher(double, executor, max_batch_size, timeout, lambda sig, rows: sizes.append(rows)),
+        sizes,
+    )
+
+
+def rows(n: int, width: int = 3, start: float = 0) -> np.ndarray[Any, Any]:
+    return np.arange(start, start + n * width, dtype=np.float32).reshape(n, width)
+
+
+def test_concurrent_requests_join_one_batch_and_split_back() -> None:
+    batch, sizes = batcher(max_batch_size=6)
+    requests = [rows(1, start=0), rows(2, start=100), rows(3, start=200)]
+
+    async def scenario() -> list[Arrays]:
+        results = await asyncio.gather(*(batch.submit("s", {"x": x}, len(x)) for x in requests))
+        await batch.close()
+        return list(results)
+
+    results = run(scenario())
+    assert sizes == [6]
+    for x, result in zip(requests, results, strict=True):
+        assert result["y"].tolist() == (x * 2).tolist()
+        assert result["seen"].tolist() == [6] * len(x)
+
+
+def test_a_batch_never_holds_more_rows_than_the_limit() -> None:
+    # Both requests are queued before the batcher looks; a zero timeout cuts at once.
+    batch, sizes = batcher(max_batch_size=4, timeout=0.0)
+
+    async def scenario() -> None:
+        await asyncio.gather(*(batch.submit("s", {"x": rows(3)}, 3) for _ in range(2)))
+        await batch.close()
+
+    run(scenario())
+    assert sizes == [3, 3]
+
+
+def test_requests_with_different_row_shapes_never_share_a_batch() -> None:
+    batch, sizes = batcher(max_batch_size=1000, timeout=0.0)
+
+    async def scenario() -> list[Arrays]:
+        results = await asyncio.gather(
+            batch.submit("s", {"x": rows(1, width=3)}, 1),
+            batch.submit("s", {"x": rows(1, width=4)}, 1),
+        )
+        await batch.close()
+        return list(results)
+
+    narrow, wide = run(scenario())
+    assert narrow["y"].shape == (1, 3) and wide["y"].shape == (1, 4)
+    assert sizes == [1, 1]
+
+
+def test_one_bad_request_does_not_fail_its_batch() -> None:
+    batch, _ = batcher(max_batch_size=2)
+
+    async def scenario() -> list[Any]:
+        results = await asyncio.gather(
+            batch.submit("s", {"x": rows(1)}, 1),
+            batch.submit("s", {"x": -rows(1, start=1)}, 1),
+            return_exceptions=True,
+        )
+        await batch.close()
+        return list(results)
+
+    good, bad = run(scenario())
+    assert good["y"].tolist() == [[0.0, 2.0, 4.0]]
+    assert isinstance(bad, BadRequestError) and bad.message == "negative pixels"
+
+
+def test_draining_runs_a_waiting_batch_at_once() -> None:
+    batch, sizes = batcher(max_batch_size=100)
+
+    async def scenario() -> Arrays:
+        pending = asyncio.ensure_future(batch.submit("s", {"x": rows(2)}, 2))
+        while not sizes and not pending.done():
+            await asyncio.sleep(0)
+            if batch._queues and not batch._draining:
+                batch.drain()  # the request waits in its queue: stop waiting for company
+        result = await pending
+        await batch.close()
+        return result
+
+    assert run(scenario())["seen"].tolist() == [2, 2]
+    assert sizes == [2]
+
+
+def test_requests_without_a_batch_dimension_run_alone() -> None:
+    batch, sizes = batcher(max_batch_size=8)
+    result = run(batch.submit("s", {"x": rows(2)}, None))
+    assert result["seen"].tolist() == [2, 2] and sizes == [2 - 1]
+
+
+def test_outputs_that_lost_the_batch_dimension_cannot_be_split() -> None:
+    with pytest.raises(ModelError, match="cannot be split back"):
+        split_outputs({"total": np.array(5.0)}, [1, 2])
+    parts = split_outputs({"y": np.arange(3)}, [1, 2])
+    assert [p["y"].tolist() for p in parts] == [[0], [1, 2]]
