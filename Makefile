@@ -48,11 +48,13 @@ test: install testbed lint
 dev: testbed
 	$(MS) dev up --operator > $(MODELSHIP_CACHE)/sandbox-env.sh
 	source $(MODELSHIP_CACHE)/sandbox-env.sh && \
-	  $(PY) examples/digits/train.py --output $(MODELSHIP_CACHE)/digits-model && \
-	  ( $(MS) versions s3://models/digits --output json | grep -q '"number"' || \
-	    $(MS) push $(MODELSHIP_CACHE)/digits-model s3://models/digits ) && \
+	  model=$(MODELSHIP_CACHE)/digits-model && \
+	  { test -d $$model || $(PY) examples/digits/train.py --output $$model \
+	      --metrics-file $$model.metrics.json; } && \
+	  { $(MS) versions s3://models/digits --output json 2>/dev/null | grep -q '"number"' || \
+	    $(MS) push $$model s3://models/digits --metrics $$model.metrics.json; } && \
 	  $(BIN)/kubectl apply -f examples/digits/modeldeployment.yaml && \
-	  ( $(BIN)/kubectl wait --for=condition=Ready modeldeployment/digits --timeout=90s || true ) && \
+	  $(BIN)/kubectl wait --for=condition=Ready modeldeployment/digits --timeout=120s && \
 	  $(BIN)/kubectl get modeldeployments -o wide
 	@echo
 	@echo "The sandbox is up. Use it with:  source $(MODELSHIP_CACHE)/sandbox-env.sh"

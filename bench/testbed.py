@@ -32,8 +32,10 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args()
     ensure_built(("kubernetes", "etcd", "kwok", "versitygw"))
-    print(f"setup: {os.cpu_count()} CPUs, {platform.machine()}, Kubernetes {KUBE_VERSION}, "
-          f"kwok, versitygw; {args.runs} warm runs each")
+    print(
+        f"setup: {os.cpu_count()} CPUs, {platform.machine()}, Kubernetes {KUBE_VERSION}, "
+        f"kwok, versitygw; {args.runs} warm runs each"
+    )
 
     cluster_times, s3_times = [], []
     memory: dict[str, float] = {}
@@ -56,8 +58,10 @@ def main() -> None:
         cluster.delete()
 
     def describe(values: list[float]) -> str:
-        return (f"median {statistics.median(values):.2f}s, min {min(values):.2f}s, "
-                f"max {max(values):.2f}s")
+        return (
+            f"median {statistics.median(values):.2f}s, min {min(values):.2f}s, "
+            f"max {max(values):.2f}s"
+        )
 
     print(f"cluster up (6 nodes Ready): {describe(cluster_times)}")
     print(f"S3 server up:               {describe(s3_times)}")

@@ -35,18 +35,24 @@ class KubeCluster:
     cluster: Cluster | None = None
     _api: Any = field(default=None, repr=False)
 
-    def kubectl(self, *args: str, input: str | None = None, check: bool = True,
-                timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    def kubectl(
+        self, *args: str, input: str | None = None, check: bool = True, timeout: float = 60
+    ) -> subprocess.CompletedProcess[str]:
         result = subprocess.run(
             [str(binary("kubectl")), "--kubeconfig", str(self.kubeconfig), *args],
-            input=input, capture_output=True, text=True, timeout=timeout, check=False,
+            input=input,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
         )
         if check and result.returncode != 0:
             raise AssertionError(f"kubectl {' '.join(args)} failed: {result.stderr}")
         return result
 
-    def apply(self, *objects: dict[str, Any], namespace: str | None = None,
-              check: bool = True) -> subprocess.CompletedProcess[str]:
+    def apply(
+        self, *objects: dict[str, Any], namespace: str | None = None, check: bool = True
+    ) -> subprocess.CompletedProcess[str]:
         args = ["apply", "-f", "-"] + (["-n", namespace] if namespace else [])
         return self.kubectl(*args, input=yaml.safe_dump_all(objects), check=check)
 
@@ -66,20 +72,35 @@ class KubeCluster:
     def kubeconfig_for_serviceaccount(self, namespace: str, name: str, path: Path) -> Path:
         """A kubeconfig that authenticates only with a token of that ServiceAccount, so the
         API server's real authorizer (RBAC) judges every request made with it."""
-        token = self.kubectl("create", "token", name, "-n", namespace,
-                             "--duration=2h").stdout.strip()
+        token = self.kubectl(
+            "create", "token", name, "-n", namespace, "--duration=2h"
+        ).stdout.strip()
         admin = yaml.safe_load(self.kubeconfig.read_text())
-        context = next(c for c in admin["contexts"]
-                       if c["name"] == admin["current-context"])["context"]
+        context = next(c for c in admin["contexts"] if c["name"] == admin["current-context"])[
+            "context"
+        ]
         cluster = next(c for c in admin["clusters"] if c["name"] == context["cluster"])
-        path.write_text(yaml.safe_dump({
-            "apiVersion": "v1", "kind": "Config",
-            "clusters": [cluster],
-            "users": [{"name": name, "user": {"token": token}}],
-            "contexts": [{"name": name, "context": {"cluster": cluster["name"], "user": name,
-                                                    "namespace": namespace}}],
-            "current-context": name,
-        }))
+        path.write_text(
+            yaml.safe_dump(
+                {
+                    "apiVersion": "v1",
+                    "kind": "Config",
+                    "clusters": [cluster],
+                    "users": [{"name": name, "user": {"token": token}}],
+                    "contexts": [
+                        {
+                            "name": name,
+                            "context": {
+                                "cluster": cluster["name"],
+                                "user": name,
+                                "namespace": namespace,
+                            },
+                        }
+                    ],
+                    "current-context": name,
+                }
+            )
+        )
         path.chmod(0o600)
         return path
 
@@ -93,8 +114,12 @@ class KubeCluster:
         return self._api
 
 
-def wait_for(condition: Callable[[], Any], timeout: float = 60, interval: float = 0.25,
-             what: str = "condition") -> Any:
+def wait_for(
+    condition: Callable[[], Any],
+    timeout: float = 60,
+    interval: float = 0.25,
+    what: str = "condition",
+) -> Any:
     """Polls until `condition()` returns something truthy; fails with `what` after timeout."""
     deadline = time.monotonic() + timeout
     last: Any = None
@@ -114,8 +139,12 @@ def install_crds(cluster: KubeCluster) -> None:
         cluster.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(path))
         for doc in yaml.safe_load_all(path.read_text()):
             if doc and doc.get("kind") == "CustomResourceDefinition":
-                cluster.kubectl("wait", "--for=condition=Established", "--timeout=30s",
-                                f"crd/{doc['metadata']['name']}")
+                cluster.kubectl(
+                    "wait",
+                    "--for=condition=Established",
+                    "--timeout=30s",
+                    f"crd/{doc['metadata']['name']}",
+                )
 
 
 @pytest.fixture(scope="session")
@@ -168,20 +197,25 @@ class OperatorProcess:
 
 
 @pytest.fixture
-def run_operator(cluster: KubeCluster, tmp_path: Path
-                 ) -> Iterator[Callable[..., OperatorProcess]]:
+def run_operator(cluster: KubeCluster, tmp_path: Path) -> Iterator[Callable[..., OperatorProcess]]:
     """Starts the operator for a test: `run_operator("--namespace", ns)`; stopped afterwards."""
     started: list[OperatorProcess] = []
 
-    def start(*args: str, kubeconfig: Path | None = None,
-              env: dict[str, str] | None = None) -> OperatorProcess:
+    def start(
+        *args: str, kubeconfig: Path | None = None, env: dict[str, str] | None = None
+    ) -> OperatorProcess:
         log = tmp_path / f"operator-{len(started)}.log"
         with log.open("wb") as out:
             process = subprocess.Popen(
                 [sys.executable, "-m", "modelship", "run", *args],
-                env={**os.environ, "KUBECONFIG": str(kubeconfig or cluster.kubeconfig),
-                     **(env or {})},
-                stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                env={
+                    **os.environ,
+                    "KUBECONFIG": str(kubeconfig or cluster.kubeconfig),
+                    **(env or {}),
+                },
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
             )
         handle = OperatorProcess(process, log)
         started.append(handle)

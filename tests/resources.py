@@ -22,8 +22,9 @@ class ModelDeploymentBuilder:
     def spec(self) -> dict[str, Any]:
         return self._obj["spec"]  # type: ignore[no-any-return]
 
-    def storage(self, uri: str, endpoint: str | None = None, secret: str | None = None,
-                poll: str = "5s") -> ModelDeploymentBuilder:
+    def storage(
+        self, uri: str, endpoint: str | None = None, secret: str | None = None, poll: str = "5s"
+    ) -> ModelDeploymentBuilder:
         self.spec["model"]["storageUri"] = uri
         storage = self.spec["storage"]
         storage["pollInterval"] = poll
@@ -81,6 +82,9 @@ def s3_secret(name: str, access_key: str, secret_key: str) -> dict[str, Any]:
         return base64.b64encode(value.encode()).decode()
 
     return {
-        "apiVersion": "v1", "kind": "Secret", "metadata": {"name": name}, "type": "Opaque",
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": name},
+        "type": "Opaque",
         "data": {"AWS_ACCESS_KEY_ID": b64(access_key), "AWS_SECRET_ACCESS_KEY": b64(secret_key)},
     }

@@ -1,6 +1,6 @@
 """Train the digits classifier and export it as a SavedModel ready for `modelship push`.
 
-    python examples/digits/train.py --output /tmp/digits [--metrics-file /tmp/metrics.json]
+python examples/digits/train.py --output /tmp/digits [--metrics-file /tmp/metrics.json]
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from digits import build_and_train, export_saved_model  # noqa: E402
+from digits import build_and_train, export_saved_model
 
 
 def main(argv: list[str] | None = None) -> int:

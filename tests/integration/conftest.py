@@ -19,8 +19,9 @@ def tiny_saved_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture
-def world(cluster: KubeCluster, namespace: str, s3_server: Any, s3_bucket: str,
-          tiny_saved_model: Path) -> ModelWorld:
+def world(
+    cluster: KubeCluster, namespace: str, s3_server: Any, s3_bucket: str, tiny_saved_model: Path
+) -> ModelWorld:
     """A namespace with the S3 Secret, an empty bucket, and no operator yet."""
     world = ModelWorld(cluster, namespace, s3_server, s3_bucket, tiny_saved_model)
     world.add_secret()

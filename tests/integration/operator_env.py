@@ -40,12 +40,14 @@ class ModelWorld:
         return self.store().push(self.saved_model, metrics=metrics or {"accuracy": 0.9})
 
     def model_deployment(self, name: str = "digits") -> ModelDeploymentBuilder:
-        return model_deployment(name).storage(self.uri, endpoint=self.s3.endpoint,
-                                              secret="s3-creds", poll="5s")
+        return model_deployment(name).storage(
+            self.uri, endpoint=self.s3.endpoint, secret="s3-creds", poll="5s"
+        )
 
     def add_secret(self) -> None:
-        self.cluster.apply(s3_secret("s3-creds", self.s3.access_key, self.s3.secret_key),
-                           namespace=self.namespace)
+        self.cluster.apply(
+            s3_secret("s3-creds", self.s3.access_key, self.s3.secret_key), namespace=self.namespace
+        )
 
     def md(self, name: str = "digits") -> dict[str, Any]:
         obj = self.cluster.get("modeldeployment", name, self.namespace)
@@ -61,8 +63,13 @@ class ModelWorld:
                 return cond  # type: ignore[no-any-return]
         return {}
 
-    def wait_status(self, check: Callable[[dict[str, Any]], Any], what: str,
-                    name: str = "digits", timeout: float = 60) -> dict[str, Any]:
+    def wait_status(
+        self,
+        check: Callable[[dict[str, Any]], Any],
+        what: str,
+        name: str = "digits",
+        timeout: float = 60,
+    ) -> dict[str, Any]:
         def probe() -> dict[str, Any] | None:
             status = self.status(name)
             return status if check(status) else None
@@ -76,9 +83,11 @@ class ModelWorld:
             ) from None
 
     def pods(self, name: str = "digits") -> list[dict[str, Any]]:
-        return self.cluster.list("pods", self.namespace,
-                                 f"app.kubernetes.io/instance={name},"
-                                 "app.kubernetes.io/component=serving")
+        return self.cluster.list(
+            "pods",
+            self.namespace,
+            f"app.kubernetes.io/instance={name},app.kubernetes.io/component=serving",
+        )
 
 
 def condition_of(status: dict[str, Any], type_: str) -> dict[str, Any]:
@@ -87,7 +96,9 @@ def condition_of(status: dict[str, Any], type_: str) -> dict[str, Any]:
 
 def is_ready_with(version: int) -> Callable[[dict[str, Any]], bool]:
     def check(status: dict[str, Any]) -> bool:
-        return (condition_of(status, "Ready").get("status") == "True"
-                and status.get("currentVersion") == version)
+        return (
+            condition_of(status, "Ready").get("status") == "True"
+            and status.get("currentVersion") == version
+        )
 
     return check

@@ -7,7 +7,6 @@ import time
 
 import pytest
 
-from modelship.artifacts import MANIFEST_NAME
 from modelship.dev.simulation import CRASHLOOP_IMAGE, INIT_CHECKSUM_IMAGE
 from tests.cluster_fixtures import wait_for
 from tests.integration.operator_env import ModelWorld, condition_of, is_ready_with
@@ -60,11 +59,15 @@ def test_corrupted_version_never_replaces_the_good_one(operating: ModelWorld) ->
     # on version 2 serving and say why version 3 is not.
     status = world.wait_status(
         lambda s: condition_of(s, "ArtifactReady").get("reason") == "ChecksumMismatch",
-        "ArtifactReady=False ChecksumMismatch", timeout=60)
+        "ArtifactReady=False ChecksumMismatch",
+        timeout=60,
+    )
     assert condition_of(status, "ArtifactReady")["status"] == "False"
     assert "3" in condition_of(status, "ArtifactReady")["message"]
-    status = world.wait_status(lambda s: s.get("currentVersion") == 2
-                               and s.get("readyReplicas") == 1, "version 2 still serving")
+    status = world.wait_status(
+        lambda s: s.get("currentVersion") == 2 and s.get("readyReplicas") == 1,
+        "version 2 still serving",
+    )
     deployment = world.cluster.get("deployment", "digits-serving", world.namespace)
     assert deployment is not None
     labels = deployment["spec"]["template"]["metadata"]["labels"]
@@ -73,13 +76,14 @@ def test_corrupted_version_never_replaces_the_good_one(operating: ModelWorld) ->
 
 
 def test_more_gpus_than_any_node_has_is_stalled_with_the_schedulers_message(
-        operating: ModelWorld) -> None:
+    operating: ModelWorld,
+) -> None:
     world = operating
     world.publish()
-    world.cluster.apply(world.model_deployment().gpus(9).progress_deadline("30s").obj(),
-                        namespace=world.namespace)
-    status = world.wait_status(stalled_with("Unschedulable"), "Stalled Unschedulable",
-                               timeout=90)
+    world.cluster.apply(
+        world.model_deployment().gpus(9).progress_deadline("30s").obj(), namespace=world.namespace
+    )
+    status = world.wait_status(stalled_with("Unschedulable"), "Stalled Unschedulable", timeout=90)
     message = condition_of(status, "Stalled")["message"]
     assert "Insufficient nvidia.com/gpu" in message
     assert condition_of(status, "Ready")["status"] == "False"
@@ -88,11 +92,14 @@ def test_more_gpus_than_any_node_has_is_stalled_with_the_schedulers_message(
 def test_crash_looping_server_is_not_ready_and_says_why(operating: ModelWorld) -> None:
     world = operating
     world.publish()
-    world.cluster.apply(world.model_deployment().image(CRASHLOOP_IMAGE).obj(),
-                        namespace=world.namespace)
+    world.cluster.apply(
+        world.model_deployment().image(CRASHLOOP_IMAGE).obj(), namespace=world.namespace
+    )
     status = world.wait_status(
         lambda s: "CrashLoopBackOff" in json.dumps(s.get("conditions", [])),
-        "a condition naming CrashLoopBackOff", timeout=60)
+        "a condition naming CrashLoopBackOff",
+        timeout=60,
+    )
     assert condition_of(status, "Ready")["status"] == "False"
     assert status.get("readyReplicas", 0) == 0
     assert status["phase"] in ("Failed", "Degraded", "Deploying")
@@ -101,16 +108,18 @@ def test_crash_looping_server_is_not_ready_and_says_why(operating: ModelWorld) -
 def test_failing_init_container_reports_the_pulls_reason(operating: ModelWorld) -> None:
     world = operating
     world.publish()
-    world.cluster.apply(world.model_deployment().image(INIT_CHECKSUM_IMAGE).obj(),
-                        namespace=world.namespace)
+    world.cluster.apply(
+        world.model_deployment().image(INIT_CHECKSUM_IMAGE).obj(), namespace=world.namespace
+    )
     status = world.wait_status(
         lambda s: "ChecksumMismatch" in json.dumps(s.get("conditions", [])),
-        "a condition naming the pull's ChecksumMismatch", timeout=60)
+        "a condition naming the pull's ChecksumMismatch",
+        timeout=60,
+    )
     assert condition_of(status, "Ready")["status"] == "False"
 
 
-def test_missing_secret_is_stalled_then_heals_when_created(
-        world: ModelWorld, run_operator) -> None:  # type: ignore[no-untyped-def]
+def test_missing_secret_is_stalled_then_heals_when_created(world: ModelWorld, run_operator) -> None:  # type: ignore[no-untyped-def]
     from tests.integration.operator_env import OPERATOR_ENV
 
     world.cluster.kubectl("delete", "secret", "s3-creds", "-n", world.namespace)
@@ -129,25 +138,40 @@ def test_missing_secret_is_stalled_then_heals_when_created(
 def test_bad_storage_input_is_stalled_with_a_reason(operating: ModelWorld, case: str) -> None:
     world = operating
     md = world.model_deployment()
-    expected = {"no-bucket": "BucketNotFound", "no-versions": "NoVersions",
-                "pinned-missing": "VersionNotFound", "denied": "AccessDenied"}[case]
+    expected = {
+        "no-bucket": "BucketNotFound",
+        "no-versions": "NoVersions",
+        "pinned-missing": "VersionNotFound",
+        "denied": "AccessDenied",
+    }[case]
     if case == "no-bucket":
-        md.storage(f"s3://missing-{world.bucket}/models/digits", endpoint=world.s3.endpoint,
-                   secret="s3-creds")
+        md.storage(
+            f"s3://missing-{world.bucket}/models/digits",
+            endpoint=world.s3.endpoint,
+            secret="s3-creds",
+        )
     elif case == "pinned-missing":
         world.publish()
         md.version(7)
     elif case == "denied":
-        world.cluster.apply({
-            "apiVersion": "v1", "kind": "Secret", "metadata": {"name": "wrong"},
-            "stringData": {"AWS_ACCESS_KEY_ID": world.s3.access_key,
-                           "AWS_SECRET_ACCESS_KEY": "not-the-secret"},
-        }, namespace=world.namespace)
+        world.cluster.apply(
+            {
+                "apiVersion": "v1",
+                "kind": "Secret",
+                "metadata": {"name": "wrong"},
+                "stringData": {
+                    "AWS_ACCESS_KEY_ID": world.s3.access_key,
+                    "AWS_SECRET_ACCESS_KEY": "not-the-secret",
+                },
+            },
+            namespace=world.namespace,
+        )
         md.set("storage.secretRef", {"name": "wrong"})
     world.cluster.apply(md.obj(), namespace=world.namespace)
     status = world.wait_status(
         lambda s: expected in json.dumps(s.get("conditions", [])),
-        f"a condition with reason {expected}")
+        f"a condition with reason {expected}",
+    )
     text = json.dumps(status.get("conditions"))
     assert "not-the-secret" not in text
     if case != "no-versions":
@@ -160,15 +184,22 @@ def test_delete_removes_owned_objects(operating: ModelWorld) -> None:
     world.publish()
     world.cluster.apply(world.model_deployment().obj(), namespace=world.namespace)
     world.wait_status(is_ready_with(1), "Ready on version 1")
-    world.cluster.kubectl("delete", "modeldeployment", "digits", "-n", world.namespace,
-                          "--wait=true", "--timeout=60s")
-    wait_for(lambda: world.cluster.get("deployment", "digits-serving", world.namespace) is None
-             and world.cluster.get("service", "digits", world.namespace) is None,
-             timeout=60, what="owned Deployment and Service garbage-collected")
+    world.cluster.kubectl(
+        "delete", "modeldeployment", "digits", "-n", world.namespace, "--wait=true", "--timeout=60s"
+    )
+    wait_for(
+        lambda: (
+            world.cluster.get("deployment", "digits-serving", world.namespace) is None
+            and world.cluster.get("service", "digits", world.namespace) is None
+        ),
+        timeout=60,
+        what="owned Deployment and Service garbage-collected",
+    )
 
 
 def test_operator_killed_mid_rollout_converges_without_duplicates(
-        operating: ModelWorld, run_operator) -> None:  # type: ignore[no-untyped-def]
+    operating: ModelWorld, run_operator
+) -> None:  # type: ignore[no-untyped-def]
     from tests.integration.operator_env import OPERATOR_ENV
 
     world = operating
@@ -177,10 +208,20 @@ def test_operator_killed_mid_rollout_converges_without_duplicates(
     world.wait_status(is_ready_with(1), "Ready on version 1")
     world.publish()
     # Kill it as soon as it starts rolling out version 2.
-    wait_for(lambda: (world.cluster.get("deployment", "digits-serving", world.namespace) or {})
-             .get("spec", {}).get("template", {}).get("metadata", {}).get("labels", {})
-             .get("modelship.io/version") == "2", timeout=30, interval=0.05,
-             what="rollout of version 2 started")
+    wait_for(
+        lambda: (
+            (world.cluster.get("deployment", "digits-serving", world.namespace) or {})
+            .get("spec", {})
+            .get("template", {})
+            .get("metadata", {})
+            .get("labels", {})
+            .get("modelship.io/version")
+            == "2"
+        ),
+        timeout=30,
+        interval=0.05,
+        what="rollout of version 2 started",
+    )
     assert world.operator is not None
     world.operator.process.kill()
     world.operator.process.wait()
@@ -191,6 +232,8 @@ def test_operator_killed_mid_rollout_converges_without_duplicates(
     assert [d["metadata"]["name"] for d in deployments] == ["digits-serving"]
     assert [s["metadata"]["name"] for s in services] == ["digits"]
     md = world.md()
-    assert all(k.startswith("modelship.io/") or not k.startswith("kopf")
-               for k in md["metadata"].get("annotations", {}))
+    assert all(
+        k.startswith("modelship.io/") or not k.startswith("kopf")
+        for k in md["metadata"].get("annotations", {})
+    )
     assert "kopf.zalando.org/finalizer" not in md["metadata"].get("finalizers", [])

@@ -14,8 +14,9 @@ pytestmark = pytest.mark.integration
 def test_gpu_model_lands_only_on_nodes_of_the_requested_product(operating: ModelWorld) -> None:
     world = operating
     world.publish()
-    world.cluster.apply(world.model_deployment().gpus(1, product=A100).replicas(3).obj(),
-                        namespace=world.namespace)
+    world.cluster.apply(
+        world.model_deployment().gpus(1, product=A100).replicas(3).obj(), namespace=world.namespace
+    )
 
     status = world.wait_status(is_ready_with(1), "Ready on version 1")
     assert status["readyReplicas"] == 3
@@ -32,8 +33,7 @@ def test_gpu_model_lands_only_on_nodes_of_the_requested_product(operating: Model
     )
 
 
-def test_newest_version_serves_then_pinning_the_older_one_serves_it(
-        operating: ModelWorld) -> None:
+def test_newest_version_serves_then_pinning_the_older_one_serves_it(operating: ModelWorld) -> None:
     world = operating
     first = world.publish()
     second = world.publish()
@@ -45,8 +45,11 @@ def test_newest_version_serves_then_pinning_the_older_one_serves_it(
     world.cluster.apply(world.model_deployment().version(1).obj(), namespace=world.namespace)
     status = world.wait_status(is_ready_with(1), "Ready on the pinned version 1")
     assert status["currentDigest"] == first.digest
-    assert all(p["metadata"]["labels"]["modelship.io/version"] == "1"
-               for p in world.pods() if not p["metadata"].get("deletionTimestamp"))
+    assert all(
+        p["metadata"]["labels"]["modelship.io/version"] == "1"
+        for p in world.pods()
+        if not p["metadata"].get("deletionTimestamp")
+    )
 
 
 def test_new_version_rolls_out_without_a_spec_change(operating: ModelWorld) -> None:
@@ -64,13 +67,19 @@ def test_status_reports_observed_generation_and_scale_subresource(operating: Mod
     world.publish()
     world.cluster.apply(world.model_deployment().obj(), namespace=world.namespace)
     world.wait_status(is_ready_with(1), "Ready on version 1")
-    world.cluster.kubectl("scale", "-n", world.namespace, "modeldeployment/digits",
-                          "--replicas=2")
-    status = world.wait_status(lambda s: s.get("readyReplicas") == 2
-                               and condition_of(s, "Ready").get("status") == "True",
-                               "scaled to 2 through the scale subresource")
+    world.cluster.kubectl("scale", "-n", world.namespace, "modeldeployment/digits", "--replicas=2")
+    status = world.wait_status(
+        lambda s: s.get("readyReplicas") == 2 and condition_of(s, "Ready").get("status") == "True",
+        "scaled to 2 through the scale subresource",
+    )
     assert status["observedGeneration"] == world.md()["metadata"]["generation"]
     assert status["selector"]
-    result = world.cluster.kubectl("wait", "-n", world.namespace, "--for=condition=Ready",
-                                   "--timeout=30s", "modeldeployment/digits")
+    result = world.cluster.kubectl(
+        "wait",
+        "-n",
+        world.namespace,
+        "--for=condition=Ready",
+        "--timeout=30s",
+        "modeldeployment/digits",
+    )
     assert "condition met" in result.stdout

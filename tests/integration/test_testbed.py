@@ -19,14 +19,17 @@ pytestmark = pytest.mark.integration
 GPU_TOLERATION = {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}
 
 
-def gpu_pod(name: str, *, tolerate: bool, product: str | None = None,
-            gpus: int = 1) -> dict[str, Any]:
+def gpu_pod(
+    name: str, *, tolerate: bool, product: str | None = None, gpus: int = 1
+) -> dict[str, Any]:
     spec: dict[str, Any] = {
-        "containers": [{
-            "name": "main",
-            "image": "registry.example/cuda:12",
-            "resources": {"limits": {"nvidia.com/gpu": str(gpus)}},
-        }],
+        "containers": [
+            {
+                "name": "main",
+                "image": "registry.example/cuda:12",
+                "resources": {"limits": {"nvidia.com/gpu": str(gpus)}},
+            }
+        ],
     }
     if tolerate:
         spec["tolerations"] = [GPU_TOLERATION]
@@ -52,7 +55,8 @@ def running_node(cluster: KubeCluster, namespace: str, pod: str) -> str:
 
 
 def test_gpu_pod_without_toleration_stays_pending_with_scheduler_message(
-        cluster: KubeCluster, namespace: str) -> None:
+    cluster: KubeCluster, namespace: str
+) -> None:
     cluster.apply(gpu_pod("no-toleration", tolerate=False), namespace=namespace)
 
     def unschedulable() -> str | None:
@@ -78,7 +82,8 @@ def test_gpu_pod_with_toleration_runs_on_a_gpu_node(cluster: KubeCluster, namesp
 
 @pytest.mark.parametrize("product", [H100, A100])
 def test_pod_pinned_to_a_product_lands_on_that_product(
-        cluster: KubeCluster, namespace: str, product: str) -> None:
+    cluster: KubeCluster, namespace: str, product: str
+) -> None:
     cluster.apply(gpu_pod("pinned", tolerate=True, product=product), namespace=namespace)
     node = running_node(cluster, namespace, "pinned")
     assert node_labels(cluster, node)[GPU_PRODUCT_LABEL] == product
@@ -96,18 +101,30 @@ def test_more_gpus_than_any_node_has_is_unschedulable(cluster: KubeCluster, name
 
 
 def test_job_pod_completes_and_job_reports_complete(cluster: KubeCluster, namespace: str) -> None:
-    cluster.apply({
-        "apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "once"},
-        "spec": {"backoffLimit": 0, "template": {"spec": {
-            "restartPolicy": "Never",
-            "containers": [{"name": "main", "image": "busybox:1"}],
-        }}},
-    }, namespace=namespace)
+    cluster.apply(
+        {
+            "apiVersion": "batch/v1",
+            "kind": "Job",
+            "metadata": {"name": "once"},
+            "spec": {
+                "backoffLimit": 0,
+                "template": {
+                    "spec": {
+                        "restartPolicy": "Never",
+                        "containers": [{"name": "main", "image": "busybox:1"}],
+                    }
+                },
+            },
+        },
+        namespace=namespace,
+    )
 
     def complete() -> bool:
         job = cluster.get("job", "once", namespace) or {}
-        return any(c["type"] == "Complete" and c["status"] == "True"
-                   for c in job.get("status", {}).get("conditions", []))
+        return any(
+            c["type"] == "Complete" and c["status"] == "True"
+            for c in job.get("status", {}).get("conditions", [])
+        )
 
     wait_for(complete, timeout=60, what="Job Complete")
     job = cluster.get("job", "once", namespace)
@@ -116,34 +133,55 @@ def test_job_pod_completes_and_job_reports_complete(cluster: KubeCluster, namesp
 
 def test_deployment_becomes_available(cluster: KubeCluster, namespace: str) -> None:
     labels = {"app": "web"}
-    cluster.apply({
-        "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web"},
-        "spec": {"replicas": 3, "selector": {"matchLabels": labels}, "template": {
-            "metadata": {"labels": labels},
-            "spec": {"containers": [{"name": "main", "image": "nginx:1"}]},
-        }},
-    }, namespace=namespace)
-    result = cluster.kubectl("wait", "-n", namespace, "--for=condition=Available",
-                             "--timeout=60s", "deployment/web")
+    cluster.apply(
+        {
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "metadata": {"name": "web"},
+            "spec": {
+                "replicas": 3,
+                "selector": {"matchLabels": labels},
+                "template": {
+                    "metadata": {"labels": labels},
+                    "spec": {"containers": [{"name": "main", "image": "nginx:1"}]},
+                },
+            },
+        },
+        namespace=namespace,
+    )
+    result = cluster.kubectl(
+        "wait", "-n", namespace, "--for=condition=Available", "--timeout=60s", "deployment/web"
+    )
     assert "condition met" in result.stdout
     deployment = cluster.get("deployment", "web", namespace)
     assert deployment is not None and deployment["status"]["readyReplicas"] == 3
 
 
 def test_api_server_refuses_an_invalid_field(cluster: KubeCluster, namespace: str) -> None:
-    result = cluster.apply({
-        "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "bad"},
-        "spec": {"replicas": -1, "selector": {"matchLabels": {"a": "b"}}, "template": {
-            "metadata": {"labels": {"a": "b"}},
-            "spec": {"containers": [{"name": "main", "image": "nginx:1"}]},
-        }},
-    }, namespace=namespace, check=False)
+    result = cluster.apply(
+        {
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "metadata": {"name": "bad"},
+            "spec": {
+                "replicas": -1,
+                "selector": {"matchLabels": {"a": "b"}},
+                "template": {
+                    "metadata": {"labels": {"a": "b"}},
+                    "spec": {"containers": [{"name": "main", "image": "nginx:1"}]},
+                },
+            },
+        },
+        namespace=namespace,
+        check=False,
+    )
     assert result.returncode != 0
     assert "spec.replicas" in result.stderr
 
 
-def test_user_without_rbac_permission_is_refused(cluster: KubeCluster, namespace: str,
-                                                 tmp_path: Path) -> None:
+def test_user_without_rbac_permission_is_refused(
+    cluster: KubeCluster, namespace: str, tmp_path: Path
+) -> None:
     cluster.kubectl("create", "serviceaccount", "nobody", "-n", namespace)
     config = cluster.kubeconfig_for_serviceaccount(namespace, "nobody", tmp_path / "kc")
     as_nobody = ["--kubeconfig", str(config)]
@@ -152,13 +190,26 @@ def test_user_without_rbac_permission_is_refused(cluster: KubeCluster, namespace
     assert "forbidden" in denied.stderr.lower()
     assert f"system:serviceaccount:{namespace}:nobody" in denied.stderr
     # Granting the permission through RBAC is what lets it through, so the refusal was RBAC.
-    cluster.kubectl("create", "role", "read-secrets", "--verb=list", "--resource=secrets",
-                    "-n", namespace)
-    cluster.kubectl("create", "rolebinding", "read-secrets", "--role=read-secrets",
-                    f"--serviceaccount={namespace}:nobody", "-n", namespace)
-    wait_for(lambda: cluster.kubectl(*as_nobody, "get", "secrets", "-n", namespace,
-                                     check=False).returncode == 0,
-             timeout=20, what="RBAC grant to take effect")
+    cluster.kubectl(
+        "create", "role", "read-secrets", "--verb=list", "--resource=secrets", "-n", namespace
+    )
+    cluster.kubectl(
+        "create",
+        "rolebinding",
+        "read-secrets",
+        "--role=read-secrets",
+        f"--serviceaccount={namespace}:nobody",
+        "-n",
+        namespace,
+    )
+    wait_for(
+        lambda: (
+            cluster.kubectl(*as_nobody, "get", "secrets", "-n", namespace, check=False).returncode
+            == 0
+        ),
+        timeout=20,
+        what="RBAC grant to take effect",
+    )
 
 
 def test_s3_put_get_list_and_multipart_round_trip(s3_server: Any, s3_bucket: str) -> None:
@@ -169,12 +220,19 @@ def test_s3_put_get_list_and_multipart_round_trip(s3_server: Any, s3_bucket: str
     part = os.urandom(5 * 1024 * 1024)
     upload = s3.create_multipart_upload(Bucket=s3_bucket, Key="m/1/big.bin")
     etags = [
-        s3.upload_part(Bucket=s3_bucket, Key="m/1/big.bin", UploadId=upload["UploadId"],
-                       PartNumber=n, Body=part)["ETag"]
+        s3.upload_part(
+            Bucket=s3_bucket,
+            Key="m/1/big.bin",
+            UploadId=upload["UploadId"],
+            PartNumber=n,
+            Body=part,
+        )["ETag"]
         for n in (1, 2)
     ]
     s3.complete_multipart_upload(
-        Bucket=s3_bucket, Key="m/1/big.bin", UploadId=upload["UploadId"],
+        Bucket=s3_bucket,
+        Key="m/1/big.bin",
+        UploadId=upload["UploadId"],
         MultipartUpload={"Parts": [{"ETag": e, "PartNumber": n} for n, e in enumerate(etags, 1)]},
     )
     body = s3.get_object(Bucket=s3_bucket, Key="m/1/big.bin")["Body"].read()
@@ -182,6 +240,7 @@ def test_s3_put_get_list_and_multipart_round_trip(s3_server: Any, s3_bucket: str
 
     listed = s3.list_objects_v2(Bucket=s3_bucket, Prefix="m/1/")
     assert {o["Key"]: o["Size"] for o in listed["Contents"]} == {
-        "m/1/small.txt": 5, "m/1/big.bin": 10 * 1024 * 1024,
+        "m/1/small.txt": 5,
+        "m/1/big.bin": 10 * 1024 * 1024,
     }
     assert json.loads(json.dumps(listed["KeyCount"])) == 2

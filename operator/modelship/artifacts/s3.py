@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from modelship.artifacts.errors import (
@@ -46,7 +46,8 @@ class S3Settings:
     endpoint: str | None = None
     region: str | None = None
     access_key_id: str | None = None
-    secret_access_key: str | None = None
+    # Kept out of repr so the secret can never reach a log line or an exception message.
+    secret_access_key: str | None = field(default=None, repr=False)
 
 
 def make_s3_client(settings: S3Settings, concurrency: int = DEFAULT_CONCURRENCY) -> S3Client:

@@ -11,8 +11,12 @@ import click
 from modelship.dev.binaries import COMPONENT_BINARIES, TestbedError, ensure_built
 from modelship.dev.sandbox import Sandbox
 
-NAME_OPTION = click.option("--name", default="modelship", show_default=True,
-                           help="Which sandbox (several can run side by side).")
+NAME_OPTION = click.option(
+    "--name",
+    default="modelship",
+    show_default=True,
+    help="Which sandbox (several can run side by side).",
+)
 
 
 @click.group()
@@ -37,8 +41,11 @@ def build(components: tuple[str, ...]) -> None:
 
 @dev.command()
 @NAME_OPTION
-@click.option("--operator/--no-operator", default=False,
-              help="Also run the operator in the background against the sandbox.")
+@click.option(
+    "--operator/--no-operator",
+    default=False,
+    help="Also run the operator in the background against the sandbox.",
+)
 def up(name: str, operator: bool) -> None:
     """Start the sandbox (or reuse the running one) and print its environment."""
     sandbox = Sandbox(name)

@@ -52,11 +52,18 @@ class Kube:
             k8s_config.load_kube_config()
         return cls(k8s.ApiClient())
 
-    def _call(self, method: str, path: str, *, body: Any = None,
-              query: list[tuple[str, str]] | None = None,
-              content_type: str = "application/json") -> Any:
+    def _call(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: Any = None,
+        query: list[tuple[str, str]] | None = None,
+        content_type: str = "application/json",
+    ) -> Any:
         request = self.api.param_serialize(
-            method, path,
+            method,
+            path,
             query_params=query or [],
             header_params={"Content-Type": content_type, "Accept": "application/json"},
             body=body,
@@ -65,32 +72,40 @@ class Kube:
         response = self.api.call_api(*request)
         data = response.read()
         if not 200 <= response.status < 300:
-            raise ApiException(status=response.status, reason=response.reason,
-                               body=data.decode(errors="replace") if data else None)
+            raise ApiException(
+                status=response.status,
+                reason=response.reason,
+                body=data.decode(errors="replace") if data else None,
+            )
         return json.loads(data) if data else None
 
     def get(self, api_version: str, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
         """The object, or None when it does not exist."""
         try:
-            return self._call("GET", object_path(api_version, kind, namespace, name))  # type: ignore[no-any-return]
+            return self._call("GET", object_path(api_version, kind, namespace, name))
         except ApiException as error:
             if error.status == 404:
                 return None
             raise
 
-    def list(self, api_version: str, kind: str, namespace: str,
-             selector: Mapping[str, str]) -> list[dict[str, Any]]:
+    def list(
+        self, api_version: str, kind: str, namespace: str, selector: Mapping[str, str]
+    ) -> list[dict[str, Any]]:
         label_selector = ",".join(f"{k}={v}" for k, v in sorted(selector.items()))
-        result = self._call("GET", object_path(api_version, kind, namespace),
-                            query=[("labelSelector", label_selector)])
+        result = self._call(
+            "GET",
+            object_path(api_version, kind, namespace),
+            query=[("labelSelector", label_selector)],
+        )
         return list(result.get("items", []))
 
     def apply(self, obj: Mapping[str, Any]) -> dict[str, Any]:
         """Server-side apply: running it again with the same object changes nothing."""
         meta = obj["metadata"]
         path = object_path(obj["apiVersion"], obj["kind"], meta["namespace"], meta["name"])
-        return self._call(  # type: ignore[no-any-return]
-            "PATCH", path,
+        return self._call(
+            "PATCH",
+            path,
             body=dict(obj),  # sent as JSON, which is valid YAML for apply
             query=[("fieldManager", FIELD_MANAGER), ("force", "true")],
             content_type="application/apply-patch+yaml",
@@ -98,8 +113,11 @@ class Kube:
 
     def delete(self, api_version: str, kind: str, namespace: str, name: str) -> None:
         try:
-            self._call("DELETE", object_path(api_version, kind, namespace, name),
-                       body={"propagationPolicy": "Background"})
+            self._call(
+                "DELETE",
+                object_path(api_version, kind, namespace, name),
+                body={"propagationPolicy": "Background"},
+            )
         except ApiException as error:
             if error.status != 404:
                 raise
@@ -107,8 +125,12 @@ class Kube:
     def patch_status(self, namespace: str, name: str, status: Mapping[str, Any]) -> None:
         """Replaces status fields with a merge patch on the status subresource (never spec)."""
         path = object_path(f"{GROUP}/{VERSION}", "ModelDeployment", namespace, name) + "/status"
-        self._call("PATCH", path, body={"status": dict(status)},
-                   content_type="application/merge-patch+json")
+        self._call(
+            "PATCH",
+            path,
+            body={"status": dict(status)},
+            content_type="application/merge-patch+json",
+        )
 
 
 async def in_thread(function: Any, *args: Any, **kwargs: Any) -> Any:

@@ -51,7 +51,8 @@ def run_operator(operator: OperatorSettings) -> None:
 
     liveness = (
         f"http://{operator.bind_address}:{operator.health_port}/healthz"
-        if operator.health_port else None
+        if operator.health_port
+        else None
     )
     kopf.run(
         clusterwide=not operator.namespaces,

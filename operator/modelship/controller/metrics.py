@@ -15,8 +15,10 @@ RECONCILE_ERRORS: Final = Counter(
     ["error"],
 )
 RECONCILE_DURATION: Final = Histogram(
-    "modelship_reconcile_duration_seconds", "Duration of one reconcile cycle, by result.",
-    ["result"], buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+    "modelship_reconcile_duration_seconds",
+    "Duration of one reconcile cycle, by result.",
+    ["result"],
+    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
 )
 MODEL_DEPLOYMENTS: Final = Gauge(
     "modelship_modeldeployments", "ModelDeployments handled by this operator, by phase.", ["phase"]

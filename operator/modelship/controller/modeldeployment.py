@@ -11,25 +11,39 @@ operator at any moment loses nothing and creates no duplicates.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 import kopf
 
 from modelship.api import GROUP, KIND, PLURAL, VERSION, ModelDeploymentSpec, SpecError, parse_spec
-from modelship.artifacts import ArtifactError, ArtifactStore, S3Settings, VersionInfo, make_s3_client
+from modelship.artifacts import (
+    ArtifactError,
+    ArtifactStore,
+    S3Settings,
+    VersionInfo,
+    make_s3_client,
+)
 from modelship.artifacts.uri import parse_storage_uri
 from modelship.controller import metrics
 from modelship.controller.kube import Kube, in_thread
 from modelship.controller.settings import OperatorSettings
 from modelship.reconcile.deployment import ServingSettings
 from modelship.reconcile.desired import ServingObservation, ServingPlan, plan_serving
-from modelship.reconcile.owner import LABEL_INSTANCE, LABEL_MANAGED_BY, SERVING, Owner, selector_labels
+from modelship.reconcile.owner import (
+    LABEL_INSTANCE,
+    LABEL_MANAGED_BY,
+    SERVING,
+    Owner,
+    selector_labels,
+)
 from modelship.reconcile.storage import storage_settings
 
+Logger = logging.Logger | logging.LoggerAdapter[Any]
 API_VERSION = f"{GROUP}/{VERSION}"
 MANAGED = {LABEL_MANAGED_BY: "modelship"}
 
@@ -54,9 +68,11 @@ def wake(namespace: str | None, name: str | None) -> None:
 
 
 @kopf.daemon(GROUP, VERSION, PLURAL, cancellation_timeout=10)
-async def model_deployment_loop(name: str, namespace: str, stopped: kopf.DaemonStopped,
-                                logger: logging.Logger, **_: Any) -> None:
+async def model_deployment_loop(
+    name: str, namespace: str | None, stopped: kopf.DaemonStopped, logger: Logger, **_: Any
+) -> None:
     """One reconcile loop per ModelDeployment, for as long as it exists."""
+    assert namespace is not None  # the resource is namespaced
     key = (namespace, name)
     wakeup = _wakeups.setdefault(key, asyncio.Event())
     failures = 0
@@ -70,23 +86,21 @@ async def model_deployment_loop(name: str, namespace: str, stopped: kopf.DaemonS
                 result = "converging" if delay <= OPERATOR.converge_interval else "steady"
             except Exception as error:  # the loop must survive anything; the next try heals
                 failures += 1
-                delay = min(2.0 ** failures, 60.0)
+                delay = min(2.0**failures, 60.0)
                 result = "error"
                 metrics.RECONCILE_ERRORS.labels(error=type(error).__name__).inc()
-                logger.exception(f"reconcile failed ({type(error).__name__}); retrying in "
-                                 f"{delay:.0f}s")
+                logger.exception(
+                    f"reconcile failed ({type(error).__name__}); retrying in {delay:.0f}s"
+                )
             metrics.RECONCILES.labels(result=result).inc()
-            metrics.RECONCILE_DURATION.labels(result=result).observe(
-                time.perf_counter() - started)
-            try:
+            metrics.RECONCILE_DURATION.labels(result=result).observe(time.perf_counter() - started)
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(wakeup.wait(), timeout=delay)
-            except TimeoutError:
-                pass
     finally:
         _wakeups.pop(key, None)
 
 
-async def reconcile(namespace: str, name: str, logger: logging.Logger) -> float:
+async def reconcile(namespace: str, name: str, logger: Logger) -> float:
     """One pass: gather, plan, apply, write status. Returns seconds until the next pass."""
     client = kube()
     body = await in_thread(client.get, API_VERSION, KIND, namespace, name)
@@ -95,8 +109,7 @@ async def reconcile(namespace: str, name: str, logger: logging.Logger) -> float:
     owner = Owner(name=name, namespace=namespace, uid=body["metadata"]["uid"])
     spec = parse(body)
     artifacts = await gather_artifacts(client, spec, namespace)
-    deployment = await in_thread(
-        client.get, "apps/v1", "Deployment", namespace, f"{name}-serving")
+    deployment = await in_thread(client.get, "apps/v1", "Deployment", namespace, f"{name}-serving")
     pods = await in_thread(client.list, "v1", "Pod", namespace, selector_labels(owner, SERVING))
     observed = ServingObservation(
         spec=spec,
@@ -106,8 +119,9 @@ async def reconcile(namespace: str, name: str, logger: logging.Logger) -> float:
         pods=pods,
         status=body.get("status") or {},
     )
-    plan = plan_serving(owner, observed, datetime.now(UTC),
-                        ServingSettings(default_image=OPERATOR.server_image))
+    plan = plan_serving(
+        owner, observed, datetime.now(UTC), ServingSettings(default_image=OPERATOR.server_image)
+    )
     await apply_plan(client, body, plan, logger)
     if is_converging(plan.status):
         return OPERATOR.converge_interval
@@ -123,20 +137,23 @@ def parse(body: Mapping[str, Any]) -> ModelDeploymentSpec | SpecError:
         return error
 
 
-async def gather_artifacts(client: Kube, spec: ModelDeploymentSpec | SpecError,
-                           namespace: str) -> Sequence[VersionInfo] | ArtifactError:
+async def gather_artifacts(
+    client: Kube, spec: ModelDeploymentSpec | SpecError, namespace: str
+) -> Sequence[VersionInfo] | ArtifactError:
     """The store's listing of versions (cheap: no model bytes), or why it cannot be read."""
     if isinstance(spec, SpecError):
         return ()
     secret = None
     if spec.storage.secret_ref is not None:
-        secret = await in_thread(client.get, "v1", "Secret", namespace,
-                                 spec.storage.secret_ref.name)
+        secret = await in_thread(
+            client.get, "v1", "Secret", namespace, spec.storage.secret_ref.name
+        )
     try:
         settings = storage_settings(spec.storage, secret, namespace=namespace)
         uri = parse_storage_uri(spec.model.storage_uri)
         store = ArtifactStore(s3_client(settings), uri)
-        return await in_thread(store.list_versions)  # type: ignore[no-any-return]
+        versions: list[VersionInfo] = await in_thread(store.list_versions)
+        return versions
     except ArtifactError as error:
         return error
 
@@ -148,15 +165,16 @@ def s3_client(settings: S3Settings) -> Any:
     return _s3_clients[settings]
 
 
-async def apply_plan(client: Kube, body: Mapping[str, Any], plan: ServingPlan,
-                     logger: logging.Logger) -> None:
+async def apply_plan(
+    client: Kube, body: Mapping[str, Any], plan: ServingPlan, logger: Logger
+) -> None:
     for obj in plan.objects:
         await in_thread(client.apply, obj)
     if plan.status_patch:
         meta = body["metadata"]
         await in_thread(client.patch_status, meta["namespace"], meta["name"], plan.status_patch)
     for event in plan.events:
-        kopf.event(dict(body), type=event.type, reason=event.reason, message=event.message)
+        kopf.event(cast(Any, body), type=event.type, reason=event.reason, message=event.message)
         log = logger.warning if event.type == "Warning" else logger.info
         log(f"{event.reason}: {event.message}")
 

@@ -46,9 +46,7 @@ def binary(name: str) -> Path:
 
 def missing_components(components: tuple[str, ...] = tuple(COMPONENT_BINARIES)) -> list[str]:
     return [
-        c
-        for c in components
-        if not all((bin_dir() / b).exists() for b in COMPONENT_BINARIES[c])
+        c for c in components if not all((bin_dir() / b).exists() for b in COMPONENT_BINARIES[c])
     ]
 
 

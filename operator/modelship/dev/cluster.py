@@ -32,11 +32,15 @@ def stock_stages() -> list[dict[str, Any]]:
     """kwok's own Stages (copied from its module by the build), pod ones minus simulated images."""
     folder = cache_dir() / f"kwok-stages-{KWOK_VERSION}"
     if not folder.is_dir():
-        raise TestbedError(f"kwok's stock Stages are missing from {folder}; run `modelship dev build`")
+        raise TestbedError(
+            f"kwok's stock Stages are missing from {folder}; run `modelship dev build`"
+        )
     stages = [yaml.safe_load(p.read_text()) for p in sorted(folder.glob("*.yaml"))]
     return [
-        simulation.exclude_simulated(s) if s["metadata"]["name"].startswith("pod-ready")
-        or s["metadata"]["name"].startswith("pod-complete") else s
+        simulation.exclude_simulated(s)
+        if s["metadata"]["name"].startswith("pod-ready")
+        or s["metadata"]["name"].startswith("pod-complete")
+        else s
         for s in stages
     ]
 
@@ -87,11 +91,16 @@ class Cluster:
     def exists(self) -> bool:
         return self.kubeconfig.exists()
 
-    def kubectl(self, *args: str, input: str | None = None, check: bool = True,
-                timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    def kubectl(
+        self, *args: str, input: str | None = None, check: bool = True, timeout: float = 60
+    ) -> subprocess.CompletedProcess[str]:
         result = subprocess.run(
             [str(binary("kubectl")), "--kubeconfig", str(self.kubeconfig), *args],
-            input=input, capture_output=True, text=True, timeout=timeout, check=False,
+            input=input,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
         )
         if check and result.returncode != 0:
             raise TestbedError(f"kubectl {' '.join(args)} failed: {result.stderr.strip()}")
@@ -103,10 +112,24 @@ class Cluster:
         config_file = kwok_workdir() / f"{self.name}.kwokctl.yaml"
         config_file.write_text(yaml.safe_dump_all(kwokctl_configuration(), sort_keys=False))
         result = subprocess.run(
-            [str(binary("kwokctl")), "create", "cluster", "--name", self.name,
-             "--config", str(config_file), "--wait", f"{int(timeout)}s", "--quiet-pull"],
-            env=_kwokctl_env(), capture_output=True, text=True, timeout=timeout + 60,
-            check=False, stdin=subprocess.DEVNULL,
+            [
+                str(binary("kwokctl")),
+                "create",
+                "cluster",
+                "--name",
+                self.name,
+                "--config",
+                str(config_file),
+                "--wait",
+                f"{int(timeout)}s",
+                "--quiet-pull",
+            ],
+            env=_kwokctl_env(),
+            capture_output=True,
+            text=True,
+            timeout=timeout + 60,
+            check=False,
+            stdin=subprocess.DEVNULL,
         )
         if result.returncode != 0:
             raise TestbedError(
@@ -117,17 +140,26 @@ class Cluster:
         self.wait_nodes_ready(len(simulation.default_nodes()), timeout=60)
 
     def apply_objects(self, objects: list[dict[str, Any]]) -> None:
-        self.kubectl("apply", "--server-side", "--force-conflicts", "-f", "-",
-                     input=yaml.safe_dump_all(objects))
+        self.kubectl(
+            "apply",
+            "--server-side",
+            "--force-conflicts",
+            "-f",
+            "-",
+            input=yaml.safe_dump_all(objects),
+        )
 
     def wait_nodes_ready(self, count: int, timeout: float) -> None:
         deadline = time.monotonic() + timeout
         while True:
             nodes = json.loads(self.kubectl("get", "nodes", "-o", "json").stdout)["items"]
             ready = [
-                n for n in nodes
-                if any(c["type"] == "Ready" and c["status"] == "True"
-                       for c in n.get("status", {}).get("conditions", []))
+                n
+                for n in nodes
+                if any(
+                    c["type"] == "Ready" and c["status"] == "True"
+                    for c in n.get("status", {}).get("conditions", [])
+                )
             ]
             if len(ready) >= count:
                 return
@@ -138,7 +170,11 @@ class Cluster:
     def delete(self) -> None:
         subprocess.run(
             [str(binary("kwokctl")), "delete", "cluster", "--name", self.name],
-            env=_kwokctl_env(), capture_output=True, text=True, timeout=120, check=False,
+            env=_kwokctl_env(),
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
         )
 
     def component_pids(self) -> dict[str, int]:

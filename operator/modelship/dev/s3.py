@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import socket
@@ -23,8 +24,13 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def wait_for_port(port: int, timeout: float, process: subprocess.Popen[bytes] | None = None,
-                  what: str = "server", log: Path | None = None) -> None:
+def wait_for_port(
+    port: int,
+    timeout: float,
+    process: subprocess.Popen[bytes] | None = None,
+    what: str = "server",
+    log: Path | None = None,
+) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process is not None and process.poll() is not None:
@@ -68,9 +74,12 @@ class S3Server:
             self.process = subprocess.Popen(
                 [
                     str(binary("versitygw")),
-                    "--port", f"127.0.0.1:{self.port}",
-                    "--region", self.region,
-                    "posix", str(self.root_dir / "data"),
+                    "--port",
+                    f"127.0.0.1:{self.port}",
+                    "--region",
+                    self.region,
+                    "posix",
+                    str(self.root_dir / "data"),
                 ],
                 env=env,
                 stdout=out,
@@ -106,7 +115,10 @@ class S3Server:
         )
 
     def create_bucket(self, name: str) -> str:
-        self.client().create_bucket(Bucket=name)
+        """Creates the bucket; one kept from an earlier run of the same folder is fine."""
+        client = self.client()
+        with contextlib.suppress(client.exceptions.BucketAlreadyOwnedByYou):
+            client.create_bucket(Bucket=name)
         return name
 
     def env(self) -> dict[str, str]:

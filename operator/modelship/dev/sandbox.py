@@ -7,6 +7,7 @@ The test suite starts its own sandbox through the same class.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -25,6 +26,10 @@ from modelship.dev.cluster import Cluster
 from modelship.dev.s3 import S3Server
 
 DEFAULT_BUCKET = "models"
+# The sandbox's S3 port is fixed so examples can name it (examples/digits/modeldeployment.yaml);
+# the test suite's own S3 servers take free ports instead.
+SANDBOX_S3_PORT = int(os.environ.get("MODELSHIP_SANDBOX_S3_PORT", "19000"))
+SANDBOX_SECRET = "s3-creds"
 
 
 @dataclass(frozen=True)
@@ -113,7 +118,12 @@ class Sandbox:
             return existing
         ensure_built(("kubernetes", "etcd", "kwok", "versitygw"))
         self.root.mkdir(parents=True, exist_ok=True)
-        s3 = S3Server(self.root / "s3").start(detach=True)
+        if _listening(SANDBOX_S3_PORT):
+            raise TestbedError(
+                f"port 127.0.0.1:{SANDBOX_S3_PORT} for the sandbox's S3 server is taken; stop "
+                "what listens there or set MODELSHIP_SANDBOX_S3_PORT"
+            )
+        s3 = S3Server(self.root / "s3", port=SANDBOX_S3_PORT).start(detach=True)
         try:
             s3.create_bucket(DEFAULT_BUCKET)
             if self.cluster.exists():
@@ -121,6 +131,21 @@ class Sandbox:
             self.cluster.create()
             if install_crds:
                 self.install_crds()
+            # The credentials examples reference, as a Secret in the default namespace.
+            self.cluster.apply_objects(
+                [
+                    {
+                        "apiVersion": "v1",
+                        "kind": "Secret",
+                        "type": "Opaque",
+                        "metadata": {"name": SANDBOX_SECRET, "namespace": "default"},
+                        "stringData": {
+                            "AWS_ACCESS_KEY_ID": s3.access_key,
+                            "AWS_SECRET_ACCESS_KEY": s3.secret_key,
+                        },
+                    }
+                ]
+            )
         except BaseException:
             self.cluster.delete()
             s3.stop()
@@ -154,8 +179,12 @@ class Sandbox:
             return
         self.cluster.apply_objects(objects)
         for obj in objects:
-            self.cluster.kubectl("wait", "--for=condition=Established", "--timeout=30s",
-                                 f"crd/{obj['metadata']['name']}")
+            self.cluster.kubectl(
+                "wait",
+                "--for=condition=Established",
+                "--timeout=30s",
+                f"crd/{obj['metadata']['name']}",
+            )
 
     @property
     def operator_log(self) -> Path:
@@ -178,7 +207,10 @@ class Sandbox:
         with self.operator_log.open("ab") as log:
             process = subprocess.Popen(
                 [sys.executable, "-m", "modelship", "run", *extra_args],
-                env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
                 start_new_session=True,
             )
         self.operator_pid_file.write_text(str(process.pid))
@@ -233,10 +265,8 @@ def _terminate(pid: int, grace: float = 10) -> None:
 
 
 def _reap(pid: int) -> None:
-    try:
+    with contextlib.suppress(ChildProcessError):
         os.waitpid(pid, os.WNOHANG)
-    except ChildProcessError:
-        pass
 
 
 def _listening(port: int) -> bool:

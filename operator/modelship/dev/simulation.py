@@ -1,3 +1,4 @@
+# ruff: noqa: E501  (the Stage templates are YAML; their lines stay whole to stay readable)
 """What the simulated cluster looks like: its nodes and the pod behaviours kwok plays.
 
 kwok runs no containers; it moves pods through the states a kubelet would report. The stock
@@ -35,8 +36,14 @@ SIMULATED_IMAGES = (
 FIRST_IMAGE = ".spec.containers.[0].image"
 
 
-def node(name: str, *, cpu: str, memory: str, gpus: int = 0, product: str | None = None,
-         ) -> dict[str, Any]:
+def node(
+    name: str,
+    *,
+    cpu: str,
+    memory: str,
+    gpus: int = 0,
+    product: str | None = None,
+) -> dict[str, Any]:
     """A fake Node that kwok manages; GPU nodes are tainted and labelled like real ones."""
     capacity = {"cpu": cpu, "memory": memory, "pods": "110", "ephemeral-storage": "500Gi"}
     labels = {
@@ -63,8 +70,12 @@ def node(name: str, *, cpu: str, memory: str, gpus: int = 0, product: str | None
         "status": {
             "capacity": capacity,
             "allocatable": dict(capacity),
-            "nodeInfo": {"architecture": "amd64", "operatingSystem": "linux",
-                         "kubeletVersion": "fake", "kubeProxyVersion": "fake"},
+            "nodeInfo": {
+                "architecture": "amd64",
+                "operatingSystem": "linux",
+                "kubeletVersion": "fake",
+                "kubeProxyVersion": "fake",
+            },
         },
     }
 
@@ -90,8 +101,9 @@ def exclude_simulated(stage: dict[str, Any]) -> dict[str, Any]:
     return stage
 
 
-def _stage(name: str, image: str, phase_in: list[str], template: str,
-           delay_ms: int = 300) -> dict[str, Any]:
+def _stage(
+    name: str, image: str, phase_in: list[str], template: str, delay_ms: int = 300
+) -> dict[str, Any]:
     return {
         "apiVersion": "kwok.x-k8s.io/v1alpha1",
         "kind": "Stage",
@@ -142,12 +154,17 @@ startTime: {{ $now | Quote }}
 
 def _not_ready(initialized: bool) -> str:
     reason = "" if initialized else "ContainersNotInitialized"
-    return (_CONDITIONS_NOT_READY.replace("INIT", "True" if initialized else "False")
-            .replace("INITREASON", f'"{reason}"'))
+    return _CONDITIONS_NOT_READY.replace("INIT", "True" if initialized else "False").replace(
+        "INITREASON", f'"{reason}"'
+    )
 
 
 def _crash_loop(last_reason: str, exit_code: int) -> str:
-    return _NOW + _not_ready(True) + _INIT_OK + f"""
+    return (
+        _NOW
+        + _not_ready(True)
+        + _INIT_OK
+        + f"""
 containerStatuses:
 {{{{ range .spec.containers }}}}
 - image: {{{{ .image | Quote }}}}
@@ -161,12 +178,18 @@ containerStatuses:
     terminated: {{exitCode: {exit_code}, reason: {last_reason}, startedAt: {{{{ $now | Quote }}}}, finishedAt: {{{{ $now | Quote }}}}}}
 {{{{ end }}}}
 phase: Running
-""" + _POD_IP
+"""
+        + _POD_IP
+    )
 
 
 def failure_stages() -> list[dict[str, Any]]:
     """The Stages that play broken workloads, one per simulated image."""
-    image_pull = _NOW + _not_ready(True) + _INIT_OK + """
+    image_pull = (
+        _NOW
+        + _not_ready(True)
+        + _INIT_OK
+        + """
 containerStatuses:
 {{ range .spec.containers }}
 - image: {{ .image | Quote }}
@@ -177,8 +200,14 @@ containerStatuses:
     waiting: {reason: ImagePullBackOff, message: {{ printf "Back-off pulling image %q: not found" .image | Quote }}}
 {{ end }}
 phase: Pending
-""" + _POD_IP
-    never_ready = _NOW + _not_ready(True) + _INIT_OK + """
+"""
+        + _POD_IP
+    )
+    never_ready = (
+        _NOW
+        + _not_ready(True)
+        + _INIT_OK
+        + """
 containerStatuses:
 {{ range .spec.containers }}
 - image: {{ .image | Quote }}
@@ -189,8 +218,13 @@ containerStatuses:
   state: {running: {startedAt: {{ $now | Quote }}}}
 {{ end }}
 phase: Running
-""" + _POD_IP
-    init_checksum = _NOW + _not_ready(False) + """
+"""
+        + _POD_IP
+    )
+    init_checksum = (
+        _NOW
+        + _not_ready(False)
+        + """
 initContainerStatuses:
 {{ range .spec.initContainers }}
 - image: {{ .image | Quote }}
@@ -216,8 +250,12 @@ containerStatuses:
   state: {waiting: {reason: PodInitializing}}
 {{ end }}
 phase: Pending
-""" + _POD_IP
-    train_fail = _NOW + """
+"""
+        + _POD_IP
+    )
+    train_fail = (
+        _NOW
+        + """
 containerStatuses:
 {{ range .spec.containers }}
 - image: {{ .image | Quote }}
@@ -233,7 +271,9 @@ containerStatuses:
       finishedAt: {{ $now | Quote }}
 {{ end }}
 phase: Failed
-""" + _POD_IP
+"""
+        + _POD_IP
+    )
     return [
         _stage("sim-crashloop", CRASHLOOP_IMAGE, ["Pending"], _crash_loop("Error", 1)),
         _stage("sim-oomkilled", OOMKILLED_IMAGE, ["Pending"], _crash_loop("OOMKilled", 137)),

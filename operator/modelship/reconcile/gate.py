@@ -104,7 +104,9 @@ def gate_versions(
         return GatedVersions(tuple(versions))
     by_number = {v.number: v for v in versions}
     serving = by_number.get(current_version) if current_version is not None else None
-    current_metrics = serving.metrics if serving is not None and serving.state == "complete" else None
+    current_metrics = (
+        serving.metrics if serving is not None and serving.state == "complete" else None
+    )
     deployable: list[VersionInfo] = []
     rejected: dict[int, GateDecision] = {}
     for info in versions:

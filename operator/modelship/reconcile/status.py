@@ -164,17 +164,14 @@ def compute_status(
     else:
         headline = next(iter(findings), None) or _progress(health, target_number, current, wanted)
 
-    if stalled is not None:
-        phase = Phase.DEGRADED if health.ready_replicas > 0 else Phase.FAILED
-    elif ready:
-        phase = Phase.DEGRADED if advisory is not None else Phase.READY
-    elif target_number is None:
-        phase = Phase.DEGRADED if health.ready_replicas > 0 else Phase.PENDING
-        if phase is Phase.PENDING and training:
-            phase = Phase.TRAINING
-    else:
-        phase = Phase.DEPLOYING
-
+    phase = _phase(
+        stalled=stalled is not None,
+        ready=ready,
+        advisory=advisory is not None,
+        has_target=target_number is not None,
+        serving=health.ready_replicas > 0,
+        training=training,
+    )
     quiet = Finding(
         SERVING_REASON if ready else PROGRESSING,
         "nothing needs a person's attention.",
@@ -192,9 +189,8 @@ def compute_status(
         (STALLED, "True" if stalled is not None else "False", stalled or quiet),
         (ARTIFACT_READY, artifact_status, artifact),
     ]
-    conditions: list[dict[str, Any]] = [
-        dict(c) for c in previous.get("conditions") or [] if c.get("type") in _OWN_CONDITIONS
-    ]
+    # Conditions of other types (set by other parts of the operator) are kept as they are.
+    conditions: list[dict[str, Any]] = [dict(c) for c in previous.get("conditions") or []]
     for type_, value, finding in generation_conditions:
         conditions = set_condition(
             conditions,
@@ -207,7 +203,7 @@ def compute_status(
             ),
             _rfc3339(now),
         )
-    conditions.sort(key=lambda c: _OWN_CONDITIONS.index(c["type"]))
+    conditions.sort(key=_condition_order)
 
     status: dict[str, Any] = {
         "observedGeneration": generation,
@@ -235,6 +231,26 @@ def compute_status(
 
 
 _OWN_CONDITIONS: Final = (READY, RECONCILING, STALLED, ARTIFACT_READY)
+
+
+def _condition_order(condition: Mapping[str, Any]) -> int:
+    kind = condition.get("type")
+    return _OWN_CONDITIONS.index(kind) if kind in _OWN_CONDITIONS else len(_OWN_CONDITIONS)
+
+
+def _phase(
+    *, stalled: bool, ready: bool, advisory: bool, has_target: bool, serving: bool, training: bool
+) -> Phase:
+    """The one-word summary; see the module's docstring."""
+    if stalled:
+        return Phase.DEGRADED if serving else Phase.FAILED
+    if ready:
+        return Phase.DEGRADED if advisory else Phase.READY
+    if not has_target:
+        if serving:
+            return Phase.DEGRADED
+        return Phase.TRAINING if training else Phase.PENDING
+    return Phase.DEPLOYING
 
 
 def _while_serving(problem: Finding, current: int | None) -> Finding:

@@ -425,7 +425,7 @@ def _stuck(pod: Mapping[str, Any]) -> tuple[str, str] | None:
 def _trainer_status(pod: Mapping[str, Any]) -> Mapping[str, Any]:
     for container in (pod.get("status") or {}).get("containerStatuses") or []:
         if container.get("name") == TRAINER_CONTAINER:
-            return container  # type: ignore[no-any-return]
+            return container
     return {}
 
 
@@ -435,7 +435,7 @@ def _terminated(pod: Mapping[str, Any], *, failed: bool = False) -> Mapping[str,
         terminated = {"exitCode": None, "reason": (pod.get("status") or {}).get("reason")}
     if terminated is None or (failed and terminated.get("exitCode") == 0):
         return None
-    return terminated  # type: ignore[no-any-return]
+    return terminated
 
 
 def _deleted(pod: Mapping[str, Any]) -> bool:

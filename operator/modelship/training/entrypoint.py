@@ -74,7 +74,7 @@ def load_entrypoint(entrypoint: str) -> Callable[..., Any]:
             "check spec.training.entrypoint.",
             permanent=True,
         )
-    return function  # type: ignore[no-any-return]
+    return function
 
 
 @dataclass(frozen=True)
@@ -117,11 +117,16 @@ def _model(model: Any, entrypoint: str) -> Any:
 
 
 def _is_keras_model(model: Any) -> bool:
-    # Keras is imported only when something else came back; both Keras 3 and tf.keras
-    # models are keras.Model instances here.
+    # Keras (and with it TensorFlow) is imported only for an object whose class comes from
+    # Keras or derives from one of its classes; anything else is refused without the wait.
+    if not any(
+        cls.__module__.split(".")[0] in ("keras", "tf_keras", "tensorflow")
+        for cls in type(model).__mro__
+    ):
+        return False
     try:
-        import keras
-    except ImportError:  # pragma: no cover - TensorFlow images always ship Keras
+        keras: Any = importlib.import_module("keras")
+    except ImportError:  # TensorFlow images always ship Keras
         return False
     return isinstance(model, keras.Model)
 

@@ -515,3 +515,23 @@ def test_training_shows_while_nothing_serves() -> None:
     health = assess_serving(None, [], None, NOW)
     status = compute_status(md.owner(), md.spec(), 1, [], health, {}, NOW, training=True)
     assert status["phase"] == "Training"
+
+
+def test_conditions_of_other_types_are_kept() -> None:
+    trained = {
+        "type": "Trained",
+        "status": "True",
+        "reason": "GatePassed",
+        "message": "version 2 passed the gate.",
+        "lastTransitionTime": "2025-04-30T00:00:00Z",
+        "observedGeneration": 1,
+    }
+    status = observe(dep=D1, pods=ready_pods(1, 2), previous={"conditions": [trained]})
+    assert [c["type"] for c in status["conditions"]] == [
+        "Ready",
+        "Reconciling",
+        "Stalled",
+        "ArtifactReady",
+        "Trained",
+    ]
+    assert status["conditions"][-1] == trained

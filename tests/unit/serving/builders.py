@@ -38,7 +38,9 @@ def tiny_model() -> ModelInfo:
                 (tensor("ids", "int64", None), tensor("y", "float32", None, 2)),
             ),
             signature(
-                "scores", (tensor("x", "float32", None, 3),), (tensor("scores", "float32", None, 2),)
+                "scores",
+                (tensor("x", "float32", None, 3),),
+                (tensor("scores", "float32", None, 2),),
             ),
             signature(
                 "greet", (tensor("name", "string", None),), (tensor("greeting", "string", None),)

@@ -71,7 +71,9 @@ def test_row_format_with_named_instances_stacks_each_input() -> None:
 
 
 def test_row_format_with_one_input_takes_plain_values() -> None:
-    request = parse_predict_request({"signature_name": "scores", "instances": [[1, 2, 3]]}, tiny_model())
+    request = parse_predict_request(
+        {"signature_name": "scores", "instances": [[1, 2, 3]]}, tiny_model()
+    )
     assert request.inputs["x"].tolist() == [[1.0, 2.0, 3.0]]
 
 
@@ -119,14 +121,18 @@ def test_row_responses_are_per_instance_and_columnar_per_output() -> None:
     assert predict_response(columns, outputs) == {
         "outputs": {"ids": [8, 2], "y": [[0.5, 1.0], [2.0, 3.0]]}
     }
-    single = parse_predict_request({"signature_name": "scores", "inputs": [[1, 2, 3]]}, tiny_model())
+    single = parse_predict_request(
+        {"signature_name": "scores", "inputs": [[1, 2, 3]]}, tiny_model()
+    )
     assert predict_response(single, {"scores": np.array([[0.25, 0.75]])}) == {
         "outputs": [[0.25, 0.75]]
     }
 
 
 def test_a_row_response_needs_one_output_row_per_instance() -> None:
-    request = parse_predict_request({"signature_name": "scores", "instances": [[1, 2, 3]]}, tiny_model())
+    request = parse_predict_request(
+        {"signature_name": "scores", "instances": [[1, 2, 3]]}, tiny_model()
+    )
     with pytest.raises(ModelError, match="not one row per instance"):
         predict_response(request, {"scores": np.array(1.0)})
 
@@ -139,15 +145,22 @@ def test_examples_take_context_and_infer_feature_kinds() -> None:
     request = parse_examples_request(body, tiny_model(), "classify")
     assert request.signature.key == "classify"
     first, second = request.examples
-    assert first == {"lang": ("bytes", (b"en",)), "x": ("float", (1.0, 2.0, 3.0)), "n": ("int64", (3,))}
+    assert first == {
+        "lang": ("bytes", (b"en",)),
+        "x": ("float", (1.0, 2.0, 3.0)),
+        "n": ("int64", (3,)),
+    }
     assert second["raw"] == ("bytes", (b"\x00",)) and second["n"] == ("int64", (1, 2))
 
 
 @pytest.mark.parametrize(
     ("body", "verb", "words"),
     [
-        ({"signature_name": "scores", "examples": [{}]}, "classify",
-         "method_name tensorflow/serving/predict; signatures that can: classify"),
+        (
+            {"signature_name": "scores", "examples": [{}]},
+            "classify",
+            "method_name tensorflow/serving/predict; signatures that can: classify",
+        ),
         ({"examples": []}, "regress", "'examples' must be a non-empty list"),
         ({"examples": [{"a": [[1]]}]}, "regress", "a flat list of values"),
         ({"examples": [{"a": None}]}, "regress", "numbers, strings"),
@@ -174,7 +187,11 @@ def test_classify_and_regress_results_have_tf_serving_shapes() -> None:
 def test_status_and_metadata_read_like_tf_serving() -> None:
     assert version_status(3, "AVAILABLE") == {
         "model_version_status": [
-            {"version": "3", "state": "AVAILABLE", "status": {"error_code": "OK", "error_message": ""}}
+            {
+                "version": "3",
+                "state": "AVAILABLE",
+                "status": {"error_code": "OK", "error_message": ""},
+            }
         ]
     }
     metadata = model_metadata(tiny_model())
@@ -183,8 +200,10 @@ def test_status_and_metadata_read_like_tf_serving() -> None:
     assert default["method_name"] == "tensorflow/serving/predict"
     assert default["inputs"]["x"] == {
         "dtype": "DT_FLOAT",
-        "tensor_shape": {"dim": [{"size": "-1", "name": ""}, {"size": "3", "name": ""}],
-                         "unknown_rank": False},
+        "tensor_shape": {
+            "dim": [{"size": "-1", "name": ""}, {"size": "3", "name": ""}],
+            "unknown_rank": False,
+        },
         "name": "x:0",
     }
     assert default["inputs"]["k"]["dtype"] == "DT_INT64"

@@ -1,0 +1,83 @@
+"""What the operator does on the Kubernetes API (controller/kube.py and kopf), as the exact
+set of permissions its chart must grant: checked against the rendered Roles by the unit tests
+and against the real authorizer by tests/integration/test_rbac.py."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Permission:
+    """A verb on a resource (group "" = core), optionally on a subresource or one name."""
+
+    group: str
+    resource: str
+    verb: str
+    subresource: str = ""
+    name: str = ""
+
+    @property
+    def rbac_resource(self) -> str:
+        return f"{self.resource}/{self.subresource}" if self.subresource else self.resource
+
+    def can_i_args(self) -> list[str]:
+        """The arguments of `kubectl auth can-i` asking for this permission."""
+        qualified = f"{self.resource}.{self.group}" if self.group else self.resource
+        target = f"{qualified}/{self.name}" if self.name else qualified
+        args = [self.verb, target]
+        if self.subresource:
+            args.append(f"--subresource={self.subresource}")
+        return args
+
+
+def _each(group: str, resource: str, verbs: str, subresource: str = "") -> list[Permission]:
+    return [Permission(group, resource, verb, subresource) for verb in verbs.split()]
+
+
+OWNED = "get list watch create patch delete"
+
+# Inside every namespace the operator watches.
+IN_WATCHED_NAMESPACE: tuple[Permission, ...] = (
+    *_each("modelship.io", "modeldeployments", "get list watch patch"),
+    *_each("modelship.io", "modeldeployments", "get patch update", subresource="status"),
+    *_each("apps", "deployments", OWNED),
+    *_each("", "services", OWNED),
+    *_each("batch", "jobs", OWNED),
+    *_each("", "pods", "get list watch"),
+    *_each("", "secrets", "get"),
+    *_each("", "events", "create patch"),
+    *_each("events.k8s.io", "events", "create patch"),
+)
+
+# Cluster-wide RBAC mode only: kopf follows namespaces.
+CLUSTER_WIDE: tuple[Permission, ...] = (*_each("", "namespaces", "list watch"),)
+
+
+def peering_permissions(clusterwide: bool, name: str = "modelship") -> tuple[Permission, ...]:
+    """kopf peering (replicas > 1): watch the peering objects, patch only ours."""
+    resource = "clusterkopfpeerings" if clusterwide else "kopfpeerings"
+    return (
+        *_each("kopf.dev", resource, "list watch"),
+        Permission("kopf.dev", resource, "patch", name=name),
+    )
+
+
+# Things the operator never does, so it must not be able to.
+NEVER: tuple[Permission, ...] = (
+    *_each("", "secrets", "list watch create update patch delete"),
+    *_each("", "pods", "create update patch delete deletecollection"),
+    Permission("", "pods", "create", subresource="exec"),
+    *_each("modelship.io", "modeldeployments", "create update delete deletecollection"),
+    *_each("apps", "deployments", "update deletecollection"),
+    *_each("batch", "jobs", "update deletecollection"),
+    *_each("", "configmaps", "get list create"),
+    *_each("", "serviceaccounts", "create"),
+    Permission("", "serviceaccounts", "create", subresource="token"),
+    *_each("", "nodes", "get list watch patch delete"),
+    *_each("", "namespaces", "create delete"),
+    *_each("rbac.authorization.k8s.io", "rolebindings", "create"),
+    *_each("rbac.authorization.k8s.io", "clusterroles", "bind escalate"),
+    *_each("apiextensions.k8s.io", "customresourcedefinitions", "create update delete"),
+    *_each("", "users", "impersonate"),
+)

@@ -1,0 +1,97 @@
+"""Training entrypoints for the trainer's tests: each is what a user could write, kept tiny
+(a few synthetic rows, seconds of training). `modelship train --entrypoint
+tests.unit.training.entrypoints:<name>` calls them from the repository root."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from modelship.training import TrainingContext
+
+FEATURES = 4
+CLASSES = 3
+
+
+def _model(ctx: TrainingContext) -> Any:
+    import keras
+
+    with ctx.strategy.scope():
+        model = keras.Sequential(
+            [
+                keras.Input((FEATURES,), name="x"),
+                keras.layers.Dense(8, activation="relu"),
+                keras.layers.Dense(CLASSES, activation="softmax"),
+            ]
+        )
+        model.compile(
+            optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"]
+        )
+    return model
+
+
+def tiny(ctx: TrainingContext) -> tuple[Any, dict[str, float]]:
+    """A 2-layer classifier fitted for two epochs on 64 synthetic rows."""
+    import numpy as np
+
+    rng = np.random.default_rng(ctx.task.index)
+    x = rng.random((64, FEATURES), dtype=np.float32)
+    y = (x.sum(axis=1) * CLASSES / FEATURES).astype(np.int64).clip(0, CLASSES - 1)
+    model = _model(ctx)
+    model.fit(x, y, epochs=2, batch_size=16, verbose=0)
+    scores = model.evaluate(x, y, verbose=0, return_dict=True)
+    return model, {"accuracy": float(scores["accuracy"]), "loss": scores["loss"]}
+
+
+def report_context(ctx: TrainingContext) -> tuple[Any, dict[str, float]]:
+    """An untrained model; writes what the context held to the file named by ctx.args[0]."""
+    Path(ctx.args[0]).write_text(
+        json.dumps(
+            {
+                "version": ctx.version,
+                "output": ctx.output,
+                "data": ctx.data,
+                "args": list(ctx.args),
+                "scratch_dir_writable": ctx.scratch_dir.is_dir(),
+                "is_chief": ctx.is_chief,
+                "num_workers": ctx.num_workers,
+                "strategy": type(ctx.strategy).__name__,
+            }
+        )
+    )
+    return _model(ctx), {"accuracy": 0.5}
+
+
+def saved_model_folder(ctx: TrainingContext) -> tuple[str, dict[str, float]]:
+    """Saves a SavedModel itself and returns its folder."""
+    import tensorflow as tf
+
+    class Doubler(tf.Module):  # type: ignore[misc]
+        @tf.function(input_signature=[tf.TensorSpec([None, FEATURES], tf.float32, name="x")])
+        def __call__(self, x: Any) -> dict[str, Any]:
+            return {"y": x * 2.0}
+
+    path = ctx.scratch_dir / "doubler"
+    module = Doubler()
+    tf.saved_model.save(module, str(path), signatures={"serving_default": module.__call__})
+    return str(path), {"accuracy": 1.0}
+
+
+def fails(ctx: TrainingContext) -> None:
+    raise ValueError(f"the data at {ctx.data} has no rows\n(second line)")
+
+
+def returns_nothing(ctx: TrainingContext) -> None:
+    return None
+
+
+def returns_a_dict(ctx: TrainingContext) -> dict[str, float]:
+    return {"accuracy": 0.9}
+
+
+def returns_bad_metrics(ctx: TrainingContext) -> tuple[Any, dict[str, Any]]:
+    return _model(ctx), {"accuracy": "high"}
+
+
+NOT_A_FUNCTION = 42
