@@ -39,7 +39,7 @@ def build_and_train(
 ) -> tuple[Any, dict[str, float]]:
     """Train on 80% of the digits and evaluate on the rest: (keras model, {"accuracy",
     "loss"}). Seconds on a CPU; the same seed gives the same model."""
-    import keras
+    import keras  # type: ignore[import-untyped]
 
     keras.utils.set_random_seed(seed)
     x_train, x_test, y_train, y_test = load_digits_split(seed)
@@ -65,7 +65,7 @@ def export_saved_model(model: Any, output: Path | str) -> Path:
     returns `probabilities`, the names TF Serving clients will use."""
     import tensorflow as tf
 
-    class DigitsServing(tf.Module):  # type: ignore[misc]
+    class DigitsServing(tf.Module):
         def __init__(self, classifier: Any) -> None:
             super().__init__()
             self.classifier = classifier

@@ -3,6 +3,8 @@ serving pods, and its status tells the truth."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from modelship.dev.simulation import A100, GPU_PRODUCT_LABEL
@@ -83,3 +85,48 @@ def test_status_reports_observed_generation_and_scale_subresource(operating: Mod
         "modeldeployment/digits",
     )
     assert "condition met" in result.stdout
+
+
+def test_kubectl_shows_the_truth_in_columns_and_explain(operating: ModelWorld) -> None:
+    world = operating
+    world.publish()
+    world.cluster.apply(world.model_deployment().obj(), namespace=world.namespace)
+    world.wait_status(is_ready_with(1), "Ready on version 1")
+    table = world.cluster.kubectl("get", "md", "-n", world.namespace).stdout.splitlines()
+    assert table[0].split()[:6] == ["NAME", "MODEL", "VERSION", "READY", "PHASE", "REPLICAS"]
+    assert table[1].split()[:6] == ["digits", "digits", "1", "True", "Ready", "1"]
+    explain = world.cluster.kubectl("explain", "modeldeployment.spec.serving.gpu").stdout
+    assert "resourceName" in explain and "product" in explain
+    events = world.cluster.kubectl(
+        "get",
+        "events",
+        "-n",
+        world.namespace,
+        "--field-selector",
+        "involvedObject.kind=ModelDeployment,involvedObject.name=digits",
+        "-o",
+        "json",
+    )
+    reasons = {e["reason"] for e in json.loads(events.stdout)["items"]}
+    assert reasons, "no Event was posted on the ModelDeployment"
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "named"),
+    [
+        ("serving.replicas", -1, "spec.serving.replicas"),
+        ("serving.gpu.count", -2, "spec.serving.gpu.count"),
+        ("model.storageUri", "gs://bucket/model", "spec.model.storageUri"),
+        ("storage.pollInterval", "soon", "spec.storage.pollInterval"),
+        ("rollout.strategy", "Teleport", "spec.rollout.strategy"),
+    ],
+)
+def test_bad_spec_is_refused_at_apply_with_the_field_named(
+    world: ModelWorld, field: str, value: object, named: str
+) -> None:
+    result = world.cluster.apply(
+        world.model_deployment().set(field, value).obj(), namespace=world.namespace, check=False
+    )
+    assert result.returncode != 0
+    assert named in result.stderr
+    assert world.cluster.get("modeldeployment", "digits", world.namespace) is None

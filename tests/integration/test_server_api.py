@@ -399,20 +399,49 @@ INFER = "/v2/models/tiny/infer"
         (PREDICT, b"", 400, "the request body is empty"),
         (PREDICT, {"instances": [{"x": X[0], "k": 1, "z": 2}]}, 400, "unknown input 'z'"),
         (PREDICT, {"instances": [{"x": X[0]}]}, 400, "missing input 'k'"),
-        (PREDICT, {"instances": [{"x": [1, 2], "k": 1}]}, 400, "expects shape [-1, 3] but got [1, 2]"),
+        (
+            PREDICT,
+            {"instances": [{"x": [1, 2], "k": 1}]},
+            400,
+            "expects shape [-1, 3] but got [1, 2]",
+        ),
         (PREDICT, {"instances": [{"x": X[0], "k": 1.5}]}, 400, "input 'k' expects int64"),
-        (PREDICT, {"instances": [{"x": ["a", 1, 2], "k": 1}]}, 400, "expects float32 values but got strings"),
-        (PREDICT, {"signature_name": "scores", "instances": [[1, 2, 3], [1]]}, 400, "not a rectangular array"),
+        (
+            PREDICT,
+            {"instances": [{"x": ["a", 1, 2], "k": 1}]},
+            400,
+            "expects float32 values but got strings",
+        ),
+        (
+            PREDICT,
+            {"signature_name": "scores", "instances": [[1, 2, 3], [1]]},
+            400,
+            "not a rectangular array",
+        ),
         (PREDICT, {"signature_name": "nope", "instances": X}, 400, "no signature 'nope'"),
-        (INFER, {"inputs": [{"name": "x", "shape": [1, 3], "datatype": "INT64", "data": [1, 2, 3]}]}, 400,
-         "datatype INT64 but the model expects FP32"),
-        (INFER, {"inputs": [{"name": "q", "shape": [1], "datatype": "FP32", "data": [1]}]}, 400, "unknown input 'q'"),
+        (
+            INFER,
+            {"inputs": [{"name": "x", "shape": [1, 3], "datatype": "INT64", "data": [1, 2, 3]}]},
+            400,
+            "datatype INT64 but the model expects FP32",
+        ),
+        (
+            INFER,
+            {"inputs": [{"name": "q", "shape": [1], "datatype": "FP32", "data": [1]}]},
+            400,
+            "unknown input 'q'",
+        ),
         ("/v1/models/other:predict", {"instances": X}, 404, "model 'other' is not served here"),
-        ("/v1/models/tiny/versions/2:predict", {"instances": X}, 404, "has no version 2; version 1 is served"),
+        (
+            "/v1/models/tiny/versions/2:predict",
+            {"instances": X},
+            404,
+            "has no version 2; version 1 is served",
+        ),
         ("/v2/models/other/infer", {"inputs": []}, 404, "model 'other' is not served here"),
         ("/v1/models/tiny:explain", {"instances": X}, 404, "unknown method ':explain'"),
     ],
-)  # fmt: skip
+)
 def test_bad_requests_are_refused_with_the_problem_named(
     server: ServerProcess, path: str, body: Any, status: int, words: str
 ) -> None:

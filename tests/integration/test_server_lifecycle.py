@@ -76,7 +76,7 @@ def digits(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DigitsServer]:
         status_before = server.get("/v1/models/digits")
         predict_before = server.post(PREDICT, {"instances": [[0.0] * 64]})
         example = digits_example()
-        model, metrics = example.build_and_train(epochs=3)
+        model, _ = example.build_and_train(epochs=3)
         staged = base / ".staging"
         example.export_saved_model(model, staged)
         staged.rename(base / "1")  # appears whole, as a pulled version does

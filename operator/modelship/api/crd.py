@@ -37,7 +37,7 @@ PRINTER_COLUMNS: list[dict[str, Any]] = [
     {
         "name": "Model",
         "type": "string",
-        "jsonPath": ".spec.model.name",
+        "jsonPath": ".status.model",
         "description": "The model's name in serving URLs.",
     },
     {

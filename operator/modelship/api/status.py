@@ -196,6 +196,10 @@ class ModelDeploymentStatus:
     observed_generation: int | None = prop(
         "The metadata.generation the operator last acted on.", default=None, minimum=0
     )
+    model: str | None = prop(
+        "The model's name in serving URLs: spec.model.name, or metadata.name when unset.",
+        default=None,
+    )
     phase: Phase | None = prop(
         "One word: Pending, Training, Deploying, Ready, Degraded or Failed.",
         default=None,

@@ -18,6 +18,7 @@ from kubernetes import config as k8s_config
 from kubernetes.client.exceptions import ApiException
 
 from modelship.api import GROUP, PLURAL, VERSION
+from modelship.controller import metrics
 
 FIELD_MANAGER: Final = "modelship"
 
@@ -36,6 +37,13 @@ def object_path(api_version: str, kind: str, namespace: str, name: str | None = 
     prefix, plural = _KINDS[(api_version, kind)]
     path = f"{prefix}/namespaces/{namespace}/{plural}"
     return f"{path}/{name}" if name else path
+
+
+def resource_of(path: str) -> str:
+    """ "deployments" for .../namespaces/ns/deployments[/name], "x/status" for a subresource."""
+    parts = path.strip("/").split("/")
+    after = parts[parts.index("namespaces") + 2 :] if "namespaces" in parts else parts[-1:]
+    return "/".join([after[0], *after[2:3]])
 
 
 @dataclass
@@ -69,6 +77,7 @@ class Kube:
             body=body,
             auth_settings=["BearerToken"],
         )
+        metrics.API_REQUESTS.labels(verb=method, resource=resource_of(path)).inc()
         response = self.api.call_api(*request)
         data = response.read()
         if not 200 <= response.status < 300:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Final
 
-from prometheus_client import Counter, Gauge, Histogram, start_http_server
+from prometheus_client import Counter, Histogram, start_http_server
 
 RECONCILES: Final = Counter(
     "modelship_reconciles_total", "Reconcile cycles of ModelDeployments, by result.", ["result"]
@@ -20,8 +20,10 @@ RECONCILE_DURATION: Final = Histogram(
     ["result"],
     buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
 )
-MODEL_DEPLOYMENTS: Final = Gauge(
-    "modelship_modeldeployments", "ModelDeployments handled by this operator, by phase.", ["phase"]
+API_REQUESTS: Final = Counter(
+    "modelship_api_requests_total",
+    "Kubernetes API requests made by the reconcile loops (kopf's own watches excluded).",
+    ["verb", "resource"],
 )
 
 

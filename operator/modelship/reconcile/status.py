@@ -65,6 +65,7 @@ OWNED_FIELDS: Final = (
     "readyReplicas",
     "selector",
     "endpoint",
+    "model",
     "versions",
     "conditions",
 )
@@ -126,6 +127,7 @@ def compute_status(
         findings.append(Finding(spec.reason, f"{spec.field}: {spec.message}"))
         target_number = _int(previous.get("targetVersion")) or health.template_version
         endpoint = previous.get("endpoint")
+        model_name = previous.get("model")
         wanted = health.wanted_replicas
     else:
         choice = target_choice(spec, artifacts, _deployed(health), previous)
@@ -133,6 +135,7 @@ def compute_status(
             findings.append(choice.blocking)
         target_number = choice.number
         endpoint = serving_endpoint(owner, spec)
+        model_name = spec.model.name
         wanted = spec.serving.replicas
     current = _current_version(health, target_number, previous_current)
     findings.extend(_while_serving(problem, current) for problem in health.problems)
@@ -222,6 +225,8 @@ def compute_status(
         status["targetVersion"] = target_number
     if endpoint:
         status["endpoint"] = endpoint
+    if model_name:
+        status["model"] = model_name
     versions = choice.versions if choice is not None else None
     if versions is None:
         versions = previous.get("versions")

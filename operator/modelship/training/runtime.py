@@ -173,12 +173,13 @@ def _earlier_attempt(
         if err.reason == "VersionNotFound":
             return None
         raise _publish_failed(err, f"checking that version {version} of {uri} is free") from None
-    if info.manifest is None:
-        return None  # files of an unfinished upload: publishing again completes it
+    if info.state == "incomplete":
+        return None  # files of an unfinished upload, no manifest: publishing completes it
+    made_by = info.manifest.created_by if info.manifest is not None else {}
     job = created_by.get("training_job")
-    if job and info.state == "complete" and info.manifest.created_by.get("training_job") == job:
+    if job and info.state == "complete" and made_by.get("training_job") == job:
         return info
-    maker = info.manifest.created_by.get("training_job") or info.manifest.created_by.get("tool")
+    maker = made_by.get("training_job") or made_by.get("tool")
     raise TrainingError(
         VERSION_EXISTS,
         f"version {version} of {uri} already exists (made by {maker or 'someone else'}); "

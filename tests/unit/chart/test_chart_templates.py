@@ -10,7 +10,6 @@ import os
 import subprocess
 from typing import Any
 
-import click
 import pytest
 import yaml
 
@@ -245,10 +244,3 @@ def test_every_rendered_object_is_labelled_for_the_release() -> None:
         assert labels["app.kubernetes.io/instance"] == "ms", obj["kind"]
         assert labels["app.kubernetes.io/managed-by"] == "Helm", obj["kind"]
 
-
-def test_click_reads_the_namespaces_variable_the_chart_sets() -> None:
-    # The chart passes watched namespaces through this variable; if `modelship run` renamed
-    # it, the operator would silently watch every namespace.
-    option = next(p for p in run.params if p.name == "namespaces")
-    assert isinstance(option, click.Option)
-    assert option.envvar == "MODELSHIP_NAMESPACES"

@@ -26,6 +26,9 @@ from modelship.serving.tfserving_api import (
 )
 from tests.unit.serving.builders import tiny_model
 
+SCORE_ROWS = {"signature_name": "scores", "instances": [[1, 2, 3]]}
+SCORE_COLUMNS = {"signature_name": "scores", "inputs": [[1, 2, 3]]}
+
 
 @pytest.mark.parametrize(
     ("tail", "method", "route"),
