@@ -247,7 +247,8 @@ def test_two_workers_train_together_and_only_the_chief_publishes(
             subprocess.Popen(
                 [
                     sys.executable, "-m", "modelship", "train",
-                    "--entrypoint", f"{ENTRYPOINTS}:tiny", "--output", output, "--version", "2",
+                    "--entrypoint", f"{ENTRYPOINTS}:tiny_custom_loop",
+                    "--output", output, "--version", "2",
                 ],  # fmt: skip
                 cwd=repo_root,
                 env={

@@ -23,6 +23,7 @@ from modelship.artifacts.errors import (
 )
 from modelship.artifacts.versions import VersionInfo
 from modelship.reconcile.findings import Finding
+from modelship.reconcile.gate import GatedVersions, gate_versions
 
 NO_VERSIONS: Final = "NoVersions"
 VERIFIED: Final = "Verified"
@@ -215,17 +216,31 @@ def choose_target(
             artifact=problem,
             blocking=problem,
         )
-    resolution = resolve_target_version(spec, artifacts, current_version)
+    # The training gate holds back newer versions whose metrics do not qualify; they are
+    # listed in status.versions like any other, but never become the target.
+    gated = gate_versions(spec, artifacts, current_version)
+    resolution = resolve_target_version(spec, gated.deployable, current_version)
     versions = recent_versions(artifacts)
     target = resolution.target
+    held_back = _gate_finding(gated, target)
     if target is None:
-        assert resolution.problem is not None
+        problem = held_back or resolution.problem
+        assert problem is not None
         return TargetChoice(
             deploy=None,
             number=spec.model.version,
             artifact_status="False",
-            artifact=resolution.problem,
-            blocking=resolution.problem,
+            artifact=problem,
+            blocking=problem,
+            versions=versions,
+        )
+    if held_back is not None and resolution.problem is None:
+        return TargetChoice(
+            deploy=target,
+            number=target.number,
+            artifact_status="True",
+            artifact=_verified(spec, target),
+            advisory=held_back,
             versions=versions,
         )
     if resolution.problem is not None:
@@ -241,11 +256,27 @@ def choose_target(
         deploy=target,
         number=target.number,
         artifact_status="True",
-        artifact=Finding(
-            VERIFIED,
-            f"version {target.number} of {spec.model.storage_uri} ({target.digest}) is "
-            "complete and its files match its manifest.",
-            needs_person=False,
-        ),
+        artifact=_verified(spec, target),
         versions=versions,
+    )
+
+
+def _verified(spec: ModelDeploymentSpec, target: TargetVersion) -> Finding:
+    return Finding(
+        VERIFIED,
+        f"version {target.number} of {spec.model.storage_uri} ({target.digest}) is "
+        "complete and its files match its manifest.",
+        needs_person=False,
+    )
+
+
+def _gate_finding(gated: GatedVersions, target: TargetVersion | None) -> Finding | None:
+    """The newest version the gate held back, when it is newer than what will serve."""
+    newer = [n for n in gated.rejected if target is None or n > target.number]
+    if not newer:
+        return None
+    decision = gated.rejected[max(newer)]
+    then = f" Version {target.number} keeps serving." if target is not None else ""
+    return Finding(
+        decision.reason, decision.message + then, needs_person=target is None, version=max(newer)
     )

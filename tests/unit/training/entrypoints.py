@@ -95,3 +95,50 @@ def returns_bad_metrics(ctx: TrainingContext) -> tuple[Any, dict[str, Any]]:
 
 
 NOT_A_FUNCTION = 42
+
+
+def tiny_custom_loop(ctx: TrainingContext) -> tuple[Any, dict[str, float]]:
+    """A few steps of a custom training loop, which (unlike Keras 3's `fit`) works with
+    MultiWorkerMirroredStrategy: each step's gradients are all-reduced across workers."""
+    import keras
+    import numpy as np
+    import tensorflow as tf
+
+    strategy = ctx.strategy
+    global_batch = 8 * strategy.num_replicas_in_sync
+    rng = np.random.default_rng(0)
+    x = rng.random((64, FEATURES), dtype=np.float32)
+    y = (x.sum(axis=1) * CLASSES / FEATURES).astype(np.int64).clip(0, CLASSES - 1)
+    dataset = tf.data.Dataset.from_tensor_slices((x, y)).repeat().batch(global_batch)
+    batches = iter(strategy.experimental_distribute_dataset(dataset))
+    with strategy.scope():
+        model = keras.Sequential(
+            [
+                keras.Input((FEATURES,), name="x"),
+                keras.layers.Dense(8, activation="relu"),
+                keras.layers.Dense(CLASSES, activation="softmax"),
+            ]
+        )
+        optimizer = keras.optimizers.SGD(0.1)
+        optimizer.build(model.trainable_variables)
+    per_example = keras.losses.SparseCategoricalCrossentropy(reduction="none")
+
+    @tf.function
+    def step(batch: Any) -> Any:
+        def on_replica(features: Any, labels: Any) -> Any:
+            with tf.GradientTape() as tape:
+                loss = tf.nn.compute_average_loss(
+                    per_example(labels, model(features, training=True)),
+                    global_batch_size=global_batch,
+                )
+            gradients = tape.gradient(loss, model.trainable_variables)
+            optimizer.apply_gradients(zip(gradients, model.trainable_variables, strict=True))
+            return loss
+
+        losses = strategy.run(on_replica, args=batch)
+        return strategy.reduce(tf.distribute.ReduceOp.SUM, losses, axis=None)
+
+    loss = 0.0
+    for _ in range(4):
+        loss = float(step(next(batches)))
+    return model, {"loss": loss, "workers": float(ctx.num_workers)}
