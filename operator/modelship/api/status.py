@@ -184,6 +184,10 @@ class TrainingStatus:
     )
     reason: str | None = prop("A CamelCase word saying why the run ended so.", default=None)
     message: str | None = prop("What happened, in a sentence.", default=None)
+    spec_hash: str | None = prop(
+        "A digest of the spec.training fields the run trained from; a change starts a new run.",
+        default=None,
+    )
 
     def to_dict(self) -> dict[str, Any]:
         return to_resource_dict(self)

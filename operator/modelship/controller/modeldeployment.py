@@ -34,14 +34,17 @@ from modelship.controller.kube import Kube, in_thread
 from modelship.controller.settings import OperatorSettings
 from modelship.reconcile.deployment import ServingSettings
 from modelship.reconcile.desired import ServingObservation, ServingPlan, plan_serving
+from modelship.reconcile.lifecycle import TrainingPlan, plan_training
 from modelship.reconcile.owner import (
     LABEL_INSTANCE,
     LABEL_MANAGED_BY,
     SERVING,
+    TRAINING,
     Owner,
     selector_labels,
 )
 from modelship.reconcile.storage import storage_settings
+from modelship.reconcile.training import TrainingSettings
 
 Logger = logging.Logger | logging.LoggerAdapter[Any]
 API_VERSION = f"{GROUP}/{VERSION}"
@@ -111,6 +114,8 @@ async def reconcile(namespace: str, name: str, logger: Logger) -> float:
     artifacts = await gather_artifacts(client, spec, namespace)
     deployment = await in_thread(client.get, "apps/v1", "Deployment", namespace, f"{name}-serving")
     pods = await in_thread(client.list, "v1", "Pod", namespace, selector_labels(owner, SERVING))
+    now = datetime.now(UTC)
+    training = await plan_training_run(client, owner, body, spec, artifacts, now)
     observed = ServingObservation(
         spec=spec,
         generation=int(body["metadata"].get("generation", 1)),
@@ -118,16 +123,46 @@ async def reconcile(namespace: str, name: str, logger: Logger) -> float:
         deployment=deployment,
         pods=pods,
         status=body.get("status") or {},
+        training=training.active,
     )
-    plan = plan_serving(
-        owner, observed, datetime.now(UTC), ServingSettings(default_image=OPERATOR.server_image)
-    )
-    await apply_plan(client, body, plan, logger)
+    plan = plan_serving(owner, observed, now, ServingSettings(default_image=OPERATOR.server_image))
+    await apply_plan(client, body, plan, training, logger)
     if is_converging(plan.status):
         return OPERATOR.converge_interval
+    delay = OPERATOR.max_poll_interval
     if isinstance(spec, ModelDeploymentSpec):
-        return OPERATOR.poll_interval(spec.storage.poll_interval)
-    return OPERATOR.max_poll_interval
+        delay = OPERATOR.poll_interval(spec.storage.poll_interval)
+    if training.next_check is not None:
+        delay = max(1.0, min(delay, (training.next_check - now).total_seconds()))
+    return delay
+
+
+async def plan_training_run(
+    client: Kube,
+    owner: Owner,
+    body: Mapping[str, Any],
+    spec: ModelDeploymentSpec | SpecError,
+    artifacts: Sequence[VersionInfo] | ArtifactError,
+    now: datetime,
+) -> TrainingPlan:
+    """Gather the training Jobs and their pods, then decide the training side."""
+    if isinstance(spec, SpecError) or spec.training is None:
+        return TrainingPlan((), None, (), active=False)
+    labels = selector_labels(owner, TRAINING)
+    jobs = await in_thread(client.list, "batch/v1", "Job", owner.namespace, labels)
+    pods = await in_thread(client.list, "v1", "Pod", owner.namespace, labels)
+    created = datetime.fromisoformat(body["metadata"]["creationTimestamp"].replace("Z", "+00:00"))
+    return plan_training(
+        owner,
+        spec,
+        artifacts,
+        jobs,
+        pods,
+        (body.get("status") or {}).get("training"),
+        created=created,
+        now=now,
+        settings=TrainingSettings(default_image=OPERATOR.trainer_image),
+    )
 
 
 def parse(body: Mapping[str, Any]) -> ModelDeploymentSpec | SpecError:
@@ -166,14 +201,22 @@ def s3_client(settings: S3Settings) -> Any:
 
 
 async def apply_plan(
-    client: Kube, body: Mapping[str, Any], plan: ServingPlan, logger: Logger
+    client: Kube, body: Mapping[str, Any], plan: ServingPlan, training: TrainingPlan, logger: Logger
 ) -> None:
-    for obj in plan.objects:
+    for obj in (*training.objects, *plan.objects):
         await in_thread(client.apply, obj)
-    if plan.status_patch:
+    patch = dict(plan.status_patch)
+    previous_training = (body.get("status") or {}).get("training")
+    if training.training_status is not None and training.training_status != previous_training:
+        # A merge patch merges nested objects: the old keys that are gone are named as null.
+        patch["training"] = {
+            **{key: None for key in previous_training or {}},
+            **training.training_status,
+        }
+    if patch:
         meta = body["metadata"]
-        await in_thread(client.patch_status, meta["namespace"], meta["name"], plan.status_patch)
-    for event in plan.events:
+        await in_thread(client.patch_status, meta["namespace"], meta["name"], patch)
+    for event in (*training.events, *plan.events):
         kopf.event(cast(Any, body), type=event.type, reason=event.reason, message=event.message)
         log = logger.warning if event.type == "Warning" else logger.info
         log(f"{event.reason}: {event.message}")

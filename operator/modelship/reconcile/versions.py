@@ -224,14 +224,14 @@ def choose_target(
     target = resolution.target
     held_back = _gate_finding(gated, target)
     if target is None:
-        problem = held_back or resolution.problem
-        assert problem is not None
+        why = held_back or resolution.problem
+        assert why is not None
         return TargetChoice(
             deploy=None,
             number=spec.model.version,
             artifact_status="False",
-            artifact=problem,
-            blocking=problem,
+            artifact=why,
+            blocking=why,
             versions=versions,
         )
     if held_back is not None and resolution.problem is None:

@@ -153,7 +153,7 @@ class ModelServer:
         if self.model is not None:
             self.state = UNLOADING
             self.metrics.ready.labels(self.config.model_name, str(self.version)).set(0)
-        pass  # mutated
+        self.batcher.drain()
         self._stopping.set()
 
     async def _load_model(self) -> None:

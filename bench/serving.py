@@ -1,0 +1,356 @@
+"""Benchmark of `modelship serve`: throughput and latency at several concurrencies, against
+in-process calls of the same signature and a naive one-request-one-call aiohttp endpoint,
+all in the same run; plus the server's memory at idle and under load.
+
+    python bench/serving.py [--requests 2000] [--concurrency 1,16,64]
+
+Everything runs on 127.0.0.1. The model is the digits example (trained for a few epochs at
+the start). Each request carries one image (1 x 64 float32) in TF Serving's row format.
+The load generator shares the machine with the server: on a small machine its own CPU use
+is part of what is measured, the same for both servers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib.util
+import json
+import os
+import platform
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+MODEL = "digits"
+PREDICT_PATH = f"/v1/models/{MODEL}:predict"
+
+
+@dataclass(frozen=True)
+class Result:
+    """One measured run: how many requests, how long, and each one's latency."""
+
+    label: str
+    concurrency: int
+    requests: int
+    seconds: float
+    latencies: tuple[float, ...]
+    errors: int = 0
+    mean_batch: float | None = None
+
+    @property
+    def throughput(self) -> float:
+        return self.requests / self.seconds
+
+    def percentile(self, q: float) -> float:
+        return float(np.percentile(self.latencies, q)) * 1000
+
+
+# -- the naive endpoint ------------------------------------------------------------------
+
+
+def naive_server(model_dir: str) -> None:
+    """An aiohttp handler that calls the model once per request, on the event loop, with
+    no batching and no model thread: the simplest server one would write."""
+    import tensorflow as tf
+    from aiohttp import web
+
+    signature = tf.saved_model.load(model_dir).signatures["serving_default"]
+
+    async def predict(request: web.Request) -> web.Response:
+        body = await request.json()
+        pixels = np.asarray(body["instances"], dtype=np.float32)
+        outputs = signature(pixels=tf.constant(pixels))
+        return web.json_response({"predictions": outputs["probabilities"].numpy().tolist()})
+
+    async def run() -> None:
+        app = web.Application()
+        app.router.add_post(PREDICT_PATH, predict)
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        print(f"listening on http://127.0.0.1:{runner.addresses[0][1]}", flush=True)
+        stop = asyncio.Event()
+        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+        await stop.wait()
+        await runner.cleanup()
+
+    asyncio.run(run())
+
+
+# -- processes ---------------------------------------------------------------------------
+
+
+@dataclass
+class Server:
+    name: str
+    process: subprocess.Popen[bytes]
+    port: int
+
+    def rss_mib(self) -> float:
+        status = Path(f"/proc/{self.process.pid}/status").read_text()
+        found = re.search(r"VmRSS:\s+(\d+) kB", status)
+        return int(found[1]) / 1024 if found else float("nan")
+
+    def stop(self) -> None:
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
+def start(name: str, command: list[str], log: Path) -> Server:
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    process = subprocess.Popen(command, stdout=log.open("wb"), stderr=subprocess.STDOUT, env=env)
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        found = re.search(
+            r"listening on http://127\.0\.0\.1:(\d+)", log.read_text("utf-8", "replace")
+        )
+        if found:
+            return Server(name, process, int(found[1]))
+        if process.poll() is not None:
+            break
+        time.sleep(0.1)
+    process.kill()
+    raise SystemExit(f"{name} did not start:\n{log.read_text('utf-8', 'replace')[-3000:]}")
+
+
+def wait_ready(server: Server, path: str, body: bytes | None = None) -> None:
+    import urllib.error
+    import urllib.request
+
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        try:
+            request = urllib.request.Request(f"http://127.0.0.1:{server.port}{path}", data=body)
+            with urllib.request.urlopen(request, timeout=30) as response:
+                if response.status == 200:
+                    return
+        except (urllib.error.URLError, ConnectionError):
+            pass
+        time.sleep(0.2)
+    raise SystemExit(f"{server.name} never became ready")
+
+
+def batch_totals(server: Server) -> tuple[float, float]:
+    """(model calls, rows) so far, from the modelship server's /metrics."""
+    import urllib.request
+
+    with urllib.request.urlopen(f"http://127.0.0.1:{server.port}/metrics", timeout=30) as r:
+        text = r.read().decode()
+    totals = {}
+    for kind in ("count", "sum"):
+        found = re.findall(rf"^modelship_batch_size_{kind}\{{[^}}]*\}} (\S+)$", text, re.MULTILINE)
+        totals[kind] = sum(float(v) for v in found)
+    return totals["count"], totals["sum"]
+
+
+# -- load --------------------------------------------------------------------------------
+
+
+async def http_load(
+    port: int, body: bytes, concurrency: int, total: int
+) -> tuple[float, list[float], int]:
+    import aiohttp
+
+    url = f"http://127.0.0.1:{port}{PREDICT_PATH}"
+    latencies: list[float] = []
+    errors = 0
+    issued = 0
+    headers = {"Content-Type": "application/json"}
+    connector = aiohttp.TCPConnector(limit=concurrency)
+    async with aiohttp.ClientSession(connector=connector) as session:
+
+        async def worker() -> None:
+            nonlocal issued, errors
+            while issued < total:
+                issued += 1
+                started = time.perf_counter()
+                async with session.post(url, data=body, headers=headers) as response:
+                    await response.read()
+                    if response.status != 200:
+                        errors += 1
+                latencies.append(time.perf_counter() - started)
+
+        began = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        seconds = time.perf_counter() - began
+    return seconds, latencies, errors
+
+
+def measure_http(server: Server, body: bytes, concurrency: int, total: int) -> Result:
+    asyncio.run(http_load(server.port, body, concurrency, min(total, 4 * concurrency)))  # warm
+    before = batch_totals(server) if server.name == "modelship" else None
+    seconds, latencies, errors = asyncio.run(http_load(server.port, body, concurrency, total))
+    mean_batch = None
+    if before is not None:
+        calls, rows = batch_totals(server)
+        mean_batch = (rows - before[1]) / max(calls - before[0], 1)
+    return Result(server.name, concurrency, total, seconds, tuple(latencies), errors, mean_batch)
+
+
+def measure_in_process(call: Callable[[], Any], concurrency: int, total: int) -> Result:
+    """`total` calls of the signature from `concurrency` threads (one image each)."""
+    for _ in range(10):
+        call()
+    latencies: list[float] = []
+    lock = threading.Lock()
+    remaining = [total]
+
+    def worker() -> None:
+        while True:
+            with lock:
+                if remaining[0] == 0:
+                    return
+                remaining[0] -= 1
+            started = time.perf_counter()
+            call()
+            latencies.append(time.perf_counter() - started)
+
+    began = time.perf_counter()
+    with ThreadPoolExecutor(concurrency) as pool:
+        for future in [pool.submit(worker) for _ in range(concurrency)]:
+            future.result()
+    return Result("in-process", concurrency, total, time.perf_counter() - began, tuple(latencies))
+
+
+class PeakRss:
+    """Samples a server's RSS every 50 ms while a load runs."""
+
+    def __init__(self, server: Server) -> None:
+        self.server, self.peak = server, 0.0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def _sample(self) -> None:
+        while not self._stop.wait(0.05):
+            self.peak = max(self.peak, self.server.rss_mib())
+
+    def __enter__(self) -> PeakRss:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+# -- the run -----------------------------------------------------------------------------
+
+
+def train_digits(folder: Path, epochs: int) -> np.ndarray[Any, Any]:
+    spec = importlib.util.spec_from_file_location("digits", ROOT / "examples/digits/digits.py")
+    assert spec and spec.loader
+    digits = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(digits)
+    model, metrics = digits.build_and_train(epochs=epochs)
+    digits.export_saved_model(model, folder)
+    print(f"model: digits example, {epochs} epochs, test accuracy {metrics['accuracy']:.3f}")
+    _, x_test, _, _ = digits.load_digits_split()
+    return np.asarray(x_test[:1], dtype=np.float32)
+
+
+def table(results: list[Result]) -> None:
+    print(f"{'endpoint':<12} {'conc':>4} {'requests':>8} {'req/s':>8} {'p50 ms':>8} "
+          f"{'p99 ms':>8} {'errors':>6} {'rows/call':>9}")  # fmt: skip
+    for r in results:
+        batch = f"{r.mean_batch:.1f}" if r.mean_batch is not None else "1.0"
+        p50, p99 = r.percentile(50), r.percentile(99)
+        print(f"{r.label:<12} {r.concurrency:>4} {r.requests:>8} {r.throughput:>8.0f} "
+              f"{p50:>8.2f} {p99:>8.2f} {r.errors:>6} {batch:>9}")  # fmt: skip
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--requests", type=int, default=2000, help="per endpoint and level")
+    parser.add_argument("--concurrency", default="1,16,64")
+    parser.add_argument("--max-batch-size", type=int, default=32)
+    parser.add_argument("--batch-timeout-micros", type=int, default=2000)
+    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--naive-server", metavar="MODEL_DIR", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.naive_server:
+        naive_server(args.naive_server)
+        return
+    levels = [int(c) for c in args.concurrency.split(",")]
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import tensorflow as tf
+
+    with tempfile.TemporaryDirectory(prefix="modelship-bench-") as scratch:
+        base = Path(scratch) / "digits"
+        image = train_digits(base / "1", args.epochs)
+        body = json.dumps({"instances": image.tolist()}).encode()
+        print(f"batching: --max-batch-size {args.max_batch_size} "
+              f"--batch-timeout-micros {args.batch_timeout_micros}")  # fmt: skip
+        print(f"machine: {os.cpu_count()} CPUs ({platform.machine()}), Python "
+              f"{platform.python_version()}, TensorFlow {tf.__version__}")  # fmt: skip
+        print(f"requests: {args.requests} per endpoint and concurrency level (+ a short warm-up);"
+              " one 1x64 image per request, loopback HTTP/1.1 keep-alive")  # fmt: skip
+        print()
+
+        signature = tf.saved_model.load(str(base / "1")).signatures["serving_default"]
+        results = [
+            measure_in_process(lambda: signature(pixels=tf.constant(image)), c, args.requests)
+            for c in levels
+        ]
+
+        modelship = start(
+            "modelship",
+            [sys.executable, "-c", "from modelship.cli import main; main()", "serve",
+             "--model-name", MODEL, "--model-base-path", str(base), "--host", "127.0.0.1",
+             "--port", "0", "--max-batch-size", str(args.max_batch_size),
+             "--batch-timeout-micros", str(args.batch_timeout_micros)],
+            Path(scratch) / "modelship.log",
+        )  # fmt: skip
+        naive = start(
+            "naive",
+            [sys.executable, __file__, "--naive-server", str(base / "1")],
+            Path(scratch) / "naive.log",
+        )
+        try:
+            wait_ready(modelship, "/v2/health/ready")
+            wait_ready(naive, PREDICT_PATH, body)
+            memory = {"modelship idle": modelship.rss_mib(), "naive idle": naive.rss_mib()}
+            for server in (modelship, naive):
+                for c in levels:
+                    with PeakRss(server) as peak:
+                        results.append(measure_http(server, body, c, args.requests))
+                    memory[f"{server.name} peak under load"] = max(
+                        memory.get(f"{server.name} peak under load", 0.0), peak.peak
+                    )
+        finally:
+            modelship.stop()
+            naive.stop()
+
+    table(results)
+    print()
+    by = {(r.label, r.concurrency): r for r in results}
+    for c in levels:
+        served = by[("modelship", c)].throughput
+        versus_in_process = served / by[("in-process", c)].throughput
+        versus_naive = served / by[("naive", c)].throughput
+        print(f"concurrency {c:>3}: modelship / in-process = {versus_in_process:.2f}, "
+              f"modelship / naive = {versus_naive:.2f}")  # fmt: skip
+    print()
+    for name, mib in memory.items():
+        print(f"RSS {name}: {mib:.0f} MiB")
+
+
+if __name__ == "__main__":
+    main()

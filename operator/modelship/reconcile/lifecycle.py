@@ -1,0 +1,186 @@
+"""The training half of one reconcile, as a pure function: from the spec, the store's
+versions, this resource's training Jobs and their pods, the last run recorded in
+`status.training` and the clock, to the Job to start (if any), the new `status.training`
+and the Events to post.
+
+A run's result is read from the cluster and the store every time, so an operator restart in
+the middle of a run loses nothing: the Job is found by the name recorded in status.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from modelship.api import ModelDeploymentSpec, SpecError
+from modelship.artifacts.errors import ArtifactError
+from modelship.artifacts.versions import VersionInfo
+from modelship.reconcile.owner import Owner
+from modelship.reconcile.schedule import next_version_number, should_start_training
+from modelship.reconcile.status import Event
+from modelship.reconcile.training import (
+    TrainingSettings,
+    training_job,
+    training_job_name,
+    training_outcome,
+)
+
+JOB_NAME_LABEL = "batch.kubernetes.io/job-name"
+VERSION_NOT_PUBLISHED = "VersionNotPublished"
+# How long a finished run's version may take to appear in the store's listing.
+PUBLISH_GRACE = timedelta(minutes=10)
+
+
+@dataclass(frozen=True)
+class TrainingPlan:
+    objects: tuple[dict[str, Any], ...]
+    """To server-side apply once: the Job (and a headless Service for several workers)."""
+    training_status: dict[str, Any] | None
+    """`status.training` as it should be; None = leave it as it is."""
+    events: tuple[Event, ...]
+    active: bool
+    """A run is making a version (pending or running)."""
+    next_check: datetime | None = None
+    """When a schedule is next due, for the controller to come back then."""
+
+
+def plan_training(
+    owner: Owner,
+    spec: ModelDeploymentSpec | SpecError,
+    versions: Sequence[VersionInfo] | ArtifactError,
+    jobs: Sequence[Mapping[str, Any]],
+    pods: Sequence[Mapping[str, Any]],
+    previous: Mapping[str, Any] | None,
+    *,
+    created: datetime,
+    now: datetime,
+    settings: TrainingSettings | None = None,
+) -> TrainingPlan:
+    """Decide the training side of one reconcile (see the module docstring)."""
+    last = dict(previous or {})
+    if isinstance(spec, SpecError) or spec.training is None:
+        return TrainingPlan((), None, (), active=False)
+    events: list[Event] = []
+    jobs_by_name = {str(j["metadata"]["name"]): j for j in jobs}
+
+    # 1. Where the recorded run stands now.
+    if last.get("jobName") and last.get("state") in ("Pending", "Running"):
+        name = str(last["jobName"])
+        job = jobs_by_name.get(name)
+        outcome = training_outcome(job, [p for p in pods if _job_of(p) == name])
+        if outcome.state != last.get("state") or outcome.reason != last.get("reason"):
+            last.update(state=outcome.state, reason=outcome.reason, message=outcome.message)
+            if outcome.finished:
+                last["completionTime"] = _rfc3339(now)
+                metrics = _metrics_of(versions, last.get("version"))
+                if metrics:
+                    last["metrics"] = metrics
+                events.append(
+                    Event(
+                        "Normal" if outcome.state == "Succeeded" else "Warning",
+                        outcome.reason,
+                        outcome.message,
+                    )
+                )
+    if isinstance(versions, ArtifactError):
+        return TrainingPlan((), last or None, tuple(events), active=_active(last))
+    if last.get("state") == "Succeeded":
+        if not last.get("metrics") and (metrics := _metrics_of(versions, last.get("version"))):
+            last["metrics"] = metrics
+        waiting = _waiting_for_version(last, versions, now)
+        if waiting is not None:
+            if waiting:
+                return TrainingPlan((), last, tuple(events), active=False)
+            last.update(
+                state="Failed",
+                reason=VERSION_NOT_PUBLISHED,
+                message=(
+                    f"Job {last.get('jobName')} finished but version {last.get('version')} was "
+                    f"not published within {int(PUBLISH_GRACE.total_seconds() // 60)} minutes; "
+                    "check the trainer's logs."
+                ),
+            )
+            events.append(Event("Warning", VERSION_NOT_PUBLISHED, str(last["message"])))
+
+    # 2. Whether a new run starts.
+    running = [n for n, j in jobs_by_name.items() if not _finished(j)]
+    decision = should_start_training(
+        spec, versions, last or None, running_jobs=running, created=created, now=now
+    )
+    if not decision.start:
+        if decision.spec_hash and "specHash" not in last:
+            last["specHash"] = decision.spec_hash
+        return TrainingPlan(
+            (), last or None, tuple(events), active=_active(last), next_check=decision.next_run
+        )
+    version = next_version_number(versions, last_trained=_int(last.get("version")))
+    objects = training_job(owner, spec, version, settings, spec_hash=decision.spec_hash)
+    started = {
+        "jobName": training_job_name(owner.name, version),
+        "version": version,
+        "state": "Pending",
+        "reason": decision.reason,
+        "message": decision.message,
+        "startTime": _rfc3339(now),
+        "specHash": decision.spec_hash,
+    }
+    events.append(
+        Event(
+            "Normal",
+            "TrainingStarted",
+            f"training version {version} in Job {started['jobName']}: {decision.message}",
+        )
+    )
+    return TrainingPlan(tuple(objects), started, tuple(events), active=True)
+
+
+def _waiting_for_version(
+    last: Mapping[str, Any], versions: Sequence[VersionInfo], now: datetime
+) -> bool | None:
+    """None: the run's version is published (or there is no run). True: the Job finished but
+    its version is not listed yet, so no other run starts meanwhile. False: waited too long."""
+    number = last.get("version")
+    if any(v.number == number and v.state == "complete" for v in versions):
+        return None
+    finished = last.get("completionTime")
+    if not finished:
+        return True
+    since = now - datetime.fromisoformat(str(finished).replace("Z", "+00:00"))
+    return since < PUBLISH_GRACE
+
+
+def _job_of(pod: Mapping[str, Any]) -> str | None:
+    labels = (pod.get("metadata") or {}).get("labels") or {}
+    return labels.get(JOB_NAME_LABEL) or labels.get("job-name")
+
+
+def _finished(job: Mapping[str, Any]) -> bool:
+    conditions = (job.get("status") or {}).get("conditions") or []
+    return any(
+        c.get("type") in ("Complete", "Failed") and c.get("status") == "True" for c in conditions
+    )
+
+
+def _active(last: Mapping[str, Any]) -> bool:
+    return last.get("state") in ("Pending", "Running")
+
+
+def _metrics_of(
+    versions: Sequence[VersionInfo] | ArtifactError, number: object
+) -> dict[str, float]:
+    if isinstance(versions, ArtifactError):
+        return {}
+    return next((dict(v.metrics) for v in versions if v.number == number), {})
+
+
+def _int(value: object) -> int | None:
+    try:
+        return int(str(value)) if value is not None else None
+    except ValueError:
+        return None
+
+
+def _rfc3339(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")

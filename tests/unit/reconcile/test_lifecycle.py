@@ -1,0 +1,169 @@
+"""The training half of a reconcile: when a run starts, how its result is read, and that a
+finished run waits for its version instead of starting another."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from modelship.reconcile.lifecycle import plan_training
+from modelship.reconcile.schedule import training_spec_hash
+from tests.unit.reconcile.builders import model_deployment, version
+
+NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
+CREATED = NOW - timedelta(hours=1)
+
+
+def trained() -> Any:
+    md = model_deployment()
+    md._set("training", "entrypoint", "digits:build_and_train")
+    return md
+
+
+def spec_hash(md: Any) -> str:
+    return training_spec_hash(md.spec().training)
+
+
+def job(name: str, condition: str | None = None) -> dict[str, Any]:
+    conditions = [{"type": condition, "status": "True"}] if condition else []
+    return {
+        "metadata": {"name": name},
+        "spec": {"parallelism": 1},
+        "status": {"conditions": conditions},
+    }
+
+
+def failed_pod(job_name: str, message: str) -> dict[str, Any]:
+    return {
+        "metadata": {
+            "name": f"{job_name}-x",
+            "labels": {"batch.kubernetes.io/job-name": job_name},
+            "creationTimestamp": "2026-11-22T11:59:00Z",
+        },
+        "status": {
+            "phase": "Failed",
+            "containerStatuses": [
+                {"name": "trainer", "state": {"terminated": {"exitCode": 1, "message": message}}}
+            ],
+        },
+    }
+
+
+def test_no_version_starts_training_version_one() -> None:
+    md = trained()
+    plan = plan_training(md.owner(), md.spec(), [], [], [], None, created=CREATED, now=NOW)
+    kinds = [o["kind"] for o in plan.objects]
+    assert kinds == ["Job"]
+    assert plan.objects[0]["metadata"]["name"] == "digits-train-1"
+    assert plan.training_status is not None
+    assert plan.training_status["version"] == 1 and plan.training_status["state"] == "Pending"
+    assert plan.active
+    assert [e.reason for e in plan.events] == ["TrainingStarted"]
+
+
+def test_a_running_job_starts_nothing_else() -> None:
+    md = trained()
+    last = {"jobName": "digits-train-1", "version": 1, "state": "Pending"}
+    plan = plan_training(
+        md.owner(), md.spec(), [], [job("digits-train-1")], [], last, created=CREATED, now=NOW
+    )
+    assert plan.objects == ()
+    assert plan.active
+
+
+def test_a_failed_run_reports_the_trainers_reason_and_is_not_retried() -> None:
+    md = trained()
+    last = {
+        "jobName": "digits-train-1",
+        "version": 1,
+        "state": "Running",
+        "specHash": spec_hash(md),
+    }
+    first = plan_training(
+        md.owner(),
+        md.spec(),
+        [],
+        [job("digits-train-1", "Failed")],
+        [failed_pod("digits-train-1", "TrainingFailed: loss is NaN")],
+        last,
+        created=CREATED,
+        now=NOW,
+    )
+    assert first.training_status is not None
+    assert first.training_status["state"] == "Failed"
+    assert first.training_status["reason"] == "TrainingFailed"
+    assert "loss is NaN" in first.training_status["message"]
+    assert any(e.type == "Warning" and e.reason == "TrainingFailed" for e in first.events)
+    assert first.objects == ()
+    again = plan_training(
+        md.owner(),
+        md.spec(),
+        [],
+        [job("digits-train-1", "Failed")],
+        [],
+        first.training_status,
+        created=CREATED,
+        now=NOW,
+    )
+    assert again.objects == (), "a failed run must not be retried with the same spec"
+
+
+def test_a_finished_run_waits_for_its_version_then_records_its_metrics() -> None:
+    md = trained()
+    last = {"jobName": "digits-train-1", "version": 1, "state": "Running"}
+    done = plan_training(
+        md.owner(),
+        md.spec(),
+        [],
+        [job("digits-train-1", "Complete")],
+        [],
+        last,
+        created=CREATED,
+        now=NOW,
+    )
+    assert done.training_status is not None and done.training_status["state"] == "Succeeded"
+    assert done.objects == (), "no second run while the first one's version is on its way"
+    published = [version(1, metrics={"accuracy": 0.96})]
+    later = plan_training(
+        md.owner(),
+        md.spec(),
+        published,
+        [job("digits-train-1", "Complete")],
+        [],
+        done.training_status,
+        created=CREATED,
+        now=NOW,
+    )
+    assert later.training_status is not None
+    assert later.training_status["metrics"] == {"accuracy": 0.96}
+    assert later.objects == ()
+
+
+def test_a_run_whose_version_never_appears_fails_after_the_grace_period() -> None:
+    md = trained()
+    last = {
+        "jobName": "digits-train-1",
+        "version": 1,
+        "state": "Succeeded",
+        "completionTime": "2026-11-22T11:00:00Z",
+        "specHash": spec_hash(md),
+    }
+    plan = plan_training(
+        md.owner(),
+        md.spec(),
+        [],
+        [job("digits-train-1", "Complete")],
+        [],
+        last,
+        created=CREATED,
+        now=NOW,
+    )
+    assert plan.training_status is not None
+    assert plan.training_status["reason"] == "VersionNotPublished"
+    assert plan.objects == ()
+
+
+def test_no_training_spec_means_no_plan() -> None:
+    md = model_deployment()
+    plan = plan_training(md.owner(), md.spec(), [], [], [], None, created=CREATED, now=NOW)
+    assert plan.objects == () and plan.training_status is None and not plan.active
