@@ -109,7 +109,9 @@ class ServerProcess:
             raise AssertionError(f"the server ignored SIGTERM:\n{self.log_text()}") from None
 
 
-def start_server(model_name: str, base_path: Path, log: Path, *flags: str) -> ServerProcess:
+def start_server(
+    model_name: str, base_path: Path, log: Path, *flags: str, env: dict[str, str] | None = None
+) -> ServerProcess:
     """Start `modelship serve` on a free port of 127.0.0.1; returns once it listens."""
     command = [
         sys.executable, "-c", "from modelship.cli import main; main()", "serve",

@@ -156,6 +156,22 @@ def test_concurrent_requests_are_batched_and_answered_each_their_own(
     assert server.metric("modelship_batch_size_sum", **labels) == rows_before + BATCH
 
 
+def test_a_model_that_cannot_load_ends_the_server_with_its_reason(tmp_path: Path) -> None:
+    version = tmp_path / "digits" / "4"
+    version.mkdir(parents=True)
+    (version / "saved_model.pb").write_bytes(b"not a protobuf")
+    termination_log = tmp_path / "termination-log"
+    server = start_server(
+        "digits", tmp_path / "digits", tmp_path / "serve.log",
+        env={"MODELSHIP_TERMINATION_LOG": str(termination_log)},
+    )  # fmt: skip
+    assert server.process.wait(timeout=STARTUP_SECONDS) == 1
+    assert "error: ModelLoadFailed:" in server.log_text()
+    assert termination_log.read_text().startswith(
+        f"ModelLoadFailed: {version} does not hold a readable SavedModel"
+    )
+
+
 def test_sigterm_answers_in_flight_requests_then_exits_0(digits: DigitsServer) -> None:
     server = digits.server
     expected = probabilities(digits.model, digits.pixels[:2])

@@ -4,6 +4,7 @@ integration tests."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import tempfile
 from collections.abc import Iterable, Mapping
@@ -31,14 +32,20 @@ def helm() -> Path:
 
 
 def run_helm(*args: str, values: Mapping[str, Any] | None = None,
-             check: bool = True) -> subprocess.CompletedProcess[str]:
-    """`helm ARGS -f <values>`; fails the test with helm's own message unless check=False."""
-    with tempfile.NamedTemporaryFile("w", suffix=".yaml") as values_file:
-        yaml.safe_dump(dict(values or {}), values_file)
-        values_file.flush()
+             kubeconfig: Path | None = None, check: bool = True,
+             timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    """`helm ARGS -f <values>` (against the cluster in `kubeconfig`, if given), with helm's
+    cache and config in a throwaway folder; fails the test with helm's own message unless
+    check=False."""
+    with tempfile.TemporaryDirectory() as home:
+        values_file = Path(home) / "values.yaml"
+        values_file.write_text(yaml.safe_dump(dict(values or {})))
+        cluster = ["--kubeconfig", str(kubeconfig)] if kubeconfig else []
         result = subprocess.run(
-            [str(helm()), *args, "-f", values_file.name],
-            capture_output=True, text=True, timeout=120, check=False,
+            [str(helm()), *args, *cluster, "-f", str(values_file)],
+            capture_output=True, text=True, timeout=timeout, check=False,
+            env={**os.environ, "HELM_CACHE_HOME": f"{home}/cache",
+                 "HELM_CONFIG_HOME": f"{home}/config", "HELM_DATA_HOME": f"{home}/data"},
         )
     if check and result.returncode != 0:
         raise AssertionError(f"helm {' '.join(args)} failed:\n{result.stderr}")

@@ -1,0 +1,35 @@
+"""`modelship serve` refuses what it cannot serve before it listens, in the pod's words."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from modelship.cli import main
+
+
+def test_a_missing_model_path_exits_1_and_leaves_a_termination_message(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    log = tmp_path / "termination-log"
+    monkeypatch.setenv("MODELSHIP_TERMINATION_LOG", str(log))
+    missing = tmp_path / "models" / "digits"
+    result = CliRunner().invoke(
+        main, ["serve", "--model-name", "digits", "--model-base-path", str(missing)]
+    )
+    assert result.exit_code == 1
+    assert f"error: ModelPathNotFound: the model path {missing} is not a folder." in result.output
+    assert log.read_text() == f"ModelPathNotFound: the model path {missing} is not a folder.\n"
+
+
+def test_the_model_name_and_path_come_from_tf_serving_s_environment_too(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MODELSHIP_TERMINATION_LOG", str(tmp_path / "log"))
+    monkeypatch.setenv("MODEL_NAME", "digits")
+    monkeypatch.setenv("MODEL_BASE_PATH", str(tmp_path / "absent"))
+    result = CliRunner().invoke(main, ["serve"])
+    assert result.exit_code == 1
+    assert str(tmp_path / "absent") in result.output
