@@ -118,12 +118,16 @@ def start_server(
         "--model-name", model_name, "--model-base-path", str(base_path),
         "--host", "127.0.0.1", "--port", "0", *flags,
     ]  # fmt: skip
-    env = {
+    # The termination log goes next to the log unless a test names it (never /dev/...).
+    environment = {
         **os.environ,
         "TF_CPP_MIN_LOG_LEVEL": "2",
-        "MODELSHIP_TERMINATION_LOG": str(log) + ".term",
+        "MODELSHIP_TERMINATION_LOG": f"{log}.termination",
+        **(env or {}),
     }
-    process = subprocess.Popen(command, stdout=log.open("wb"), stderr=subprocess.STDOUT, env=env)
+    process = subprocess.Popen(
+        command, stdout=log.open("wb"), stderr=subprocess.STDOUT, env=environment
+    )
     deadline = time.monotonic() + STARTUP_SECONDS
     while time.monotonic() < deadline:
         found = re.search(

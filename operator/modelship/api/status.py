@@ -188,6 +188,10 @@ class TrainingStatus:
         "A digest of the spec.training fields the run trained from; a change starts a new run.",
         default=None,
     )
+    retrain: str | None = prop(
+        "The modelship.io/retrain annotation value last acted on; a new value starts a run.",
+        default=None,
+    )
 
     def to_dict(self) -> dict[str, Any]:
         return to_resource_dict(self)

@@ -34,7 +34,7 @@ from modelship.controller.kube import Kube, in_thread
 from modelship.controller.settings import OperatorSettings
 from modelship.reconcile.deployment import ServingSettings
 from modelship.reconcile.desired import ServingObservation, ServingPlan, plan_serving
-from modelship.reconcile.lifecycle import TrainingPlan, plan_training
+from modelship.reconcile.lifecycle import RETRAIN_ANNOTATION, TrainingPlan, plan_training
 from modelship.reconcile.owner import (
     LABEL_INSTANCE,
     LABEL_MANAGED_BY,
@@ -162,6 +162,8 @@ async def plan_training_run(
         created=created,
         now=now,
         settings=TrainingSettings(default_image=OPERATOR.trainer_image),
+        retrain=(body["metadata"].get("annotations") or {}).get(RETRAIN_ANNOTATION),
+        current_version=(body.get("status") or {}).get("currentVersion"),
     )
 
 
@@ -205,6 +207,8 @@ async def apply_plan(
 ) -> None:
     for obj in (*training.objects, *plan.objects):
         await in_thread(client.apply, obj)
+    for job in training.stale_jobs:
+        await in_thread(client.delete, "batch/v1", "Job", body["metadata"]["namespace"], job)
     patch = dict(plan.status_patch)
     previous_training = (body.get("status") or {}).get("training")
     if training.training_status is not None and training.training_status != previous_training:

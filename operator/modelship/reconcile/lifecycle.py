@@ -17,8 +17,14 @@ from typing import Any
 from modelship.api import ModelDeploymentSpec, SpecError
 from modelship.artifacts.errors import ArtifactError
 from modelship.artifacts.versions import VersionInfo
+from modelship.reconcile.gate import gate_versions
 from modelship.reconcile.owner import Owner
-from modelship.reconcile.schedule import next_version_number, should_start_training
+from modelship.reconcile.schedule import (
+    TrainingDecision,
+    next_version_number,
+    should_start_training,
+    training_spec_hash,
+)
 from modelship.reconcile.status import Event
 from modelship.reconcile.training import (
     TrainingSettings,
@@ -29,6 +35,10 @@ from modelship.reconcile.training import (
 
 JOB_NAME_LABEL = "batch.kubernetes.io/job-name"
 VERSION_NOT_PUBLISHED = "VersionNotPublished"
+GATE_REJECTED = "GateRejected"
+RETRAIN_REQUESTED = "RetrainRequested"
+RETRAIN_ANNOTATION = "modelship.io/retrain"
+KEPT_FINISHED_JOBS = 3
 # How long a finished run's version may take to appear in the store's listing.
 PUBLISH_GRACE = timedelta(minutes=10)
 
@@ -44,6 +54,8 @@ class TrainingPlan:
     """A run is making a version (pending or running)."""
     next_check: datetime | None = None
     """When a schedule is next due, for the controller to come back then."""
+    stale_jobs: tuple[str, ...] = ()
+    """Finished training Jobs beyond the last few kept, for the controller to delete."""
 
 
 def plan_training(
@@ -57,13 +69,19 @@ def plan_training(
     created: datetime,
     now: datetime,
     settings: TrainingSettings | None = None,
+    retrain: str | None = None,
+    current_version: int | None = None,
 ) -> TrainingPlan:
-    """Decide the training side of one reconcile (see the module docstring)."""
+    """Decide the training side of one reconcile (see the module docstring).
+
+    `retrain`: the value of the `modelship.io/retrain` annotation; a value not seen before
+    starts a run on demand. `current_version`: status.currentVersion, for the gate."""
     last = dict(previous or {})
     if isinstance(spec, SpecError) or spec.training is None:
         return TrainingPlan((), None, (), active=False)
     events: list[Event] = []
     jobs_by_name = {str(j["metadata"]["name"]): j for j in jobs}
+    stale = _stale_jobs(jobs)
 
     # 1. Where the recorded run stands now.
     if last.get("jobName") and last.get("state") in ("Pending", "Running"):
@@ -89,10 +107,14 @@ def plan_training(
     if last.get("state") == "Succeeded":
         if not last.get("metrics") and (metrics := _metrics_of(versions, last.get("version"))):
             last["metrics"] = metrics
+        rejected = _gate_rejection(spec, versions, last, current_version)
+        if rejected is not None:
+            last.update(state="Rejected", reason=GATE_REJECTED, message=rejected)
+            events.append(Event("Warning", GATE_REJECTED, rejected))
         waiting = _waiting_for_version(last, versions, now)
-        if waiting is not None:
+        if waiting is not None and last.get("state") == "Succeeded":
             if waiting:
-                return TrainingPlan((), last, tuple(events), active=False)
+                return TrainingPlan((), last, tuple(events), active=False, stale_jobs=stale)
             last.update(
                 state="Failed",
                 reason=VERSION_NOT_PUBLISHED,
@@ -109,11 +131,25 @@ def plan_training(
     decision = should_start_training(
         spec, versions, last or None, running_jobs=running, created=created, now=now
     )
+    if not decision.start and retrain and retrain != last.get("retrain") and not running:
+        decision = TrainingDecision(
+            True,
+            RETRAIN_REQUESTED,
+            f'the annotation {RETRAIN_ANNOTATION} changed to "{retrain}": training a new version.',
+            decision.spec_hash or training_spec_hash(spec.training),
+        )
     if not decision.start:
         if decision.spec_hash and "specHash" not in last:
             last["specHash"] = decision.spec_hash
+        if retrain and "retrain" not in last:
+            last["retrain"] = retrain  # the value present before any run is not a request
         return TrainingPlan(
-            (), last or None, tuple(events), active=_active(last), next_check=decision.next_run
+            (),
+            last or None,
+            tuple(events),
+            active=_active(last),
+            next_check=decision.next_run,
+            stale_jobs=stale,
         )
     version = next_version_number(versions, last_trained=_int(last.get("version")))
     objects = training_job(owner, spec, version, settings, spec_hash=decision.spec_hash)
@@ -125,6 +161,7 @@ def plan_training(
         "message": decision.message,
         "startTime": _rfc3339(now),
         "specHash": decision.spec_hash,
+        **({"retrain": retrain} if retrain else {}),
     }
     events.append(
         Event(
@@ -133,7 +170,31 @@ def plan_training(
             f"training version {version} in Job {started['jobName']}: {decision.message}",
         )
     )
-    return TrainingPlan(tuple(objects), started, tuple(events), active=True)
+    return TrainingPlan(tuple(objects), started, tuple(events), active=True, stale_jobs=stale)
+
+
+def _stale_jobs(jobs: Sequence[Mapping[str, Any]]) -> tuple[str, ...]:
+    """Finished Jobs older than the newest KEPT_FINISHED_JOBS finished ones."""
+    finished = sorted(
+        (j for j in jobs if _finished(j)),
+        key=lambda j: str(j["metadata"].get("creationTimestamp", "")),
+    )
+    return tuple(str(j["metadata"]["name"]) for j in finished[:-KEPT_FINISHED_JOBS])
+
+
+def _gate_rejection(
+    spec: ModelDeploymentSpec,
+    versions: Sequence[VersionInfo],
+    last: Mapping[str, Any],
+    current_version: int | None,
+) -> str | None:
+    """Why the gate holds the run's version back, or None (it passed, or is not there yet)."""
+    number = _int(last.get("version"))
+    if number is None or spec.training is None:
+        return None
+    gated = gate_versions(spec, versions, current_version)
+    decision = gated.rejected.get(number)
+    return decision.message if decision is not None else None
 
 
 def _waiting_for_version(

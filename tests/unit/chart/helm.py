@@ -38,11 +38,13 @@ def run_helm(*args: str, values: Mapping[str, Any] | None = None,
     cache and config in a throwaway folder; fails the test with helm's own message unless
     check=False."""
     with tempfile.TemporaryDirectory() as home:
-        values_file = Path(home) / "values.yaml"
-        values_file.write_text(yaml.safe_dump(dict(values or {})))
-        cluster = ["--kubeconfig", str(kubeconfig)] if kubeconfig else []
+        options = ["--kubeconfig", str(kubeconfig)] if kubeconfig else []
+        if values is not None:
+            values_file = Path(home) / "values.yaml"
+            values_file.write_text(yaml.safe_dump(dict(values)))
+            options += ["-f", str(values_file)]
         result = subprocess.run(
-            [str(helm()), *args, *cluster, "-f", str(values_file)],
+            [str(helm()), *args, *options],
             capture_output=True, text=True, timeout=timeout, check=False,
             env={**os.environ, "HELM_CACHE_HOME": f"{home}/cache",
                  "HELM_CONFIG_HOME": f"{home}/config", "HELM_DATA_HOME": f"{home}/data"},
@@ -59,7 +61,7 @@ def render(values: Mapping[str, Any] | None = None, *, release: str = RELEASE,
     args = ["template", release, str(CHART), "--namespace", namespace]
     if include_crds:
         args.append("--include-crds")
-    output = run_helm(*args, values=values).stdout
+    output = run_helm(*args, values=values or {}).stdout
     return [doc for doc in yaml.safe_load_all(output) if doc]
 
 

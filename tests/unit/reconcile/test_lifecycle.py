@@ -167,3 +167,85 @@ def test_no_training_spec_means_no_plan() -> None:
     md = model_deployment()
     plan = plan_training(md.owner(), md.spec(), [], [], [], None, created=CREATED, now=NOW)
     assert plan.objects == () and plan.training_status is None and not plan.active
+
+
+def test_a_new_retrain_annotation_value_starts_a_run_on_demand() -> None:
+    md = trained()
+    published = [version(1, metrics={"accuracy": 0.9})]
+    last = {
+        "jobName": "digits-train-1",
+        "version": 1,
+        "state": "Succeeded",
+        "specHash": spec_hash(md),
+        "retrain": "a",
+    }
+    same = plan_training(
+        md.owner(),
+        md.spec(),
+        published,
+        [job("digits-train-1", "Complete")],
+        [],
+        last,
+        created=CREATED,
+        now=NOW,
+        retrain="a",
+    )
+    assert same.objects == ()
+    new = plan_training(
+        md.owner(),
+        md.spec(),
+        published,
+        [job("digits-train-1", "Complete")],
+        [],
+        last,
+        created=CREATED,
+        now=NOW,
+        retrain="b",
+    )
+    assert [o["metadata"]["name"] for o in new.objects] == ["digits-train-2"]
+    assert new.training_status is not None and new.training_status["retrain"] == "b"
+    assert new.training_status["reason"] == "RetrainRequested"
+
+
+def test_a_version_below_the_gate_is_rejected_with_both_numbers() -> None:
+    md = trained()
+    md._set("training", "gate", {"metric": "accuracy", "min": 0.9})
+    published = [version(1, metrics={"accuracy": 0.95}), version(2, metrics={"accuracy": 0.4})]
+    last = {
+        "jobName": "digits-train-2",
+        "version": 2,
+        "state": "Succeeded",
+        "specHash": spec_hash(md),
+    }
+    plan = plan_training(
+        md.owner(),
+        md.spec(),
+        published,
+        [job("digits-train-2", "Complete")],
+        [],
+        last,
+        created=CREATED,
+        now=NOW,
+        current_version=1,
+    )
+    assert plan.training_status is not None
+    assert plan.training_status["state"] == "Rejected"
+    assert plan.training_status["reason"] == "GateRejected"
+    assert "0.4" in plan.training_status["message"] and "0.9" in plan.training_status["message"]
+    assert any(e.reason == "GateRejected" and e.type == "Warning" for e in plan.events)
+
+
+def test_only_the_last_few_finished_jobs_are_kept() -> None:
+    md = trained()
+    jobs = [job(f"digits-train-{n}", "Complete") for n in range(1, 6)]
+    for n, j in enumerate(jobs, 1):
+        j["metadata"]["creationTimestamp"] = f"2026-11-2{n}T00:00:00Z"
+    published = [version(n) for n in range(1, 6)]
+    last = {
+        "jobName": "digits-train-5",
+        "version": 5,
+        "state": "Succeeded",
+        "specHash": spec_hash(md),
+    }
+    plan = plan_training(md.owner(), md.spec(), published, jobs, [], last, created=CREATED, now=NOW)
+    assert plan.stale_jobs == ("digits-train-1", "digits-train-2")
