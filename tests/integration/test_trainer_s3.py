@@ -51,12 +51,18 @@ def train(
     termination = tmp_path / name
     process = subprocess.run(
         [
-            sys.executable, "-m", "modelship", "train",
-            "--entrypoint", f"{ENTRYPOINTS}:{entrypoint}",
-            "--output", output,
-            "--version", str(version),
+            sys.executable,
+            "-m",
+            "modelship",
+            "train",
+            "--entrypoint",
+            f"{ENTRYPOINTS}:{entrypoint}",
+            "--output",
+            output,
+            "--version",
+            str(version),
             *extra,
-        ],  # fmt: skip
+        ],
         cwd=repo_root,
         env={
             **os.environ,
@@ -108,7 +114,7 @@ def trained(
 def test_train_publishes_the_version_with_its_metrics(
     trained: tuple[Run, str, Path, VersionInfo],
 ) -> None:
-    run, output, metrics_file, info = trained
+    run, _, metrics_file, info = trained
     assert info.state == "complete"
     assert info.manifest is not None
     assert set(info.metrics) == {"accuracy", "loss"}
@@ -244,10 +250,17 @@ def test_two_workers_train_together_and_only_the_chief_publishes(
         processes.append(
             subprocess.Popen(
                 [
-                    sys.executable, "-m", "modelship", "train",
-                    "--entrypoint", f"{ENTRYPOINTS}:tiny_custom_loop",
-                    "--output", output, "--version", "2",
-                ],  # fmt: skip
+                    sys.executable,
+                    "-m",
+                    "modelship",
+                    "train",
+                    "--entrypoint",
+                    f"{ENTRYPOINTS}:tiny_custom_loop",
+                    "--output",
+                    output,
+                    "--version",
+                    "2",
+                ],
                 cwd=repo_root,
                 env={
                     **os.environ,

@@ -24,7 +24,7 @@ from modelship.training.runtime import TrainingRequest, TrainingResult, run_trai
 _TERMINATION_LOG = "/dev/termination-log"
 
 
-@click.command(context_settings={"ignore_unknown_options": False})
+@click.command()
 @click.option(
     "--entrypoint",
     required=True,

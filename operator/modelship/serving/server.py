@@ -100,6 +100,7 @@ class ModelServer:
         self.ready = False
         self.failure: ServeError | None = None
         self._stopping: asyncio.Event | None = None
+        self._cut_off = 0  # requests whose handlers were cancelled before answering
 
     # -- life ---------------------------------------------------------------------------
 
@@ -141,7 +142,14 @@ class ModelServer:
             self._executor.shutdown(wait=False, cancel_futures=True)
         if self.failure is not None:
             raise self.failure
-        log.info("stopped; every in-flight request was answered")
+        if self._cut_off:
+            log.warning(
+                "stopped; %d request(s) were cut off before they were answered "
+                "(a client went away, or --shutdown-timeout ran out)",
+                self._cut_off,
+            )
+        else:
+            log.info("stopped; every in-flight request was answered")
         return 0
 
     def begin_shutdown(self) -> None:
@@ -253,8 +261,14 @@ class ModelServer:
         gauge = self.metrics.in_flight.labels(self.config.model_name)
         gauge.inc()
         started = time.perf_counter()
-        response = await self._answer(request, handler)
-        gauge.dec()
+        try:
+            response = await self._answer(request, handler)
+        except asyncio.CancelledError:
+            # The client went away, or shutdown_timeout ran out while this was in flight.
+            self._cut_off += 1
+            raise
+        finally:
+            gauge.dec()
         self.metrics.observe_request(
             version=request.get("version", ""),
             api=request.get("api", "unknown"),

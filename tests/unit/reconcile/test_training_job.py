@@ -142,9 +142,9 @@ def test_every_pod_and_container_is_restricted(workers: int) -> None:
             True,
         ),
         (
-            trained().gpus(1, product="NVIDIA-H100-80GB-HBM3").resources(
-                requests={"cpu": "4", "memory": "16Gi"}, limits={"memory": "16Gi"}
-            ),
+            trained()
+            .gpus(1, product="NVIDIA-H100-80GB-HBM3")
+            .resources(requests={"cpu": "4", "memory": "16Gi"}, limits={"memory": "16Gi"}),
             {
                 "requests": {"cpu": "4", "memory": "16Gi", "nvidia.com/gpu": "1"},
                 "limits": {"memory": "16Gi", "nvidia.com/gpu": "1"},
@@ -257,12 +257,10 @@ def test_each_worker_gets_the_tf_config_of_its_index() -> None:
 
 
 def test_a_spec_without_training_builds_nothing() -> None:
-    with pytest.raises(ValueError, match="spec.training is not set"):
+    with pytest.raises(ValueError, match=r"spec\.training is not set"):
         build(trained().untrained())
 
 
 def test_the_spec_hash_is_recorded_on_the_job() -> None:
     job = job_of(build(trained(), spec_hash="0123456789abcdef"))
-    assert job["metadata"]["annotations"] == {
-        "modelship.io/training-spec-hash": "0123456789abcdef"
-    }
+    assert job["metadata"]["annotations"] == {"modelship.io/training-spec-hash": "0123456789abcdef"}

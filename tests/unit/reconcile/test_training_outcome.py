@@ -89,7 +89,9 @@ def test_a_completed_job_succeeded_with_the_chiefs_line() -> None:
             pod(
                 "digits-train-4-abc",
                 phase="Succeeded",
-                state=exited(0, "Published: version 4 (sha256:ab) with accuracy=0.97\n", "Completed"),
+                state=exited(
+                    0, "Published: version 4 (sha256:ab) with accuracy=0.97\n", "Completed"
+                ),
             )
         ],
     )
@@ -125,7 +127,9 @@ def test_a_failed_job_carries_the_trainers_reason(
     termination: str, reason: str, detail: str
 ) -> None:
     failed = pod("digits-train-4-a", phase="Failed", state=exited(2, termination))
-    outcome = training_outcome(job().failed("PodFailurePolicy", "Container trainer...").obj(), [failed])
+    outcome = training_outcome(
+        job().failed("PodFailurePolicy", "Container trainer...").obj(), [failed]
+    )
     assert (outcome.state, outcome.reason) == ("Failed", reason)
     assert outcome.message.startswith("Job digits-train-4 failed: ")
     assert detail in outcome.message
@@ -151,7 +155,10 @@ def test_a_crash_before_the_termination_log_is_read_from_the_output() -> None:
         job().failed("BackoffLimitExceeded").obj(),
         [pod("p", phase="Failed", state=exited(1, log))],
     )
-    assert (outcome.reason, outcome.message) == ("TrainingFailed", "Job digits-train-4 failed: it broke")
+    assert (outcome.reason, outcome.message) == (
+        "TrainingFailed",
+        "Job digits-train-4 failed: it broke",
+    )
     log = "Segmentation fault in libcuda\ncore dumped\n"
     outcome = training_outcome(
         job().failed("BackoffLimitExceeded").obj(),
@@ -188,7 +195,9 @@ def test_a_deleted_job_counts_as_failed() -> None:
 
 def test_running_workers_are_counted() -> None:
     pods = [pod(f"w{i}", index=i, state=RUNNING) for i in range(2)]
-    outcome = training_outcome(job(workers=3).active(3).obj(), [*pods, pod("w2", index=2, phase="Pending")])
+    outcome = training_outcome(
+        job(workers=3).active(3).obj(), [*pods, pod("w2", index=2, phase="Pending")]
+    )
     assert (outcome.state, outcome.reason) == ("Running", "TrainingRunning")
     assert not outcome.finished
     assert "2 of 3 worker(s) running" in outcome.message
@@ -202,33 +211,57 @@ def test_a_retry_in_progress_mentions_the_failed_attempt() -> None:
     ]  # fmt: skip
     outcome = training_outcome(job().active(1).obj(), pods)
     assert outcome.state == "Running"
-    assert "1 failed attempt(s) so far, the last: TrainingFailed: flaky data read" in outcome.message
+    assert (
+        "1 failed attempt(s) so far, the last: TrainingFailed: flaky data read" in outcome.message
+    )
 
 
 @pytest.mark.parametrize(
     ("stuck", "reason", "detail"),
     [
         (
-            pod("p", phase="Pending", scheduled={
-                "type": "PodScheduled", "status": "False", "reason": "Unschedulable",
-                "message": "0/6 nodes are available: 6 Insufficient nvidia.com/gpu.",
-            }),
+            pod(
+                "p",
+                phase="Pending",
+                scheduled={
+                    "type": "PodScheduled",
+                    "status": "False",
+                    "reason": "Unschedulable",
+                    "message": "0/6 nodes are available: 6 Insufficient nvidia.com/gpu.",
+                },
+            ),
             "Unschedulable",
             "cannot be scheduled: 0/6 nodes are available: 6 Insufficient nvidia.com/gpu.",
         ),
         (
-            pod("p", phase="Pending", state={"waiting": {
-                "reason": "ImagePullBackOff", "message": 'Back-off pulling image "x:typo"'}}),
+            pod(
+                "p",
+                phase="Pending",
+                state={
+                    "waiting": {
+                        "reason": "ImagePullBackOff",
+                        "message": 'Back-off pulling image "x:typo"',
+                    }
+                },
+            ),
             "ImagePullBackOff",
             'cannot start its container: Back-off pulling image "x:typo"',
         ),
         (
-            pod("p", phase="Pending", state={"waiting": {
-                "reason": "CreateContainerConfigError", "message": 'secret "s3" not found'}}),
+            pod(
+                "p",
+                phase="Pending",
+                state={
+                    "waiting": {
+                        "reason": "CreateContainerConfigError",
+                        "message": 'secret "s3" not found',
+                    }
+                },
+            ),
             "CreateContainerConfigError",
             'secret "s3" not found',
         ),
-    ],  # fmt: skip
+    ],
     ids=["unschedulable", "image", "secret"],
 )
 def test_a_pod_that_cannot_start_is_pending_with_the_cause(

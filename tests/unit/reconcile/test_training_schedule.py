@@ -83,7 +83,9 @@ def test_nothing_to_decide_without_training() -> None:
 )
 def test_never_while_a_training_job_runs(md: TrainedModelBuilder) -> None:
     previous = last_run(trained(), "Running", CREATED)
-    decision = decide(md, [], previous, now=CREATED + timedelta(days=1), running=("digits-train-1",))
+    decision = decide(
+        md, [], previous, now=CREATED + timedelta(days=1), running=("digits-train-1",)
+    )
     assert (decision.start, decision.reason) == (False, "TrainingRunning")
     assert "digits-train-1" in decision.message
 
@@ -112,17 +114,33 @@ def test_changes_that_do_not_change_the_model_do_not_retrain() -> None:
     ("started", "now", "due", "next_run"),
     [
         # last run at 03:00 on May 1st: the next is due at 03:00 on May 2nd
-        (datetime(2025, 5, 1, 3, 0, 12, tzinfo=UTC), datetime(2025, 5, 2, 2, 59, tzinfo=UTC),
-         False, datetime(2025, 5, 2, 3, 0, tzinfo=UTC)),
-        (datetime(2025, 5, 1, 3, 0, 12, tzinfo=UTC), datetime(2025, 5, 2, 3, 0, tzinfo=UTC),
-         True, None),
+        (
+            datetime(2025, 5, 1, 3, 0, 12, tzinfo=UTC),
+            datetime(2025, 5, 2, 2, 59, tzinfo=UTC),
+            False,
+            datetime(2025, 5, 2, 3, 0, tzinfo=UTC),
+        ),
+        (
+            datetime(2025, 5, 1, 3, 0, 12, tzinfo=UTC),
+            datetime(2025, 5, 2, 3, 0, tzinfo=UTC),
+            True,
+            None,
+        ),
         # missed runs (the operator was down for days) are made up once
-        (datetime(2025, 5, 1, 3, 0, 12, tzinfo=UTC), datetime(2025, 5, 9, 17, 0, tzinfo=UTC),
-         True, None),
+        (
+            datetime(2025, 5, 1, 3, 0, 12, tzinfo=UTC),
+            datetime(2025, 5, 9, 17, 0, tzinfo=UTC),
+            True,
+            None,
+        ),
         # the run just started this minute is not run again
-        (datetime(2025, 5, 1, 3, 0, 12, tzinfo=UTC), datetime(2025, 5, 1, 3, 0, 40, tzinfo=UTC),
-         False, datetime(2025, 5, 2, 3, 0, tzinfo=UTC)),
-    ],  # fmt: skip
+        (
+            datetime(2025, 5, 1, 3, 0, 12, tzinfo=UTC),
+            datetime(2025, 5, 1, 3, 0, 40, tzinfo=UTC),
+            False,
+            datetime(2025, 5, 2, 3, 0, tzinfo=UTC),
+        ),
+    ],
     ids=["not-due", "due", "overdue", "same-minute"],
 )
 def test_the_cron_schedule(
