@@ -23,6 +23,9 @@ def configure_kopf(settings: kopf.OperatorSettings, operator: OperatorSettings) 
     )
     # kopf would otherwise post an Event for every handler run; ours are meaningful ones only.
     settings.posting.level = logging.WARNING
+    # No cluster-wide scanning of CRDs and namespaces: the watched namespaces are given
+    # explicitly (or all), so the chart's RBAC needs no access to either.
+    settings.scanning.disabled = True
     settings.watching.server_timeout = 300
     settings.watching.client_timeout = 330
     settings.networking.error_backoffs = [1, 2, 5, 10, 30]
