@@ -217,7 +217,6 @@ def test_upgrade_keeps_modeldeployments_serving(
     wait_for(lambda: ready_condition(cluster, release.watched, "digits"), timeout=120,
              what="the ModelDeployment Ready under the installed operator")
     serving = cluster.get("deployment", "digits-serving", release.watched)
-    print("OLDLOG", old.output(), flush=True)
     assert serving is not None and is_available(serving)
 
     with AvailabilityWatch(cluster, release.watched, "digits-serving", replicas=2) as watch:

@@ -150,4 +150,6 @@ def serve(
         code = asyncio.run(ModelServer(config).run(on_listening=listening))
     except ServeError as err:
         fail(err.reason, err.message)
+    except Exception as err:  # still say why in the termination log, for `kubectl describe`
+        fail("ServerFailed", f"the server stopped on an unexpected {type(err).__name__}: {err}")
     sys.exit(code)

@@ -136,9 +136,14 @@ class ModelServer:
             for signum in (signal.SIGTERM, signal.SIGINT):
                 loop.remove_signal_handler(signum)
             loader.cancel()
-            # Closes the listener, then waits (up to shutdown_timeout) for in-flight requests.
-            await runner.cleanup()
-            await self.batcher.close()
+            try:
+                # Closes the listener, then waits (up to shutdown_timeout) for in-flight
+                # requests.
+                await runner.cleanup()
+                await self.batcher.close()
+            except Exception:
+                # A failing cleanup must not hide why the server stopped (self.failure).
+                log.exception("error while shutting down")
             self._executor.shutdown(wait=False, cancel_futures=True)
         if self.failure is not None:
             raise self.failure
