@@ -22,8 +22,8 @@ from typing import Any
 import pytest
 import yaml
 
-from modelship.dev.binaries import binary
-from modelship.dev.cluster import Cluster
+from modelship.dev.binaries import TestbedError
+from modelship.dev.cluster import Cluster, kubectl
 from modelship.dev.sandbox import crds_dir
 
 
@@ -38,17 +38,10 @@ class KubeCluster:
     def kubectl(
         self, *args: str, input: str | None = None, check: bool = True, timeout: float = 60
     ) -> subprocess.CompletedProcess[str]:
-        result = subprocess.run(
-            [str(binary("kubectl")), "--kubeconfig", str(self.kubeconfig), *args],
-            input=input,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            check=False,
-        )
-        if check and result.returncode != 0:
-            raise AssertionError(f"kubectl {' '.join(args)} failed: {result.stderr}")
-        return result
+        try:
+            return kubectl(self.kubeconfig, *args, input=input, check=check, timeout=timeout)
+        except TestbedError as error:
+            raise AssertionError(str(error)) from None
 
     def apply(
         self, *objects: dict[str, Any], namespace: str | None = None, check: bool = True

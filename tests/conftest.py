@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from modelship.dev.s3 import DEFAULT_REGION, S3Server
+from modelship.dev.s3 import DEFAULT_REGION, S3Server, s3_client
 
 pytest_plugins = ["tests.cluster_fixtures"]
 
@@ -32,17 +32,7 @@ class ExternalS3:
     region: str
 
     def client(self) -> Any:
-        import boto3
-        from botocore.config import Config
-
-        return boto3.client(
-            "s3",
-            endpoint_url=self.endpoint,
-            region_name=self.region,
-            aws_access_key_id=self.access_key,
-            aws_secret_access_key=self.secret_key,
-            config=Config(s3={"addressing_style": "path"}),
-        )
+        return s3_client(self.endpoint, self.region, self.access_key, self.secret_key)
 
     def env(self) -> dict[str, str]:
         return {

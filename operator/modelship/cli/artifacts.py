@@ -7,11 +7,9 @@ Tables for a person at a terminal, `--output json` for scripts. Failures print
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import json
 import math
-import os
 import sys
 import threading
 from collections.abc import Callable
@@ -30,10 +28,9 @@ from modelship.artifacts import (
     make_s3_client,
     parse_storage_uri,
 )
+from modelship.cli.termination import fail
 
 F = TypeVar("F", bound=Callable[..., Any])
-
-_TERMINATION_LOG = "/dev/termination-log"
 
 
 def _s3_options(command: F) -> F:
@@ -72,22 +69,7 @@ def _reports_errors(command: Callable[..., None]) -> Callable[..., None]:
     return wrapper
 
 
-def _fail(reason: str, message: str) -> None:
-    line = f"{reason}: {message}"
-    click.echo(f"error: {line}", err=True)
-    _write_termination_log(line)
-    sys.exit(1)
-
-
-def _write_termination_log(line: str) -> None:
-    """Kubernetes shows this file's content as the container's terminated message."""
-    path = os.environ.get("MODELSHIP_TERMINATION_LOG")
-    if path is None:
-        if not (os.path.exists(_TERMINATION_LOG) and os.access(_TERMINATION_LOG, os.W_OK)):
-            return
-        path = _TERMINATION_LOG
-    with contextlib.suppress(OSError):  # the stderr line is still there
-        Path(path).write_text(line + "\n")
+_fail = fail
 
 
 def _store(uri: str, endpoint: str | None, region: str | None, concurrency: int) -> ArtifactStore:

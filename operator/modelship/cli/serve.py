@@ -9,41 +9,15 @@ same line to the Kubernetes termination log, and exits 1.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import sys
 from pathlib import Path
-from typing import NoReturn
 
 import click
 
+from modelship.cli.termination import fail
 from modelship.serving.server import DEFAULT_MAX_BODY_BYTES, ModelServer, ServeError, ServerConfig
-
-TERMINATION_LOG_ENV = "MODELSHIP_TERMINATION_LOG"
-DEFAULT_TERMINATION_LOG = Path("/dev/termination-log")
-
-
-def termination_log_path() -> Path | None:
-    """Where Kubernetes reads a container's last words: $MODELSHIP_TERMINATION_LOG, else
-    /dev/termination-log when it exists and is writable."""
-    named = os.environ.get(TERMINATION_LOG_ENV)
-    if named:
-        return Path(named)
-    if DEFAULT_TERMINATION_LOG.exists() and os.access(DEFAULT_TERMINATION_LOG, os.W_OK):
-        return DEFAULT_TERMINATION_LOG
-    return None
-
-
-def fail(reason: str, message: str) -> NoReturn:
-    line = f"{reason}: {message}"
-    click.echo(f"error: {line}", err=True)
-    path = termination_log_path()
-    if path is not None:
-        # The error is on stderr already; an unwritable log must not hide it.
-        with contextlib.suppress(OSError):
-            path.write_text(line + "\n")
-    sys.exit(1)
 
 
 @click.command("serve")

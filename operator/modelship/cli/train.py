@@ -8,20 +8,16 @@ same way; the Job's pod failure policy then fails the Job at once).
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import sys
 from pathlib import Path
 
 import click
 
 from modelship.artifacts import S3Settings
-from modelship.reconcile.training import ENV_TERMINATION_LOG
+from modelship.cli.termination import fail, write_termination_log
 from modelship.training.errors import RETRYABLE_EXIT_CODE, TRAINING_FAILED, TrainingError
 from modelship.training.runtime import TrainingRequest, TrainingResult, run_training
-
-_TERMINATION_LOG = "/dev/termination-log"
 
 
 @click.command()
@@ -118,7 +114,7 @@ def _report(result: TrainingResult) -> None:
     line = f"Published: version {info.number} ({info.digest})" + (
         f" with {metrics}" if metrics else ""
     )
-    _write_termination_log(line)
+    write_termination_log(line)
     click.echo(line)
 
 
@@ -127,22 +123,7 @@ def _log(line: str) -> None:
 
 
 def _fail(reason: str, message: str, exit_code: int) -> None:
-    line = f"{reason}: {_one_line_text(message)}"
-    click.echo(f"error: {line}", err=True)
-    _write_termination_log(line)
-    sys.exit(exit_code)
-
-
-def _write_termination_log(line: str) -> None:
-    """Kubernetes shows this file's content as the container's terminated message."""
-    path = os.environ.get(ENV_TERMINATION_LOG)
-    if path is None:
-        if not (os.path.exists(_TERMINATION_LOG) and os.access(_TERMINATION_LOG, os.W_OK)):
-            return
-        path = _TERMINATION_LOG
-    with contextlib.suppress(OSError):  # the stderr line is still there
-        # Kubernetes keeps at most 4096 bytes of it.
-        Path(path).write_text(line[:4000] + "\n")
+    fail(reason, message, exit_code)
 
 
 def _one_line_text(text: str) -> str:

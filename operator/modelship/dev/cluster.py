@@ -74,6 +74,28 @@ def kwokctl_configuration() -> list[dict[str, Any]]:
     return [config, *stock_stages(), *simulation.failure_stages()]
 
 
+def kubectl(
+    kubeconfig: Path,
+    *args: str,
+    input: str | None = None,
+    check: bool = True,
+    timeout: float = 60,
+) -> subprocess.CompletedProcess[str]:
+    """Runs the test bed's kubectl against `kubeconfig`; raises TestbedError on failure when
+    `check` is set, with kubectl's own message."""
+    result = subprocess.run(
+        [str(binary("kubectl")), "--kubeconfig", str(kubeconfig), *args],
+        input=input,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    if check and result.returncode != 0:
+        raise TestbedError(f"kubectl {' '.join(args)} failed: {result.stderr.strip()}")
+    return result
+
+
 @dataclass(frozen=True)
 class Cluster:
     """One kwokctl cluster; `kubeconfig` is an admin kubeconfig on 127.0.0.1."""
@@ -94,17 +116,7 @@ class Cluster:
     def kubectl(
         self, *args: str, input: str | None = None, check: bool = True, timeout: float = 60
     ) -> subprocess.CompletedProcess[str]:
-        result = subprocess.run(
-            [str(binary("kubectl")), "--kubeconfig", str(self.kubeconfig), *args],
-            input=input,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            check=False,
-        )
-        if check and result.returncode != 0:
-            raise TestbedError(f"kubectl {' '.join(args)} failed: {result.stderr.strip()}")
-        return result
+        return kubectl(self.kubeconfig, *args, input=input, check=check, timeout=timeout)
 
     def create(self, timeout: float = 180) -> None:
         """Starts the control plane and kwok, then adds the nodes and waits for them Ready."""

@@ -43,6 +43,21 @@ def wait_for_port(
     raise TestbedError(f"{what} did not listen on 127.0.0.1:{port} within {timeout:.0f}s")
 
 
+def s3_client(endpoint: str, region: str, access_key: str, secret_key: str) -> Any:
+    """A boto3 S3 client for a test or sandbox server (path-style addressing)."""
+    import boto3
+    from botocore.config import Config
+
+    return boto3.client(
+        "s3",
+        endpoint_url=endpoint,
+        region_name=region,
+        aws_access_key_id=access_key,
+        aws_secret_access_key=secret_key,
+        config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 3}),
+    )
+
+
 @dataclass
 class S3Server:
     """versitygw serving the folder `root_dir` as S3 on 127.0.0.1:`port`."""
@@ -102,17 +117,7 @@ class S3Server:
 
     def client(self) -> Any:
         """A boto3 S3 client for this server (path-style addressing, fast failures)."""
-        import boto3
-        from botocore.config import Config
-
-        return boto3.client(
-            "s3",
-            endpoint_url=self.endpoint,
-            region_name=self.region,
-            aws_access_key_id=self.access_key,
-            aws_secret_access_key=self.secret_key,
-            config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 3}),
-        )
+        return s3_client(self.endpoint, self.region, self.access_key, self.secret_key)
 
     def create_bucket(self, name: str) -> str:
         """Creates the bucket; one kept from an earlier run of the same folder is fine."""
