@@ -24,6 +24,8 @@ COMPONENT_BINARIES: dict[str, tuple[str, ...]] = {
 class TestbedError(RuntimeError):
     """The sandbox cannot be built or started; the message says what is missing."""
 
+    __test__ = False  # not a pytest test class, despite the name
+
 
 def cache_dir() -> Path:
     return Path(os.environ.get("MODELSHIP_CACHE", Path.home() / ".cache" / "modelship"))

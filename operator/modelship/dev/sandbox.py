@@ -28,7 +28,13 @@ from modelship.dev.s3 import S3Server
 DEFAULT_BUCKET = "models"
 # The sandbox's S3 port is fixed so examples can name it (examples/digits/modeldeployment.yaml);
 # the test suite's own S3 servers take free ports instead.
-SANDBOX_S3_PORT = int(os.environ.get("MODELSHIP_SANDBOX_S3_PORT", "19000"))
+DEFAULT_SANDBOX_S3_PORT = 19000
+
+
+def sandbox_s3_port() -> int:
+    return int(os.environ.get("MODELSHIP_SANDBOX_S3_PORT", DEFAULT_SANDBOX_S3_PORT))
+
+
 SANDBOX_SECRET = "s3-creds"
 
 
@@ -57,13 +63,18 @@ class SandboxState:
 
 
 def _alive(pid: int) -> bool:
+    """Whether the process runs; a zombie (exited, not yet reaped) does not."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
-    return True
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, IndexError):
+        return False
+    return state != "Z"
 
 
 def crds_dir() -> Path | None:
@@ -118,12 +129,13 @@ class Sandbox:
             return existing
         ensure_built(("kubernetes", "etcd", "kwok", "versitygw"))
         self.root.mkdir(parents=True, exist_ok=True)
-        if _listening(SANDBOX_S3_PORT):
+        port = sandbox_s3_port()
+        if _listening(port):
             raise TestbedError(
-                f"port 127.0.0.1:{SANDBOX_S3_PORT} for the sandbox's S3 server is taken; stop "
+                f"port 127.0.0.1:{port} for the sandbox's S3 server is taken; stop "
                 "what listens there or set MODELSHIP_SANDBOX_S3_PORT"
             )
-        s3 = S3Server(self.root / "s3", port=SANDBOX_S3_PORT).start(detach=True)
+        s3 = S3Server(self.root / "s3", port=port).start(detach=True)
         try:
             s3.create_bucket(DEFAULT_BUCKET)
             if self.cluster.exists():
