@@ -39,7 +39,7 @@ def test_up_reuses_a_running_sandbox_and_down_leaves_nothing(sandbox: Sandbox) -
     nodes = sandbox.cluster.kubectl("get", "nodes", "-o", "name").stdout.split()
     assert len(nodes) == 6
     s3_port = int(first.s3_endpoint.rsplit(":", 1)[1])
-    pids = list(sandbox.cluster.component_pids().values()) + [first.s3_pid]
+    pids = [*sandbox.cluster.component_pids().values(), first.s3_pid]
     assert listening(s3_port)
 
     assert sandbox.down() == []
