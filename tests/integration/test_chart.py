@@ -32,8 +32,9 @@ def watched(cluster: KubeCluster) -> Iterator[list[str]]:
 
 
 def dry_run(cluster: KubeCluster, objects: list[dict[str, Any]]) -> str:
-    result = cluster.kubectl("apply", "--dry-run=server", "-f", "-",
-                             input=yaml.safe_dump_all(objects), check=False)
+    result = cluster.kubectl(
+        "apply", "--dry-run=server", "-f", "-", input=yaml.safe_dump_all(objects), check=False
+    )
     assert result.returncode == 0, result.stderr
     return result.stdout
 
@@ -42,11 +43,14 @@ VALUE_SETS: dict[str, dict[str, Any]] = {
     "defaults": {},
     "peering cluster-wide": {"replicas": 3},
     "namespaced with peering and network policy": {
-        "replicas": 2, "rbac": {"namespaced": True}, "watchNamespaces": ["WATCHED0", "WATCHED1"],
+        "replicas": 2,
+        "rbac": {"namespaced": True},
+        "watchNamespaces": ["WATCHED0", "WATCHED1"],
         "networkPolicy": {"enabled": True, "egress": [{"ports": [{"port": 443}]}]},
     },
     "cluster rbac, some namespaces, no metrics service": {
-        "watchNamespaces": ["WATCHED0"], "metrics": {"service": {"enabled": False}},
+        "watchNamespaces": ["WATCHED0"],
+        "metrics": {"service": {"enabled": False}},
         "serviceAccount": {"annotations": {"eks.amazonaws.com/role-arn": "arn:aws:iam::1:role/x"}},
     },
 }
@@ -54,12 +58,20 @@ VALUE_SETS: dict[str, dict[str, Any]] = {
 
 @pytest.mark.parametrize("case", sorted(VALUE_SETS))
 def test_rendered_manifests_pass_server_side_dry_run(
-        cluster: KubeCluster, watched: list[str], case: str) -> None:
+    cluster: KubeCluster, watched: list[str], case: str
+) -> None:
     release_namespace = watched[2]
-    values = yaml.safe_load(yaml.safe_dump(VALUE_SETS[case])
-                            .replace("WATCHED0", watched[0]).replace("WATCHED1", watched[1]))
-    objects = render(values, release=f"dry-{secrets.token_hex(3)}",
-                     namespace=release_namespace, include_crds=True)
+    values = yaml.safe_load(
+        yaml.safe_dump(VALUE_SETS[case])
+        .replace("WATCHED0", watched[0])
+        .replace("WATCHED1", watched[1])
+    )
+    objects = render(
+        values,
+        release=f"dry-{secrets.token_hex(3)}",
+        namespace=release_namespace,
+        include_crds=True,
+    )
     output = dry_run(cluster, objects)
     # One "<kind>/<name> created|configured|unchanged (server dry run)" line per object.
     assert output.count("(server dry run)") == len(objects), output

@@ -31,7 +31,7 @@ pytestmark = pytest.mark.integration
 needs_controller = pytest.mark.skipif(
     importlib.util.find_spec("modelship.controller.modeldeployment") is None,
     reason="needs the operator's controller (modelship.controller.modeldeployment), "
-           "not written yet",
+    "not written yet",
 )
 
 
@@ -51,14 +51,31 @@ class Release:
 
     def upgrade(self, **changes: Any) -> None:
         self.values = {**self.values, **changes}
-        run_helm("upgrade", self.name, str(CHART), "--namespace", self.namespace,
-                 "--wait", "--timeout", "120s", values=self.values,
-                 kubeconfig=self.cluster.kubeconfig, timeout=180)
+        run_helm(
+            "upgrade",
+            self.name,
+            str(CHART),
+            "--namespace",
+            self.namespace,
+            "--wait",
+            "--timeout",
+            "120s",
+            values=self.values,
+            kubeconfig=self.cluster.kubeconfig,
+            timeout=180,
+        )
 
     def history(self) -> list[dict[str, Any]]:
-        result = run_helm("history", self.name, "--namespace", self.namespace,
-                          "--output", "json", kubeconfig=self.cluster.kubeconfig)
-        return json.loads(result.stdout)  # type: ignore[no-any-return]
+        result = run_helm(
+            "history",
+            self.name,
+            "--namespace",
+            self.namespace,
+            "--output",
+            "json",
+            kubeconfig=self.cluster.kubeconfig,
+        )
+        return json.loads(result.stdout)
 
     def operator_deployment(self) -> dict[str, Any]:
         deployment = self.cluster.get("deployment", self.fullname, self.namespace)
@@ -74,36 +91,64 @@ class Release:
 def release(cluster: KubeCluster) -> Iterator[Release]:
     """The chart installed once for this module with `helm install --wait`."""
     suffix = secrets.token_hex(3)
-    installed = Release(cluster, f"up-{suffix}", f"t-ms-{suffix}", f"t-ml-{suffix}",
-                        {"watchNamespaces": [f"t-ml-{suffix}"], "rbac": {"namespaced": True},
-                         "logFormat": "text"})
+    installed = Release(
+        cluster,
+        f"up-{suffix}",
+        f"t-ms-{suffix}",
+        f"t-ml-{suffix}",
+        {"watchNamespaces": [f"t-ml-{suffix}"], "rbac": {"namespaced": True}, "logFormat": "text"},
+    )
     for name in (installed.namespace, installed.watched):
         cluster.kubectl("create", "namespace", name)
-    run_helm("install", installed.name, str(CHART), "--namespace", installed.namespace,
-             "--wait", "--timeout", "120s", values=installed.values,
-             kubeconfig=cluster.kubeconfig, timeout=180)
+    run_helm(
+        "install",
+        installed.name,
+        str(CHART),
+        "--namespace",
+        installed.namespace,
+        "--wait",
+        "--timeout",
+        "120s",
+        values=installed.values,
+        kubeconfig=cluster.kubeconfig,
+        timeout=180,
+    )
     yield installed
-    run_helm("uninstall", installed.name, "--namespace", installed.namespace, "--wait",
-             kubeconfig=cluster.kubeconfig, check=False, timeout=180)
+    run_helm(
+        "uninstall",
+        installed.name,
+        "--namespace",
+        installed.namespace,
+        "--wait",
+        kubeconfig=cluster.kubeconfig,
+        check=False,
+        timeout=180,
+    )
     for name in (installed.namespace, installed.watched):
         cluster.kubectl("delete", "namespace", name, "--wait=false", check=False)
 
 
 def rolled_out(deployment: dict[str, Any]) -> bool:
     status, replicas = deployment.get("status", {}), deployment["spec"]["replicas"]
-    return (status.get("observedGeneration", 0) >= deployment["metadata"]["generation"]
-            and status.get("updatedReplicas", 0) == replicas
-            and status.get("readyReplicas", 0) == replicas
-            and status.get("replicas", 0) == replicas
-            and is_available(deployment))
+    return (
+        status.get("observedGeneration", 0) >= deployment["metadata"]["generation"]
+        and status.get("updatedReplicas", 0) == replicas
+        and status.get("readyReplicas", 0) == replicas
+        and status.get("replicas", 0) == replicas
+        and is_available(deployment)
+    )
 
 
 def test_upgrade_rolls_the_operator_and_leaves_modeldeployments_alone(
-        cluster: KubeCluster, release: Release) -> None:
+    cluster: KubeCluster, release: Release
+) -> None:
     assert rolled_out(release.operator_deployment())
-    md = {"apiVersion": "modelship.io/v1alpha1", "kind": "ModelDeployment",
-          "metadata": {"name": "survivor"},
-          "spec": {"model": {"storageUri": "s3://models/survivor"}}}
+    md = {
+        "apiVersion": "modelship.io/v1alpha1",
+        "kind": "ModelDeployment",
+        "metadata": {"name": "survivor"},
+        "spec": {"model": {"storageUri": "s3://models/survivor"}},
+    }
     cluster.apply(md, namespace=release.watched)
     before = cluster.get("modeldeployment", "survivor", release.watched)
     crd_before = cluster.get("crd", "modeldeployments.modelship.io")
@@ -111,9 +156,11 @@ def test_upgrade_rolls_the_operator_and_leaves_modeldeployments_alone(
     revision = release.history()[-1]["revision"]
 
     token = secrets.token_hex(4)
-    release.upgrade(logFormat="json", podAnnotations={"modelship.test/upgrade": token},
-                    resources={"requests": {"cpu": "150m", "memory": "256Mi"},
-                               "limits": {"memory": "512Mi"}})
+    release.upgrade(
+        logFormat="json",
+        podAnnotations={"modelship.test/upgrade": token},
+        resources={"requests": {"cpu": "150m", "memory": "256Mi"}, "limits": {"memory": "512Mi"}},
+    )
 
     latest = release.history()[-1]
     assert (latest["revision"], latest["status"]) == (revision + 1, "deployed")
@@ -125,10 +172,16 @@ def test_upgrade_rolls_the_operator_and_leaves_modeldeployments_alone(
 
     def new_pods_only() -> bool:
         pods = release.operator_pods()
-        return bool(pods) and rolled_out(release.operator_deployment()) and all(
-            p["metadata"]["annotations"].get("modelship.test/upgrade") == token
-            and p["status"].get("phase") == "Running"
-            and "deletionTimestamp" not in p["metadata"] for p in pods)
+        return (
+            bool(pods)
+            and rolled_out(release.operator_deployment())
+            and all(
+                p["metadata"]["annotations"].get("modelship.test/upgrade") == token
+                and p["status"].get("phase") == "Running"
+                and "deletionTimestamp" not in p["metadata"]
+                for p in pods
+            )
+        )
 
     wait_for(new_pods_only, timeout=60, what="only upgraded operator pods, running")
     assert len(release.operator_pods()) == 1  # Recreate: never two standalone operators
@@ -140,8 +193,7 @@ def test_upgrade_rolls_the_operator_and_leaves_modeldeployments_alone(
     assert after["metadata"]["generation"] == before["metadata"]["generation"]
     assert after["spec"] == before["spec"]
     assert crd_after["metadata"]["uid"] == crd_before["metadata"]["uid"]
-    cluster.kubectl("delete", "modeldeployment", "survivor", "-n", release.watched,
-                    "--wait=false")
+    cluster.kubectl("delete", "modeldeployment", "survivor", "-n", release.watched, "--wait=false")
 
 
 class AvailabilityWatch:
@@ -160,9 +212,12 @@ class AvailabilityWatch:
     def _sample(self) -> None:
         while not self._stop.is_set():
             deployment = self._apps.read_namespaced_deployment(self._name, self._namespace)
-            ready = deployment.status.ready_replicas or 0
-            available = any(c.type == "Available" and c.status == "True"
-                            for c in deployment.status.conditions or [])
+            status = deployment.status
+            ready = (status and status.ready_replicas) or 0
+            available = any(
+                c.type == "Available" and c.status == "True"
+                for c in (status and status.conditions) or []
+            )
             if not available or ready < self._replicas:
                 self.outages.append(f"available={available} ready={ready}")
             self.samples += 1
@@ -172,23 +227,32 @@ class AvailabilityWatch:
         self._thread.start()
         return self
 
-    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
-                 trace: TracebackType | None) -> None:
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        trace: TracebackType | None,
+    ) -> None:
         self._stop.set()
         self._thread.join(timeout=10)
 
 
-def start_like_the_pod(run_operator: Callable[..., OperatorProcess],
-                       deployment: dict[str, Any], kubeconfig: Path) -> OperatorProcess:
+def start_like_the_pod(
+    run_operator: Callable[..., OperatorProcess], deployment: dict[str, Any], kubeconfig: Path
+) -> OperatorProcess:
     """`modelship run` with the operator container's arguments and environment, as the
     pod's ServiceAccount, its endpoints on loopback (kwok runs no container)."""
     container = deployment["spec"]["template"]["spec"]["containers"][0]
     assert container["command"] == ["modelship", "run"]
-    args = [a for a in container["args"]
-            if not a.startswith(("--metrics-port", "--health-port"))]
+    args = [a for a in container["args"] if not a.startswith(("--metrics-port", "--health-port"))]
     env = {e["name"]: e["value"] for e in container["env"] if "value" in e}
-    env.update({"MODELSHIP_BIND_ADDRESS": "127.0.0.1", "MODELSHIP_METRICS_PORT": "0",
-                "MODELSHIP_HEALTH_PORT": "0"})
+    env.update(
+        {
+            "MODELSHIP_BIND_ADDRESS": "127.0.0.1",
+            "MODELSHIP_METRICS_PORT": "0",
+            "MODELSHIP_HEALTH_PORT": "0",
+        }
+    )
     return run_operator(*args, kubeconfig=kubeconfig, env=env)
 
 
@@ -197,43 +261,65 @@ def ready_condition(cluster: KubeCluster, namespace: str, name: str) -> dict[str
     status = md.get("status", {})
     if status.get("observedGeneration") != md.get("metadata", {}).get("generation"):
         return None
-    return next((c for c in status.get("conditions", [])
-                 if c["type"] == "Ready" and c["status"] == "True"), None)
+    return next(
+        (c for c in status.get("conditions", []) if c["type"] == "Ready" and c["status"] == "True"),
+        None,
+    )
 
 
 @needs_controller
 def test_upgrade_keeps_modeldeployments_serving(
-        cluster: KubeCluster, release: Release, run_operator: Callable[..., OperatorProcess],
-        s3_server: Any, s3_bucket: str, tmp_path: Path) -> None:
+    cluster: KubeCluster,
+    release: Release,
+    run_operator: Callable[..., OperatorProcess],
+    s3_server: Any,
+    s3_bucket: str,
+    tmp_path: Path,
+) -> None:
     account = release.operator_deployment()["spec"]["template"]["spec"]["serviceAccountName"]
-    kubeconfig = cluster.kubeconfig_for_serviceaccount(release.namespace, account,
-                                                       tmp_path / "operator.kubeconfig")
+    kubeconfig = cluster.kubeconfig_for_serviceaccount(
+        release.namespace, account, tmp_path / "operator.kubeconfig"
+    )
     uri = publish_version(s3_server, s3_bucket, "digits", tmp_path / "model")
-    cluster.apply(s3_secret(s3_server), model_deployment("digits", uri, s3_server, replicas=2),
-                  namespace=release.watched)
+    cluster.apply(
+        s3_secret(s3_server),
+        model_deployment("digits", uri, s3_server, replicas=2),
+        namespace=release.watched,
+    )
     release.upgrade(logFormat="text")
     old = start_like_the_pod(run_operator, release.operator_deployment(), kubeconfig)
 
-    wait_for(lambda: ready_condition(cluster, release.watched, "digits"), timeout=120,
-             what="the ModelDeployment Ready under the installed operator")
+    wait_for(
+        lambda: ready_condition(cluster, release.watched, "digits"),
+        timeout=120,
+        what="the ModelDeployment Ready under the installed operator",
+    )
     serving = cluster.get("deployment", "digits-serving", release.watched)
     assert serving is not None and is_available(serving)
 
     with AvailabilityWatch(cluster, release.watched, "digits-serving", replicas=2) as watch:
-        release.upgrade(logFormat="json",
-                        podAnnotations={"modelship.test/upgrade": secrets.token_hex(4)})
+        release.upgrade(
+            logFormat="json", podAnnotations={"modelship.test/upgrade": secrets.token_hex(4)}
+        )
         # The old pod is replaced by one running the upgraded settings.
         assert old.stop() is not None
         new = start_like_the_pod(run_operator, release.operator_deployment(), kubeconfig)
 
         def handled_in_json() -> bool:
-            return any(line.startswith("{") and "digits" in line
-                       for line in new.output().splitlines())
+            return any(
+                line.startswith("{") and "digits" in line for line in new.output().splitlines()
+            )
 
-        wait_for(handled_in_json, timeout=90,
-                 what="the upgraded operator (JSON logs) handling the ModelDeployment")
-        wait_for(lambda: ready_condition(cluster, release.watched, "digits"), timeout=60,
-                 what="the ModelDeployment Ready under the upgraded operator")
+        wait_for(
+            handled_in_json,
+            timeout=90,
+            what="the upgraded operator (JSON logs) handling the ModelDeployment",
+        )
+        wait_for(
+            lambda: ready_condition(cluster, release.watched, "digits"),
+            timeout=60,
+            what="the ModelDeployment Ready under the upgraded operator",
+        )
 
     assert watch.samples > 0
     assert watch.outages == [], watch.outages[:5]

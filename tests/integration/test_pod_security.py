@@ -32,9 +32,13 @@ SPEC = {
 def pod_from(template: dict[str, Any], name: str) -> dict[str, Any]:
     """The Pod a controller would create from `template`."""
     return {
-        "apiVersion": "v1", "kind": "Pod",
-        "metadata": {"name": name, "labels": template["metadata"].get("labels", {}),
-                     "annotations": template["metadata"].get("annotations", {})},
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {
+            "name": name,
+            "labels": template["metadata"].get("labels", {}),
+            "annotations": template["metadata"].get("annotations", {}),
+        },
         "spec": template["spec"],
     }
 
@@ -47,9 +51,13 @@ def operator_pod(namespace: str) -> dict[str, Any]:
 @pytest.fixture
 def restricted(cluster: KubeCluster, namespace: str) -> str:
     """A namespace enforcing "restricted", with the chart's ServiceAccount in it."""
-    cluster.kubectl("label", "namespace", namespace,
-                    "pod-security.kubernetes.io/enforce=restricted",
-                    "pod-security.kubernetes.io/enforce-version=latest")
+    cluster.kubectl(
+        "label",
+        "namespace",
+        namespace,
+        "pod-security.kubernetes.io/enforce=restricted",
+        "pod-security.kubernetes.io/enforce-version=latest",
+    )
     cluster.apply(only(render(namespace=namespace), "ServiceAccount"))
     return namespace
 
@@ -77,8 +85,9 @@ def test_the_operator_pod_is_admitted(cluster: KubeCluster, restricted: str) -> 
 
 
 def test_serving_pods_are_admitted(cluster: KubeCluster, restricted: str) -> None:
-    deployment = serving_deployment(OWNER, parse_spec(SPEC, name="digits"),
-                                    TargetVersion(3, "sha256:" + "ab" * 32))
+    deployment = serving_deployment(
+        OWNER, parse_spec(SPEC, name="digits"), TargetVersion(3, "sha256:" + "ab" * 32)
+    )
     admitted(cluster, restricted, pod_from(deployment["spec"]["template"], "serving"))
 
 

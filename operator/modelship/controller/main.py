@@ -4,6 +4,7 @@ handlers of controller.modeldeployment, metrics and a liveness endpoint."""
 from __future__ import annotations
 
 import logging
+import random
 from typing import Any
 
 import kopf
@@ -33,6 +34,9 @@ def configure_kopf(settings: kopf.OperatorSettings, operator: OperatorSettings) 
     if operator.peering:
         settings.peering.name = operator.peering
         settings.peering.mandatory = True
+        # kopf pauses every peer that shares the highest priority, so equal priorities would
+        # leave all replicas idle: a random one makes exactly one replica active.
+        settings.peering.priority = random.randint(1, 2**31 - 1)
         settings.peering.standalone = False
     else:
         settings.peering.standalone = True

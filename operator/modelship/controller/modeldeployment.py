@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
+import json
 import logging
 import time
 from collections.abc import Mapping, Sequence
@@ -113,6 +115,7 @@ async def reconcile(namespace: str, name: str, logger: Logger) -> float:
     spec = parse(body)
     artifacts = await gather_artifacts(client, spec, namespace)
     deployment = await in_thread(client.get, "apps/v1", "Deployment", namespace, f"{name}-serving")
+    service = await in_thread(client.get, "v1", "Service", namespace, name)
     pods = await in_thread(client.list, "v1", "Pod", namespace, selector_labels(owner, SERVING))
     now = datetime.now(UTC)
     training = await plan_training_run(client, owner, body, spec, artifacts, now)
@@ -126,7 +129,7 @@ async def reconcile(namespace: str, name: str, logger: Logger) -> float:
         training=training.active,
     )
     plan = plan_serving(owner, observed, now, ServingSettings(default_image=OPERATOR.server_image))
-    await apply_plan(client, body, plan, training, logger)
+    await apply_plan(client, body, plan, training, logger, observed=(deployment, service))
     if is_converging(plan.status):
         return OPERATOR.converge_interval
     delay = OPERATOR.max_poll_interval
@@ -203,10 +206,18 @@ def s3_client(settings: S3Settings) -> Any:
 
 
 async def apply_plan(
-    client: Kube, body: Mapping[str, Any], plan: ServingPlan, training: TrainingPlan, logger: Logger
+    client: Kube,
+    body: Mapping[str, Any],
+    plan: ServingPlan,
+    training: TrainingPlan,
+    logger: Logger,
+    observed: Sequence[Mapping[str, Any] | None] = (),
 ) -> None:
-    for obj in (*training.objects, *plan.objects):
+    for obj in training.objects:
         await in_thread(client.apply, obj)
+    current = {_key(o): o for o in observed if o is not None}
+    for obj in plan.objects:
+        await apply_if_changed(client, obj, current.get(_key(obj)))
     for job in training.stale_jobs:
         await in_thread(client.delete, "batch/v1", "Job", body["metadata"]["namespace"], job)
     patch = dict(plan.status_patch)
@@ -224,6 +235,39 @@ async def apply_plan(
         kopf.event(cast(Any, body), type=event.type, reason=event.reason, message=event.message)
         log = logger.warning if event.type == "Warning" else logger.info
         log(f"{event.reason}: {event.message}")
+
+
+APPLIED_HASH = "modelship.io/applied-hash"
+# Even an unchanged object is applied again this often, so an edit made behind the operator's
+# back (kubectl edit) is undone within this time.
+REAPPLY_AFTER = 600.0
+_last_applied: dict[tuple[str, str, str, str], float] = {}
+
+
+def _key(obj: Mapping[str, Any]) -> tuple[str, str, str, str]:
+    meta = obj["metadata"]
+    return (obj["apiVersion"], obj["kind"], meta.get("namespace", ""), meta["name"])
+
+
+def applied_hash(obj: Mapping[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(obj, sort_keys=True).encode()).hexdigest()[:16]
+
+
+async def apply_if_changed(
+    client: Kube, obj: Mapping[str, Any], observed: Mapping[str, Any] | None
+) -> None:
+    """Server-side apply, skipped when the object in the cluster was made from the same
+    desired object (an idle resource then costs no writes at all)."""
+    digest = applied_hash(obj)
+    key = _key(obj)
+    seen = ((observed or {}).get("metadata") or {}).get("annotations") or {}
+    fresh = time.monotonic() - _last_applied.get(key, -REAPPLY_AFTER) < REAPPLY_AFTER
+    if seen.get(APPLIED_HASH) == digest and fresh:
+        return
+    meta = dict(obj["metadata"])
+    meta["annotations"] = {**(meta.get("annotations") or {}), APPLIED_HASH: digest}
+    await in_thread(client.apply, {**obj, "metadata": meta})
+    _last_applied[key] = time.monotonic()
 
 
 def is_converging(status: Mapping[str, Any]) -> bool:

@@ -188,6 +188,7 @@ class Cluster:
             timeout=120,
             check=False,
         )
+        (kwok_workdir() / f"{self.name}.kwokctl.yaml").unlink(missing_ok=True)
 
     def component_pids(self) -> dict[str, int]:
         """The processes kwokctl started for this cluster, by component name."""

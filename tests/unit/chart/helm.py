@@ -31,9 +31,13 @@ def helm() -> Path:
     return path
 
 
-def run_helm(*args: str, values: Mapping[str, Any] | None = None,
-             kubeconfig: Path | None = None, check: bool = True,
-             timeout: float = 120) -> subprocess.CompletedProcess[str]:
+def run_helm(
+    *args: str,
+    values: Mapping[str, Any] | None = None,
+    kubeconfig: Path | None = None,
+    check: bool = True,
+    timeout: float = 120,
+) -> subprocess.CompletedProcess[str]:
     """`helm ARGS -f <values>` (against the cluster in `kubeconfig`, if given), with helm's
     cache and config in a throwaway folder; fails the test with helm's own message unless
     check=False."""
@@ -45,18 +49,29 @@ def run_helm(*args: str, values: Mapping[str, Any] | None = None,
             options += ["-f", str(values_file)]
         result = subprocess.run(
             [str(helm()), *args, *options],
-            capture_output=True, text=True, timeout=timeout, check=False,
-            env={**os.environ, "HELM_CACHE_HOME": f"{home}/cache",
-                 "HELM_CONFIG_HOME": f"{home}/config", "HELM_DATA_HOME": f"{home}/data"},
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+            env={
+                **os.environ,
+                "HELM_CACHE_HOME": f"{home}/cache",
+                "HELM_CONFIG_HOME": f"{home}/config",
+                "HELM_DATA_HOME": f"{home}/data",
+            },
         )
     if check and result.returncode != 0:
         raise AssertionError(f"helm {' '.join(args)} failed:\n{result.stderr}")
     return result
 
 
-def render(values: Mapping[str, Any] | None = None, *, release: str = RELEASE,
-           namespace: str = RELEASE_NAMESPACE, include_crds: bool = False
-           ) -> list[dict[str, Any]]:
+def render(
+    values: Mapping[str, Any] | None = None,
+    *,
+    release: str = RELEASE,
+    namespace: str = RELEASE_NAMESPACE,
+    include_crds: bool = False,
+) -> list[dict[str, Any]]:
     """The chart's manifests as `helm template` renders them with `values`."""
     args = ["template", release, str(CHART), "--namespace", namespace]
     if include_crds:
@@ -72,18 +87,22 @@ def render_error(values: Mapping[str, Any]) -> str:
     return result.stderr
 
 
-def find(objects: Iterable[dict[str, Any]], kind: str, name: str | None = None,
-         namespace: str | None = None) -> list[dict[str, Any]]:
+def find(
+    objects: Iterable[dict[str, Any]],
+    kind: str,
+    name: str | None = None,
+    namespace: str | None = None,
+) -> list[dict[str, Any]]:
     return [
-        o for o in objects
+        o
+        for o in objects
         if o["kind"] == kind
         and (name is None or o["metadata"]["name"] == name)
         and (namespace is None or o["metadata"].get("namespace") == namespace)
     ]
 
 
-def only(objects: Iterable[dict[str, Any]], kind: str, name: str | None = None
-         ) -> dict[str, Any]:
+def only(objects: Iterable[dict[str, Any]], kind: str, name: str | None = None) -> dict[str, Any]:
     found = find(objects, kind, name)
     assert len(found) == 1, f"expected one {kind}, found {len(found)}"
     return found[0]
@@ -92,7 +111,7 @@ def only(objects: Iterable[dict[str, Any]], kind: str, name: str | None = None
 def operator_container(objects: Iterable[dict[str, Any]]) -> dict[str, Any]:
     deployment = only(objects, "Deployment")
     (container,) = deployment["spec"]["template"]["spec"]["containers"]
-    return container  # type: ignore[no-any-return]
+    return container
 
 
 def env_values(container: Mapping[str, Any]) -> dict[str, str]:
@@ -111,19 +130,23 @@ class Grant:
     name: str = ""
 
 
-def grants_to(objects: list[dict[str, Any]], service_account: str,
-              namespace: str) -> set[Grant]:
+def grants_to(objects: list[dict[str, Any]], service_account: str, namespace: str) -> set[Grant]:
     """Everything the rendered (Cluster)Roles bound to that ServiceAccount allow."""
     roles = {
         (o["kind"], o["metadata"].get("namespace"), o["metadata"]["name"]): o
-        for o in objects if o["kind"] in ("Role", "ClusterRole")
+        for o in objects
+        if o["kind"] in ("Role", "ClusterRole")
     }
     granted: set[Grant] = set()
     for binding in objects:
         if binding["kind"] not in ("RoleBinding", "ClusterRoleBinding"):
             continue
-        if not any(s["kind"] == "ServiceAccount" and s["name"] == service_account
-                   and s["namespace"] == namespace for s in binding["subjects"]):
+        if not any(
+            s["kind"] == "ServiceAccount"
+            and s["name"] == service_account
+            and s["namespace"] == namespace
+            for s in binding["subjects"]
+        ):
             continue
         scope = binding["metadata"].get("namespace", "*")
         ref = binding["roleRef"]

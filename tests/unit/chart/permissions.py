@@ -50,9 +50,6 @@ IN_WATCHED_NAMESPACE: tuple[Permission, ...] = (
     *_each("events.k8s.io", "events", "create patch"),
 )
 
-# Cluster-wide RBAC mode only: kopf follows namespaces.
-CLUSTER_WIDE: tuple[Permission, ...] = (*_each("", "namespaces", "list watch"),)
-
 
 def peering_permissions(clusterwide: bool, name: str = "modelship") -> tuple[Permission, ...]:
     """kopf peering (replicas > 1): watch the peering objects, patch only ours."""
@@ -75,7 +72,10 @@ NEVER: tuple[Permission, ...] = (
     *_each("", "serviceaccounts", "create"),
     Permission("", "serviceaccounts", "create", subresource="token"),
     *_each("", "nodes", "get list watch patch delete"),
-    *_each("", "namespaces", "create delete"),
+    # kopf's namespace and CRD scanning is off (controller/main.py): the operator is told
+    # its namespaces and knows its one CRD.
+    *_each("", "namespaces", "get list watch create delete"),
+    *_each("apiextensions.k8s.io", "customresourcedefinitions", "list watch"),
     *_each("rbac.authorization.k8s.io", "rolebindings", "create"),
     *_each("rbac.authorization.k8s.io", "clusterroles", "bind escalate"),
     *_each("apiextensions.k8s.io", "customresourcedefinitions", "create update delete"),

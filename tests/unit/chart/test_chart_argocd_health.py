@@ -25,22 +25,30 @@ def health(obj: dict[str, Any]) -> tuple[str, str]:
     return result["status"], result["message"]
 
 
-def condition(kind: str, status: str, reason: str = "", message: str = "",
-              observed: int | None = None) -> dict[str, Any]:
-    cond: dict[str, Any] = {"type": kind, "status": status, "reason": reason,
-                            "message": message, "lastTransitionTime": "2025-05-01T12:00:00Z"}
+def condition(
+    kind: str, status: str, reason: str = "", message: str = "", observed: int | None = None
+) -> dict[str, Any]:
+    cond: dict[str, Any] = {
+        "type": kind,
+        "status": status,
+        "reason": reason,
+        "message": message,
+        "lastTransitionTime": "2025-05-01T12:00:00Z",
+    }
     if observed is not None:
         cond["observedGeneration"] = observed
     return cond
 
 
-def model_deployment(generation: int = 3, observed: int | None = 3,
-                     *conditions: dict[str, Any]) -> dict[str, Any]:
+def model_deployment(
+    generation: int = 3, observed: int | None = 3, *conditions: dict[str, Any]
+) -> dict[str, Any]:
     status: dict[str, Any] = {"phase": "Ready", "conditions": list(conditions)}
     if observed is not None:
         status["observedGeneration"] = observed
     return {
-        "apiVersion": "modelship.io/v1alpha1", "kind": "ModelDeployment",
+        "apiVersion": "modelship.io/v1alpha1",
+        "kind": "ModelDeployment",
         "metadata": {"name": "digits", "namespace": "ml", "generation": generation},
         "spec": {"model": {"storageUri": "s3://models/digits"}},
         "status": status,
@@ -77,8 +85,9 @@ def test_a_ready_condition_from_an_older_generation_is_not_healthy() -> None:
 
 
 def test_reconciling_is_progressing_with_the_operators_message() -> None:
-    rolling = condition("Reconciling", "True", "RollingOut",
-                        "Rolling out version 4: 1/2 replicas ready.")
+    rolling = condition(
+        "Reconciling", "True", "RollingOut", "Rolling out version 4: 1/2 replicas ready."
+    )
     not_ready = condition("Ready", "False", "RollingOut", "Version 4 is rolling out.")
     status, message = health(model_deployment(3, 3, not_ready, rolling, NOT_STALLED))
     assert status == "Progressing"
@@ -86,8 +95,12 @@ def test_reconciling_is_progressing_with_the_operators_message() -> None:
 
 
 def test_stalled_is_degraded_with_its_reason_and_message() -> None:
-    stalled = condition("Stalled", "True", "Unschedulable",
-                        "0/6 nodes are available: 6 Insufficient nvidia.com/gpu.")
+    stalled = condition(
+        "Stalled",
+        "True",
+        "Unschedulable",
+        "0/6 nodes are available: 6 Insufficient nvidia.com/gpu.",
+    )
     not_ready = condition("Ready", "False", "Unschedulable", "No replica is ready.")
     status, message = health(model_deployment(3, 3, not_ready, stalled))
     assert status == "Degraded"
@@ -101,11 +114,14 @@ def test_stalled_wins_over_reconciling() -> None:
     assert status == "Degraded"
 
 
-@pytest.mark.parametrize("obj", [
-    {"metadata": {"name": "new", "generation": 1}},
-    model_deployment(1, None),
-    model_deployment(1, 1),
-])
+@pytest.mark.parametrize(
+    "obj",
+    [
+        {"metadata": {"name": "new", "generation": 1}},
+        model_deployment(1, None),
+        model_deployment(1, 1),
+    ],
+)
 def test_without_a_verdict_from_the_operator_it_is_progressing(obj: dict[str, Any]) -> None:
     status, message = health(obj)
     assert status == "Progressing"

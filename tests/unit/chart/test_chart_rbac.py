@@ -9,7 +9,6 @@ from typing import Any
 
 from tests.unit.chart.helm import RELEASE_NAMESPACE, Grant, find, grants_to, render
 from tests.unit.chart.permissions import (
-    CLUSTER_WIDE,
     IN_WATCHED_NAMESPACE,
     NEVER,
     Permission,
@@ -28,43 +27,53 @@ def granted(values: dict[str, Any]) -> set[Grant]:
 
 
 def test_cluster_wide_mode_grants_exactly_what_the_operator_uses() -> None:
-    assert granted({}) == expected("*", IN_WATCHED_NAMESPACE + CLUSTER_WIDE)
+    assert granted({}) == expected("*", IN_WATCHED_NAMESPACE)
 
 
 def test_cluster_wide_peering_adds_only_the_cluster_peering_object() -> None:
     assert granted({"replicas": 2}) == expected(
-        "*", IN_WATCHED_NAMESPACE + CLUSTER_WIDE + peering_permissions(clusterwide=True))
+        "*", IN_WATCHED_NAMESPACE + peering_permissions(clusterwide=True)
+    )
 
 
 def test_namespaced_mode_grants_only_inside_the_watched_namespaces() -> None:
     values = {"rbac": {"namespaced": True}, "watchNamespaces": ["team-a", "team-b"]}
     objects = render(values)
     assert not find(objects, "ClusterRole") and not find(objects, "ClusterRoleBinding")
-    assert granted(values) == (expected("team-a", IN_WATCHED_NAMESPACE)
-                               | expected("team-b", IN_WATCHED_NAMESPACE))
+    assert granted(values) == (
+        expected("team-a", IN_WATCHED_NAMESPACE) | expected("team-b", IN_WATCHED_NAMESPACE)
+    )
 
 
 def test_namespaced_peering_is_granted_in_each_watched_namespace() -> None:
     values = {"replicas": 2, "rbac": {"namespaced": True}, "watchNamespaces": ["team-a"]}
     assert granted(values) == expected(
-        "team-a", IN_WATCHED_NAMESPACE + peering_permissions(clusterwide=False))
+        "team-a", IN_WATCHED_NAMESPACE + peering_permissions(clusterwide=False)
+    )
 
 
 def test_watching_some_namespaces_with_cluster_rbac_peers_in_those_namespaces() -> None:
     # kopf peers through KopfPeerings whenever it watches named namespaces.
     values = {"replicas": 2, "watchNamespaces": ["team-a"]}
     assert granted(values) == expected(
-        "*", IN_WATCHED_NAMESPACE + CLUSTER_WIDE + peering_permissions(clusterwide=False))
+        "*", IN_WATCHED_NAMESPACE + peering_permissions(clusterwide=False)
+    )
 
 
 def test_nothing_the_operator_never_does_is_granted() -> None:
-    for values in ({}, {"replicas": 2},
-                   {"rbac": {"namespaced": True}, "watchNamespaces": ["team-a"]}):
+    for values in (
+        {},
+        {"replicas": 2},
+        {"rbac": {"namespaced": True}, "watchNamespaces": ["team-a"]},
+    ):
         grants = granted(values)
         for permission in NEVER:
-            assert not any(g.group == permission.group
-                           and g.resource in (permission.rbac_resource, "*")
-                           and g.verb in (permission.verb, "*") for g in grants), permission
+            assert not any(
+                g.group == permission.group
+                and g.resource in (permission.rbac_resource, "*")
+                and g.verb in (permission.verb, "*")
+                for g in grants
+            ), permission
         assert not any("*" in (g.group, g.resource, g.verb) for g in grants)
 
 

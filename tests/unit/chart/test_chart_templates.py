@@ -46,9 +46,13 @@ def test_kopf_peering_crds_have_kopfs_names_and_scopes() -> None:
     assert set(crds) == {"clusterkopfpeerings.kopf.dev", "kopfpeerings.kopf.dev"}
     cluster, namespaced = crds["clusterkopfpeerings.kopf.dev"], crds["kopfpeerings.kopf.dev"]
     assert (cluster["spec"]["scope"], cluster["spec"]["names"]["kind"]) == (
-        "Cluster", "ClusterKopfPeering")
+        "Cluster",
+        "ClusterKopfPeering",
+    )
     assert (namespaced["spec"]["scope"], namespaced["spec"]["names"]["kind"]) == (
-        "Namespaced", "KopfPeering")
+        "Namespaced",
+        "KopfPeering",
+    )
     for crd in crds.values():
         (version,) = crd["spec"]["versions"]
         assert version["name"] == "v1" and version["served"] and version["storage"]
@@ -59,12 +63,28 @@ def test_kopf_peering_crds_have_kopfs_names_and_scopes() -> None:
 
 
 def test_helm_lint_is_clean_with_every_option_on() -> None:
-    for extra in ([], ["--set", "replicas=3", "--set", "rbac.namespaced=true",
-                       "--set", "watchNamespaces={a,b}",
-                       "--set", "metrics.serviceMonitor.enabled=true",
-                       "--set", "networkPolicy.enabled=true"]):
-        result = subprocess.run([str(helm()), "lint", "--strict", str(CHART), *extra],
-                                capture_output=True, text=True, timeout=60, check=False)
+    for extra in (
+        [],
+        [
+            "--set",
+            "replicas=3",
+            "--set",
+            "rbac.namespaced=true",
+            "--set",
+            "watchNamespaces={a,b}",
+            "--set",
+            "metrics.serviceMonitor.enabled=true",
+            "--set",
+            "networkPolicy.enabled=true",
+        ],
+    ):
+        result = subprocess.run(
+            [str(helm()), "lint", "--strict", str(CHART), *extra],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
         assert result.returncode == 0, result.stdout + result.stderr
         assert "[WARNING]" not in result.stdout and "[ERROR]" not in result.stdout
 
@@ -89,13 +109,20 @@ def test_default_install_runs_one_standalone_operator_watching_every_namespace()
 
 
 def test_values_reach_the_operator_settings() -> None:
-    container = operator_container(render({
-        "watchNamespaces": ["team-a", "team-b"],
-        "defaultImages": {"server": "registry.example/server:9", "trainer": "registry.example/t:9"},
-        "logFormat": "text",
-        "image": {"repository": "registry.example/operator", "tag": "1.2.3"},
-        "env": [{"name": "AWS_REGION", "value": "eu-west-1"}],
-    }))
+    container = operator_container(
+        render(
+            {
+                "watchNamespaces": ["team-a", "team-b"],
+                "defaultImages": {
+                    "server": "registry.example/server:9",
+                    "trainer": "registry.example/t:9",
+                },
+                "logFormat": "text",
+                "image": {"repository": "registry.example/operator", "tag": "1.2.3"},
+                "env": [{"name": "AWS_REGION", "value": "eu-west-1"}],
+            }
+        )
+    )
     env = env_values(container)
     assert env["MODELSHIP_NAMESPACES"] == "team-a,team-b"
     assert env["MODELSHIP_SERVER_IMAGE"] == "registry.example/server:9"
@@ -107,13 +134,15 @@ def test_values_reach_the_operator_settings() -> None:
 
 def test_image_digest_wins_over_the_tag() -> None:
     digest = "sha256:" + "ab" * 32
-    container = operator_container(render({"image": {"repository": "r.example/op",
-                                                     "tag": "1", "digest": digest}}))
+    container = operator_container(
+        render({"image": {"repository": "r.example/op", "tag": "1", "digest": digest}})
+    )
     assert container["image"] == f"r.example/op@{digest}"
 
 
-def _parsed_by_modelship_run(container: dict[str, Any],
-                             monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+def _parsed_by_modelship_run(
+    container: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> dict[str, Any]:
     """What `modelship run` makes of the container's arguments and environment."""
     for name in [n for n in os.environ if n.startswith("MODELSHIP_")]:
         monkeypatch.delenv(name)
@@ -125,9 +154,11 @@ def _parsed_by_modelship_run(container: dict[str, Any],
 
 
 def test_modelship_run_accepts_the_deployments_arguments_and_environment(
-        monkeypatch: pytest.MonkeyPatch) -> None:
-    container = operator_container(render({"replicas": 2, "watchNamespaces": ["a", "b"],
-                                           "logFormat": "text"}))
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    container = operator_container(
+        render({"replicas": 2, "watchNamespaces": ["a", "b"], "logFormat": "text"})
+    )
     params = _parsed_by_modelship_run(container, monkeypatch)
     assert params["namespaces"] == ("a,b",)
     assert params["metrics_port"] == 8080 and params["health_port"] == 8081
@@ -147,7 +178,8 @@ def test_ports_and_probe_follow_the_values(monkeypatch: pytest.MonkeyPatch) -> N
     assert (probe["path"], probe["port"]) == ("/healthz", "health")
     service = only(objects, "Service")
     assert service["spec"]["ports"] == [
-        {"name": "metrics", "port": 9090, "targetPort": "metrics", "protocol": "TCP"}]
+        {"name": "metrics", "port": 9090, "targetPort": "metrics", "protocol": "TCP"}
+    ]
 
 
 def test_operator_pod_meets_the_restricted_profile() -> None:
@@ -184,12 +216,15 @@ def test_namespaced_peering_has_an_object_in_each_watched_namespace() -> None:
     assert not find(objects, "ClusterKopfPeering")
     peerings = find(objects, "KopfPeering")
     assert sorted((p["metadata"]["namespace"], p["metadata"]["name"]) for p in peerings) == [
-        ("a", "ours"), ("b", "ours")]
+        ("a", "ours"),
+        ("b", "ours"),
+    ]
 
 
 def test_service_monitor_scrapes_the_metrics_service() -> None:
-    objects = render({"metrics": {"serviceMonitor": {"enabled": True,
-                                                     "labels": {"release": "prom"}}}})
+    objects = render(
+        {"metrics": {"serviceMonitor": {"enabled": True, "labels": {"release": "prom"}}}}
+    )
     monitor = only(objects, "ServiceMonitor")
     assert monitor["apiVersion"] == "monitoring.coreos.com/v1"
     assert monitor["metadata"]["labels"]["release"] == "prom"
@@ -212,17 +247,23 @@ def test_network_policy_admits_only_metrics_scrapes() -> None:
     assert rule["from"] == [scraper]
 
 
-@pytest.mark.parametrize(("values", "words"), [
-    ({"rbac": {"namespaced": True}}, ["rbac.namespaced=true needs watchNamespaces"]),
-    ({"replicas": "two"}, ["/replicas", "integer"]),
-    ({"rbac": {"namespace": True}}, ["/rbac", "'namespace' not allowed"]),
-    ({"logFormat": "yaml"}, ["/logFormat"]),
-    ({"watchNamespaces": ["Team_A"]}, ["/watchNamespaces/0"]),
-    ({"metrics": {"service": {"enabled": False}, "serviceMonitor": {"enabled": True}}},
-     ["needs metrics.service.enabled=true"]),
-])
+@pytest.mark.parametrize(
+    ("values", "words"),
+    [
+        ({"rbac": {"namespaced": True}}, ["rbac.namespaced=true needs watchNamespaces"]),
+        ({"replicas": "two"}, ["/replicas", "integer"]),
+        ({"rbac": {"namespace": True}}, ["/rbac", "'namespace' not allowed"]),
+        ({"logFormat": "yaml"}, ["/logFormat"]),
+        ({"watchNamespaces": ["Team_A"]}, ["/watchNamespaces/0"]),
+        (
+            {"metrics": {"service": {"enabled": False}, "serviceMonitor": {"enabled": True}}},
+            ["needs metrics.service.enabled=true"],
+        ),
+    ],
+)
 def test_values_that_cannot_work_are_refused_with_the_value_named(
-        values: dict[str, Any], words: list[str]) -> None:
+    values: dict[str, Any], words: list[str]
+) -> None:
     error = render_error(values)
     for word in words:
         assert word in error
@@ -238,9 +279,13 @@ def test_argocd_snippets_carry_the_shipped_health_check() -> None:
 
 
 def test_every_rendered_object_is_labelled_for_the_release() -> None:
-    for obj in render({"replicas": 2, "metrics": {"serviceMonitor": {"enabled": True}},
-                       "networkPolicy": {"enabled": True}}):
+    for obj in render(
+        {
+            "replicas": 2,
+            "metrics": {"serviceMonitor": {"enabled": True}},
+            "networkPolicy": {"enabled": True},
+        }
+    ):
         labels = obj["metadata"]["labels"]
         assert labels["app.kubernetes.io/instance"] == "ms", obj["kind"]
         assert labels["app.kubernetes.io/managed-by"] == "Helm", obj["kind"]
-

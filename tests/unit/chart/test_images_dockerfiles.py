@@ -110,8 +110,13 @@ def test_operator_image_is_the_slim_core_without_tensorflow() -> None:
     assert stage.command == ["modelship", "run"]
     assert "slim" in stage.base
     assert re.search(r"@sha256:[0-9a-f]{64}$", stage.base), f"{stage.base} has no digest"
-    installs = [step for keyword, rest in instructions(stage.text) if keyword == "RUN"
-                for step in rest.split("&&") if "pip install" in step]
+    installs = [
+        step
+        for keyword, rest in instructions(stage.text)
+        if keyword == "RUN"
+        for step in rest.split("&&")
+        if "pip install" in step
+    ]
     assert installs, "the operator image installs nothing"
     for step in installs:
         # No extras ([server], [train], [tf-cpu]...) and no TensorFlow by name.
@@ -119,8 +124,10 @@ def test_operator_image_is_the_slim_core_without_tensorflow() -> None:
 
 
 def test_dockerignore_keeps_local_state_out_of_the_build_context() -> None:
-    entries = {line.strip() for line in (REPO / ".dockerignore").read_text().splitlines()
-               if line.strip() and not line.startswith("#")}
-    for needed in (".git", ".pytest_cache", ".mypy_cache", ".ruff_cache", ".venv",
-                   "bench/results"):
+    entries = {
+        line.strip()
+        for line in (REPO / ".dockerignore").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    }
+    for needed in (".git", ".pytest_cache", ".mypy_cache", ".ruff_cache", ".venv", "bench/results"):
         assert needed in entries, needed
