@@ -40,7 +40,7 @@ test-e2e: testbed
 	$(PY) -m pytest tests/e2e $(PYTEST_ARGS)
 
 # The README's second command: dependencies, the test bed, lint, then every test tier.
-test: install testbed lint
+test: install testbed lint helm-lint
 	$(PY) -m pytest tests/unit tests/integration tests/e2e $(PYTEST_ARGS)
 
 # The README's first command: the sandbox with the operator, the digits example pushed and
