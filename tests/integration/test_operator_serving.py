@@ -119,6 +119,11 @@ def test_kubectl_shows_the_truth_in_columns_and_explain(operating: ModelWorld) -
         ("model.storageUri", "gs://bucket/model", "spec.model.storageUri"),
         ("storage.pollInterval", "soon", "spec.storage.pollInterval"),
         ("rollout.strategy", "Teleport", "spec.rollout.strategy"),
+        (
+            "training",
+            {"entrypoint": "t:main", "gate": {"metric": "loss", "min": 0.9, "max": 0.5}},
+            "spec.training.gate.min is above spec.training.gate.max",
+        ),
     ],
 )
 def test_bad_spec_is_refused_at_apply_with_the_field_named(

@@ -392,11 +392,20 @@ class GateSpec:
 
     RULES: ClassVar[tuple[Rule, ...]] = (
         Rule(
-            cel="has(self.min) || (has(self.mustImprove) && self.mustImprove)",
-            holds=lambda gate: gate.min is not None or gate.must_improve,
+            cel="has(self.min) || has(self.max) || (has(self.mustImprove) && self.mustImprove)",
+            holds=lambda gate: gate.min is not None or gate.max is not None or gate.must_improve,
             field="",
             reason="MissingField",
-            message=("{path} checks nothing: set {path}.min, or {path}.mustImprove: true, or both"),
+            message=(
+                "{path} checks nothing: set {path}.min, {path}.max or {path}.mustImprove: true"
+            ),
+        ),
+        Rule(
+            cel="!has(self.min) || !has(self.max) || self.min <= self.max",
+            holds=lambda gate: gate.min is None or gate.max is None or gate.min <= gate.max,
+            field="max",
+            reason="ConflictingFields",
+            message="{path}.min is above {path}.max, so no version could pass: swap them",
         ),
     )
 
@@ -410,8 +419,20 @@ class GateSpec:
         "The lowest value of the metric a version may have to be rolled out.",
         default=None,
     )
+    max: float | None = prop(
+        "The highest value of the metric a version may have to be rolled out (for metrics "
+        "where lower is better, such as loss).",
+        default=None,
+    )
+    goal: Literal["Maximize", "Minimize"] = prop(
+        "Which way the metric gets better, for mustImprove: Maximize (accuracy, AUC) or "
+        "Minimize (loss, error rate). Default Maximize.",
+        default="Maximize",
+        enum=("Maximize", "Minimize"),
+    )
     must_improve: bool = prop(
-        "Roll a version out only if its metric beats the serving version's. Default false.",
+        "Roll a version out only if its metric beats the serving version's (in the "
+        "direction of goal). Default false.",
         default=False,
     )
 

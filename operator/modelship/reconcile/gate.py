@@ -1,9 +1,11 @@
 """The gate a new version must pass before it is rolled out (`spec.training.gate`).
 
-A version's metrics come from its manifest; higher is better (accuracy, AUC, F1...). The
-gate judges every complete version newer than the one serving, made by training or pushed by
-hand, so a version that fails it is never rolled out — and because the verdict is computed
-from the store each time, nothing has to be remembered across operator restarts.
+A version's metrics come from its manifest. `min` and `max` bound the metric; `mustImprove`
+compares it with the serving version's in the direction of `goal` (Maximize for accuracy,
+Minimize for loss). The gate judges every complete version newer than the one serving, made
+by training or pushed by hand, so a version that fails it is never rolled out — and because
+the verdict is computed from the store each time, nothing has to be remembered across
+operator restarts.
 """
 
 from __future__ import annotations
@@ -67,16 +69,27 @@ def gate_decision(
             f"{this}'s {name} is {value:g}, below the gate's minimum {gate.min:g} "
             "(spec.training.gate.min); it is not rolled out.",
         )
+    if gate.max is not None and value > gate.max:
+        return GateDecision(
+            False,
+            GATE_FAILED,
+            f"{this}'s {name} is {value:g}, above the gate's maximum {gate.max:g} "
+            "(spec.training.gate.max); it is not rolled out.",
+        )
     if gate.must_improve and current_metrics is not None:
         that = f"version {current}" if current is not None else "the serving version"
         served = current_metrics.get(name)
-        if served is not None and math.isfinite(served) and value <= served:
-            return GateDecision(
-                False,
-                GATE_NOT_IMPROVED,
-                f"{this}'s {name} is {value:g}, not better than {that}'s {served:g} "
-                "(spec.training.gate.mustImprove); it is not rolled out.",
-            )
+        minimize = gate.goal == "Minimize"
+        if served is not None and math.isfinite(served):
+            improved = value < served if minimize else value > served
+            if not improved:
+                direction = ", lower is better" if minimize else ""
+                return GateDecision(
+                    False,
+                    GATE_NOT_IMPROVED,
+                    f"{this}'s {name} is {value:g}, not better than {that}'s {served:g} "
+                    f"(spec.training.gate.mustImprove{direction}); it is not rolled out.",
+                )
     return GateDecision(True, GATE_PASSED, f"{this} passed the gate: {name} is {value:g}.")
 
 

@@ -142,6 +142,21 @@ def test_a_full_spec_is_read_field_by_field() -> None:
             0.0,
         ),
         (
+            {"training": {"entrypoint": "t:main", "gate": {"metric": "loss", "max": 0.2}}},
+            "training.gate.goal",
+            "Maximize",
+        ),
+        (
+            {
+                "training": {
+                    "entrypoint": "t:main",
+                    "gate": {"metric": "loss", "goal": "Minimize", "mustImprove": True},
+                }
+            },
+            "training.gate.goal",
+            "Minimize",
+        ),
+        (
             {"serving.resources": {"limits": {"cpu": 2, "memory": "1.5Gi"}}},
             "serving.resources",
             {"limits": {"cpu": 2, "memory": "1.5Gi"}},
@@ -359,7 +374,21 @@ BAD_SPECS: list[tuple[str, dict[str, Any], str, str, str]] = [
         {"training": {"entrypoint": "t:main", "gate": {"metric": "a"}}},
         "spec.training.gate",
         "MissingField",
-        "set spec.training.gate.min, or",
+        "set spec.training.gate.min, spec.training.gate.max or",
+    ),
+    (
+        "gate with min above max",
+        {"training": {"entrypoint": "t:main", "gate": {"metric": "a", "min": 0.9, "max": 0.5}}},
+        "spec.training.gate.max",
+        "ConflictingFields",
+        "spec.training.gate.min is above spec.training.gate.max",
+    ),
+    (
+        "gate goal not an enum value",
+        {"training": {"entrypoint": "t:main", "gate": {"metric": "a", "max": 1, "goal": "lower"}}},
+        "spec.training.gate.goal",
+        "UnsupportedValue",
+        "Maximize",
     ),
     (
         "cron with four fields",

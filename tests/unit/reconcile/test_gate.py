@@ -15,6 +15,9 @@ from tests.unit.training.builders import TrainedModelBuilder, trained
 AT_LEAST_90 = GateSpec(metric="accuracy", min=0.9)
 IMPROVES = GateSpec(metric="accuracy", must_improve=True)
 BOTH = GateSpec(metric="accuracy", min=0.9, must_improve=True)
+LOSS_AT_MOST_02 = GateSpec(metric="loss", max=0.2)
+LOSS_IMPROVES = GateSpec(metric="loss", goal="Minimize", must_improve=True)
+LOSS_BAND = GateSpec(metric="loss", min=0.01, max=0.2, goal="Minimize", must_improve=True)
 
 
 @pytest.mark.parametrize(
@@ -35,6 +38,14 @@ BOTH = GateSpec(metric="accuracy", min=0.9, must_improve=True)
         (BOTH, {"accuracy": 0.89}, {"accuracy": 0.5}, False, "GateFailed"),
         (BOTH, {"accuracy": 0.95}, {"accuracy": 0.96}, False, "GateNotImproved"),
         (BOTH, {"accuracy": 0.97}, {"accuracy": 0.96}, True, "GatePassed"),
+        (LOSS_AT_MOST_02, {"loss": 0.2}, None, True, "GatePassed"),  # the maximum itself passes
+        (LOSS_AT_MOST_02, {"loss": 0.21}, None, False, "GateFailed"),
+        (LOSS_IMPROVES, {"loss": 0.1}, {"loss": 0.2}, True, "GatePassed"),  # lower is better
+        (LOSS_IMPROVES, {"loss": 0.3}, {"loss": 0.2}, False, "GateNotImproved"),
+        (LOSS_IMPROVES, {"loss": 0.2}, {"loss": 0.2}, False, "GateNotImproved"),
+        (LOSS_BAND, {"loss": 0.005}, {"loss": 0.2}, False, "GateFailed"),  # suspiciously low
+        (LOSS_BAND, {"loss": 0.25}, None, False, "GateFailed"),
+        (LOSS_BAND, {"loss": 0.15}, {"loss": 0.18}, True, "GatePassed"),
     ],
 )
 def test_gate_decision(
@@ -58,6 +69,15 @@ def test_messages_name_both_numbers_and_the_setting() -> None:
         IMPROVES, {"accuracy": 0.91}, {"accuracy": 0.92}, candidate=5, current=4
     )
     assert "version 5's accuracy is 0.91, not better than version 4's 0.92" in message
+    _, _, message = gate_decision(LOSS_AT_MOST_02, {"loss": 0.25}, None, candidate=5)
+    assert "version 5's loss is 0.25, above the gate's maximum 0.2" in message
+    assert "spec.training.gate.max" in message
+    _, _, message = gate_decision(
+        LOSS_IMPROVES, {"loss": 0.3}, {"loss": 0.2}, candidate=5, current=4
+    )
+    assert "not better than version 4's 0.2 (spec.training.gate.mustImprove, lower is better)" in (
+        message
+    )
     _, _, message = gate_decision(AT_LEAST_90, {"loss": 0.1, "f1": 0.8}, None, candidate=5)
     assert "no metric 'accuracy'" in message and "it has: f1, loss" in message
 
