@@ -3,6 +3,7 @@ Secret in the namespace, and the operator running as a process watching that nam
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -81,6 +82,20 @@ class ModelWorld:
             raise AssertionError(
                 f"timed out waiting for {what}; status: {self.status(name)}\noperator log:\n{log}"
             ) from None
+
+    def events(self, name: str = "digits") -> list[dict[str, Any]]:
+        """The Events posted on the ModelDeployment, as `kubectl get events` lists them."""
+        listed = self.cluster.kubectl(
+            "get",
+            "events",
+            "-n",
+            self.namespace,
+            "--field-selector",
+            f"involvedObject.kind=ModelDeployment,involvedObject.name={name}",
+            "-o",
+            "json",
+        )
+        return json.loads(listed.stdout)["items"]  # type: ignore[no-any-return]
 
     def pods(self, name: str = "digits") -> list[dict[str, Any]]:
         return self.cluster.list(

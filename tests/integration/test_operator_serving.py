@@ -3,8 +3,6 @@ serving pods, and its status tells the truth."""
 
 from __future__ import annotations
 
-import json
-
 import pytest
 
 from modelship.dev.simulation import A100, GPU_PRODUCT_LABEL
@@ -97,17 +95,7 @@ def test_kubectl_shows_the_truth_in_columns_and_explain(operating: ModelWorld) -
     assert table[1].split()[:6] == ["digits", "digits", "1", "True", "Ready", "1"]
     explain = world.cluster.kubectl("explain", "modeldeployment.spec.serving.gpu").stdout
     assert "resourceName" in explain and "product" in explain
-    events = world.cluster.kubectl(
-        "get",
-        "events",
-        "-n",
-        world.namespace,
-        "--field-selector",
-        "involvedObject.kind=ModelDeployment,involvedObject.name=digits",
-        "-o",
-        "json",
-    )
-    reasons = {e["reason"] for e in json.loads(events.stdout)["items"]}
+    reasons = {e["reason"] for e in world.events()}
     assert reasons, "no Event was posted on the ModelDeployment"
 
 
@@ -123,6 +111,11 @@ def test_kubectl_shows_the_truth_in_columns_and_explain(operating: ModelWorld) -
             "training",
             {"entrypoint": "t:main", "gate": {"metric": "loss", "min": 0.9, "max": 0.5}},
             "spec.training.gate.min is above spec.training.gate.max",
+        ),
+        (
+            "training",
+            {"entrypoint": "t:main", "env": [{"name": "AWS_ACCESS_KEY_ID", "value": "x"}]},
+            "spec.training.env sets a variable the operator sets itself",
         ),
     ],
 )

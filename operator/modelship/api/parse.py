@@ -207,6 +207,9 @@ def _check_against_schema(value: Any, schema: Mapping[str, Any], path: str) -> N
     if kind == "object":
         mapping = _expect(value, Mapping, "an object (a map)", path)
         properties: Mapping[str, Any] = schema.get("properties", {})
+        for key in schema.get("required", ()):
+            if key not in mapping:
+                raise SpecError(f"{path}.{key}", MISSING_FIELD, f"{path}.{key} is required")
         extra = schema.get("additionalProperties")
         for key, item in mapping.items():
             if key in properties:
@@ -219,6 +222,12 @@ def _check_against_schema(value: Any, schema: Mapping[str, Any], path: str) -> N
                 )
     elif kind == "array":
         items = _expect(value, list, "a list", path)
+        if "maxItems" in schema and len(items) > schema["maxItems"]:
+            raise SpecError(
+                path,
+                OUT_OF_RANGE,
+                f"{path} has {len(items)} items; the most allowed is {schema['maxItems']}",
+            )
         for index, item in enumerate(items):
             _check_against_schema(item, schema["items"], f"{path}[{index}]")
     elif kind == "string":
@@ -229,8 +238,14 @@ def _check_against_schema(value: Any, schema: Mapping[str, Any], path: str) -> N
                 UNSUPPORTED_VALUE,
                 f'{path} "{text}" is not supported: use {_one_of(schema["enum"])}',
             )
+        if len(text) < schema.get("minLength", 0):
+            raise SpecError(path, INVALID_VALUE, f"{path} must not be empty")
+        if "pattern" in schema and not re.search(schema["pattern"], text):
+            raise SpecError(path, INVALID_VALUE, f'{path} "{text}" must match {schema["pattern"]}')
     elif kind == "integer" and (isinstance(value, bool) or not isinstance(value, int)):
         raise SpecError(path, WRONG_TYPE, f"{path} must be an integer, not {_describe(value)}")
+    elif kind == "boolean" and not isinstance(value, bool):
+        raise SpecError(path, WRONG_TYPE, f"{path} must be true or false, not {_describe(value)}")
 
 
 def _expect(raw: Any, kind: Any, what: str, path: str) -> Any:

@@ -100,6 +100,122 @@ TOLERATIONS_SCHEMA: dict[str, Any] = {
 }
 
 
+# The variables the operator itself sets in training containers (reconcile/training.py and
+# reconcile/storage.py): spec.training.env may not set them, so the operator's wiring (job
+# identity, TF_CONFIG, storage endpoint and credentials) cannot be overridden by accident.
+RESERVED_ENV_PREFIX = "MODELSHIP_"
+RESERVED_ENV_NAMES = (
+    "HOME",
+    "TF_CONFIG",
+    "AWS_ENDPOINT_URL",
+    "AWS_REGION",
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+)
+ENV_NAME_PATTERN = r"^[-._a-zA-Z][-._a-zA-Z0-9]*$"
+
+
+def _key_ref(description: str) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "description": description,
+        "required": ["name", "key"],
+        "properties": {
+            "name": {"type": "string", "description": "The object's name."},
+            "key": {"type": "string", "description": "The key."},
+            "optional": {
+                "type": "boolean",
+                "description": "Start without the variable when the key is missing.",
+            },
+        },
+    }
+
+
+ENV_SCHEMA: dict[str, Any] = {
+    "type": "array",
+    "maxItems": 100,
+    "x-kubernetes-list-type": "map",
+    "x-kubernetes-list-map-keys": ["name"],
+    "items": {
+        "type": "object",
+        "description": "An environment variable, as in a container's env.",
+        "required": ["name"],
+        "properties": {
+            "name": {
+                "type": "string",
+                "description": "The variable's name.",
+                "minLength": 1,
+                "maxLength": 256,
+                "pattern": ENV_NAME_PATTERN,
+            },
+            "value": {
+                "type": "string",
+                "description": "Its value; $(NAME) expands an earlier variable.",
+            },
+            "valueFrom": {
+                "type": "object",
+                "description": "Where its value comes from, as in a container's env[].valueFrom.",
+                "properties": {
+                    "secretKeyRef": _key_ref("A key of a Secret in the same namespace."),
+                    "configMapKeyRef": _key_ref("A key of a ConfigMap in the same namespace."),
+                    "fieldRef": {
+                        "type": "object",
+                        "description": "A field of the pod, e.g. metadata.name.",
+                        "required": ["fieldPath"],
+                        "properties": {
+                            "fieldPath": {"type": "string", "description": "The field's path."},
+                            "apiVersion": {
+                                "type": "string",
+                                "description": "The version fieldPath is written in (v1).",
+                            },
+                        },
+                    },
+                    "resourceFieldRef": {
+                        "type": "object",
+                        "description": "A resource limit or request of the container.",
+                        "required": ["resource"],
+                        "properties": {
+                            "resource": {
+                                "type": "string",
+                                "description": "e.g. limits.memory or requests.cpu.",
+                            },
+                            "containerName": {
+                                "type": "string",
+                                "description": "The container; the trainer by default.",
+                            },
+                            "divisor": {**_QUANTITY_SCHEMA, "description": "Unit of the value."},
+                        },
+                    },
+                },
+            },
+        },
+    },
+}
+
+
+def _env_is_not_reserved() -> Rule:
+    names = ", ".join(f"'{name}'" for name in RESERVED_ENV_NAMES)
+    return Rule(
+        cel=(
+            f"!has(self.env) || self.env.all(e, !e.name.startsWith('{RESERVED_ENV_PREFIX}') "
+            f"&& !(e.name in [{names}]))"
+        ),
+        holds=lambda training: all(
+            not var["name"].startswith(RESERVED_ENV_PREFIX)
+            and var["name"] not in RESERVED_ENV_NAMES
+            for var in training.env
+        ),
+        field="env",
+        reason="InvalidValue",
+        message=(
+            "{path}.env sets a variable the operator sets itself ("
+            + ", ".join(RESERVED_ENV_NAMES)
+            + f" or a name starting with {RESERVED_ENV_PREFIX}): use another name; the "
+            "storage settings come from spec.storage"
+        ),
+    )
+
+
 def _cron_problem(schedule: str) -> str | None:
     try:
         CronSim(schedule, datetime.datetime(2000, 1, 1))
@@ -441,7 +557,7 @@ class GateSpec:
 class TrainingSpec:
     """Training Jobs that produce new versions of the model."""
 
-    RULES: ClassVar[tuple[Rule, ...]] = (_gpus_only_through_gpu_field(),)
+    RULES: ClassVar[tuple[Rule, ...]] = (_gpus_only_through_gpu_field(), _env_is_not_reserved())
 
     entrypoint: str = prop(
         "The training function the trainer calls, as package.module:function.",
@@ -489,6 +605,12 @@ class TrainingSpec:
     args: list[str] = prop(
         "Extra arguments passed to the entrypoint.",
         default_factory=list,
+    )
+    env: list[dict[str, Any]] = prop(
+        "Extra environment variables for each training container (value, or valueFrom a "
+        "Secret or ConfigMap key), e.g. a dataset token or WANDB_PROJECT.",
+        default_factory=list,
+        schema=ENV_SCHEMA,
     )
     gate: GateSpec | None = object_prop(
         "The check a new version must pass to be rolled out. Omit to roll out every version "

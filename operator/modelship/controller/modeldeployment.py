@@ -105,6 +105,13 @@ async def model_deployment_loop(
         _wakeups.pop(key, None)
 
 
+def clock() -> datetime:
+    """Now, for every decision of a reconcile that depends on the time (cron schedules, the
+    grace for a trained version to appear, condition times). Read through this one function
+    so that a test can run the operator process on another clock."""
+    return datetime.now(UTC)
+
+
 async def reconcile(namespace: str, name: str, logger: Logger) -> float:
     """One pass: gather, plan, apply, write status. Returns seconds until the next pass."""
     client = kube()
@@ -117,7 +124,7 @@ async def reconcile(namespace: str, name: str, logger: Logger) -> float:
     deployment = await in_thread(client.get, "apps/v1", "Deployment", namespace, f"{name}-serving")
     service = await in_thread(client.get, "v1", "Service", namespace, name)
     pods = await in_thread(client.list, "v1", "Pod", namespace, selector_labels(owner, SERVING))
-    now = datetime.now(UTC)
+    now = clock()
     training = await plan_training_run(client, owner, body, spec, artifacts, now)
     observed = ServingObservation(
         spec=spec,

@@ -57,6 +57,10 @@ def training_spec_hash(training: TrainingSpec) -> str:
     """A short, stable digest of what a run trains from (see `_TRAINED_FROM`)."""
     fields = dataclasses.asdict(training)
     document = {name: fields[name] for name in _TRAINED_FROM}
+    # Only when set: the digest of every resource written before env existed stays the same,
+    # so upgrading the operator starts no run.
+    if training.env:
+        document["env"] = fields["env"]
     data = json.dumps(document, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(data.encode()).hexdigest()[:16]
 

@@ -208,6 +208,8 @@ def _trainer_container(
         {"name": ENV_TRAINING_JOB, "value": job_name},
         {"name": ENV_POD_NAME, "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
         *storage_env(spec.storage),
+        # After ours, so they may refer to them with $(NAME); the API refuses reserved names.
+        *training.env,
     ]
     return {
         "name": TRAINER_CONTAINER,

@@ -142,6 +142,22 @@ def test_a_full_spec_is_read_field_by_field() -> None:
             0.0,
         ),
         (
+            {
+                "training": {
+                    "entrypoint": "t:main",
+                    "env": [
+                        {"name": "WANDB_PROJECT", "value": "digits"},
+                        {"name": "TOKEN", "valueFrom": {"secretKeyRef": {"name": "t", "key": "k"}}},
+                    ],
+                }
+            },
+            "training.env",
+            [
+                {"name": "WANDB_PROJECT", "value": "digits"},
+                {"name": "TOKEN", "valueFrom": {"secretKeyRef": {"name": "t", "key": "k"}}},
+            ],
+        ),
+        (
             {"training": {"entrypoint": "t:main", "gate": {"metric": "loss", "max": 0.2}}},
             "training.gate.goal",
             "Maximize",
@@ -375,6 +391,39 @@ BAD_SPECS: list[tuple[str, dict[str, Any], str, str, str]] = [
         "spec.training.gate",
         "MissingField",
         "set spec.training.gate.min, spec.training.gate.max or",
+    ),
+    (
+        "training env sets a variable the operator owns",
+        {"training": {"entrypoint": "t:main", "env": [{"name": "TF_CONFIG", "value": "{}"}]}},
+        "spec.training.env",
+        "InvalidValue",
+        "sets a variable the operator sets itself",
+    ),
+    (
+        "training env with a MODELSHIP_ name",
+        {"training": {"entrypoint": "t:main", "env": [{"name": "MODELSHIP_X", "value": "1"}]}},
+        "spec.training.env",
+        "InvalidValue",
+        "starting with MODELSHIP_",
+    ),
+    (
+        "training env without a name",
+        {"training": {"entrypoint": "t:main", "env": [{"value": "1"}]}},
+        "spec.training.env[0].name",
+        "MissingField",
+        "spec.training.env[0].name is required",
+    ),
+    (
+        "training env from an unknown source",
+        {
+            "training": {
+                "entrypoint": "t:main",
+                "env": [{"name": "A", "valueFrom": {"vaultRef": {"path": "x"}}}],
+            }
+        },
+        "spec.training.env[0].valueFrom.vaultRef",
+        "UnknownField",
+        "secretKeyRef",
     ),
     (
         "gate with min above max",

@@ -201,6 +201,28 @@ def test_s3_credentials_are_only_referenced() -> None:
     assert '"kind": "Secret"' not in text
 
 
+def test_extra_env_passes_through_after_the_operators_own() -> None:
+    md = (
+        trained()
+        .secret("s3-creds")
+        .env(
+            {"name": "WANDB_PROJECT", "value": "digits-$(MODELSHIP_TRAINING_JOB)"},
+            {"name": "DATA_TOKEN", "valueFrom": {"secretKeyRef": {"name": "data", "key": "token"}}},
+        )
+    )
+    container = trainer(job_of(build(md, version=4)))
+    names = [var["name"] for var in container["env"]]
+    assert names.index("WANDB_PROJECT") > names.index("MODELSHIP_TRAINING_JOB")
+    assert names[-2:] == ["WANDB_PROJECT", "DATA_TOKEN"]
+    env = env_of(container)
+    assert env["WANDB_PROJECT"] == "digits-$(MODELSHIP_TRAINING_JOB)"
+    assert env["DATA_TOKEN"] == {"secretKeyRef": {"name": "data", "key": "token"}}
+    assert len(names) == len(set(names))
+    # With several workers TF_CONFIG still comes last, after the index it refers to.
+    workers = trainer(job_of(build(md.workers(2), version=4)))
+    assert [var["name"] for var in workers["env"]][-2:] == ["MODELSHIP_WORKER_INDEX", "TF_CONFIG"]
+
+
 def test_several_workers_are_an_indexed_job_behind_a_headless_service() -> None:
     objects = build(trained().workers(3))
     assert [o["kind"] for o in objects] == ["Service", "Job"]  # names resolve before pods start

@@ -193,6 +193,19 @@ def test_spec_hash_is_stable_and_sensitive() -> None:
     assert training_spec_hash(first) != training_spec_hash(other)
 
 
+def test_env_changes_the_spec_hash_only_when_set() -> None:
+    plain = trained().spec().training
+    empty = trained().env().spec().training
+    token = trained().env({"name": "DATASET", "value": "v2"}).spec().training
+    other = trained().env({"name": "DATASET", "value": "v3"}).spec().training
+    assert plain is not None and empty is not None and token is not None and other is not None
+    # An empty env hashes as before env existed: upgrading the operator starts no run.
+    assert training_spec_hash(empty) == training_spec_hash(plain)
+    assert (
+        len({training_spec_hash(plain), training_spec_hash(token), training_spec_hash(other)}) == 3
+    )
+
+
 @pytest.mark.parametrize(
     ("versions", "last_trained", "expected"),
     [

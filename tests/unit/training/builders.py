@@ -54,6 +54,9 @@ class TrainedModelBuilder:
     def args(self, *args: str) -> TrainedModelBuilder:
         return self._train("args", list(args))
 
+    def env(self, *variables: dict[str, Any]) -> TrainedModelBuilder:
+        return self._train("env", list(variables))
+
     def schedule(self, cron: str) -> TrainedModelBuilder:
         return self._train("schedule", cron)
 
