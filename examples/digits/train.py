@@ -1,13 +1,16 @@
-"""Train the digits classifier and export it as a SavedModel ready for `modelship push`.
+"""Train the digits classifier, export it as a SavedModel and, with --push, publish it.
 
 python examples/digits/train.py --output /tmp/digits [--metrics-file /tmp/metrics.json]
+    [--push s3://models/digits]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -21,6 +24,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--metrics-file", type=Path, help="also write the metrics here (JSON)")
     parser.add_argument("--epochs", type=int, default=15)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--push",
+        metavar="URI",
+        help="then publish it as the next version under URI with `modelship push` "
+        "(S3 settings from the environment: AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID, ...)",
+    )
     args = parser.parse_args(argv)
     if args.output.exists() and any(args.output.iterdir()):
         print(f"error: {args.output} exists and is not empty", file=sys.stderr)
@@ -32,7 +41,18 @@ def main(argv: list[str] | None = None) -> int:
         args.metrics_file.write_text(text + "\n")
     print(f"exported {args.output}: accuracy {metrics['accuracy']:.3f}")
     print(text)
+    if args.push:
+        return push(args.output, args.push, text)
     return 0
+
+
+def push(model_dir: Path, uri: str, metrics: str) -> int:
+    """Publish through the same command a person would run, metrics in the manifest."""
+    with tempfile.TemporaryDirectory() as scratch:
+        metrics_file = Path(scratch) / "metrics.json"
+        metrics_file.write_text(metrics)
+        command = [sys.executable, "-m", "modelship", "push", str(model_dir), uri]
+        return subprocess.run([*command, "--metrics", str(metrics_file)], check=False).returncode
 
 
 if __name__ == "__main__":

@@ -156,6 +156,14 @@ def test_a_failing_training_run_is_reported_and_not_retried(operating: ModelWorl
     )
     assert status["training"]["reason"] == "TrainingFailed"
     assert "loss is NaN" in status["training"]["message"]
+    # No version exists and nothing will retry the run: the resource says so, Stalled.
+    status = world.wait_status(
+        lambda s: condition_of(s, "Stalled").get("reason") == "TrainingFailed",
+        "Stalled with reason TrainingFailed",
+    )
+    assert condition_of(status, "Stalled")["status"] == "True"
+    assert "loss is NaN" in condition_of(status, "Ready")["message"]
+    assert status["phase"] == "Failed"
     time.sleep(6)  # more than a poll interval: no second Job
     jobs = world.cluster.list("jobs", world.namespace)
     assert [j["metadata"]["name"] for j in jobs] == ["digits-train-1"]

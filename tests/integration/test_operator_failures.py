@@ -174,9 +174,14 @@ def test_bad_storage_input_is_stalled_with_a_reason(operating: ModelWorld, case:
     )
     text = json.dumps(status.get("conditions"))
     assert "not-the-secret" not in text
-    if case != "no-versions":
-        assert condition_of(status, "Stalled")["status"] == "True"
+    stalled = condition_of(status, "Stalled")
+    assert (stalled["status"], stalled["reason"]) == ("True", expected)
     assert condition_of(status, "Ready")["status"] == "False"
+    if case == "no-versions":
+        # A person publishing the first version heals it, with no change to the resource.
+        assert world.uri in stalled["message"]
+        world.publish()
+        world.wait_status(is_ready_with(1), "Ready once version 1 is published")
 
 
 def test_delete_removes_owned_objects(operating: ModelWorld) -> None:

@@ -3,10 +3,18 @@ serving pods, and its status tells the truth."""
 
 from __future__ import annotations
 
+import ipaddress
+import re
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+
 import pytest
 
+from modelship.dev.s3 import free_port
 from modelship.dev.simulation import A100, GPU_PRODUCT_LABEL
-from tests.integration.operator_env import ModelWorld, condition_of, is_ready_with
+from tests.cluster_fixtures import OperatorProcess, wait_for
+from tests.integration.operator_env import OPERATOR_ENV, ModelWorld, condition_of, is_ready_with
 
 pytestmark = pytest.mark.integration
 
@@ -128,3 +136,58 @@ def test_bad_spec_is_refused_at_apply_with_the_field_named(
     assert result.returncode != 0
     assert named in result.stderr
     assert world.cluster.get("modeldeployment", "digits", world.namespace) is None
+
+
+def test_operator_metrics_and_liveness_endpoints(
+    world: ModelWorld, run_operator: Callable[..., OperatorProcess]
+) -> None:
+    metrics_port, health_port = free_port(), free_port()
+    world.operator = run_operator(
+        "--namespace",
+        world.namespace,
+        env={
+            **OPERATOR_ENV,
+            "MODELSHIP_METRICS_PORT": str(metrics_port),
+            "MODELSHIP_HEALTH_PORT": str(health_port),
+        },
+    )
+    world.publish()
+    world.cluster.apply(world.model_deployment().obj(), namespace=world.namespace)
+    world.wait_status(is_ready_with(1), "Ready on version 1")
+
+    def fetch(port: int, path: str) -> tuple[int, str] | None:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as response:
+                return response.status, response.read().decode()
+        except OSError:
+            return None
+
+    code, _ = wait_for(lambda: fetch(health_port, "/healthz"), timeout=30, what="/healthz")
+    assert code == 200
+    code, text = wait_for(lambda: fetch(metrics_port, "/metrics"), timeout=30, what="/metrics")
+    assert code == 200
+    reconciles = re.findall(r'^modelship_reconciles_total\{result="(\w+)"\} (\S+)$', text, re.M)
+    assert reconciles and sum(float(n) for _, n in reconciles) >= 1, text[:2000]
+    assert "modelship_reconcile_duration_seconds_bucket" in text
+    assert re.search(r"^modelship_api_requests_total\{.*verb=\"PATCH\"", text, re.M), text[:2000]
+    # Both listen on 127.0.0.1 only.
+    for port in (metrics_port, health_port):
+        assert listen_addresses(port) == {"127.0.0.1"}
+
+
+def listen_addresses(port: int) -> set[str]:
+    """The addresses with a TCP socket listening on `port` (from /proc/net/tcp and tcp6)."""
+    found = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            local, state = line.split()[1], line.split()[3]
+            address, hex_port = local.rsplit(":", 1)
+            if state != "0A" or int(hex_port, 16) != port:  # 0A: LISTEN
+                continue
+            raw = bytes.fromhex(address)
+            if len(raw) == 4:  # little-endian IPv4
+                found.add(str(ipaddress.IPv4Address(raw[::-1])))
+            else:  # IPv6, four little-endian 32-bit words
+                words = b"".join(raw[i : i + 4][::-1] for i in range(0, 16, 4))
+                found.add(str(ipaddress.IPv6Address(words)))
+    return found

@@ -1,6 +1,6 @@
 """The chart's RBAC judged by the API server's real authorizer: the operator's ServiceAccount
 can do everything the operator does and nothing it does not, cluster-wide and namespaced; and
-(once the controller exists) the operator runs on exactly those credentials."""
+the operator serves and trains on exactly those credentials."""
 
 from __future__ import annotations
 
@@ -222,7 +222,9 @@ def test_reading_secrets_is_refused_outside_the_watched_namespaces(
 
 
 @needs_controller
-def test_operator_runs_on_the_charts_namespaced_credentials(
+@pytest.mark.parametrize("mode", ["namespaced", "cluster-wide"])
+def test_operator_serves_and_trains_on_the_charts_credentials(
+    mode: str,
     cluster: KubeCluster,
     namespace: str,
     namespaces: Callable[[], str],
@@ -232,15 +234,22 @@ def test_operator_runs_on_the_charts_namespaced_credentials(
     s3_bucket: str,
     tmp_path: Path,
 ) -> None:
+    """The operator, given only the chart's ServiceAccount token, takes a ModelDeployment to
+    Ready and runs a multi-worker training Job (Job, headless Service, pods, status) without
+    one request refused."""
     watched = namespaces()
-    identity = install_rbac({"rbac": {"namespaced": True}, "watchNamespaces": [watched]}, namespace)
+    if mode == "namespaced":
+        values: dict[str, Any] = {"rbac": {"namespaced": True}, "watchNamespaces": [watched]}
+        scope = ("--namespace", watched)
+    else:
+        values, scope = {}, ()
+    identity = install_rbac(values, namespace)
     uri = publish_version(s3_server, s3_bucket, "digits", tmp_path / "model")
-    cluster.apply(
-        s3_secret(s3_server), model_deployment("digits", uri, s3_server), namespace=watched
-    )
+    md = model_deployment("digits", uri, s3_server)
+    md["spec"]["training"] = {"entrypoint": "digits_train:main", "workers": 2}
+    cluster.apply(s3_secret(s3_server), md, namespace=watched)
     operator = run_operator(
-        "--namespace",
-        watched,
+        *scope,
         kubeconfig=identity.kubeconfig,
         env={
             "MODELSHIP_BIND_ADDRESS": "127.0.0.1",
@@ -249,14 +258,30 @@ def test_operator_runs_on_the_charts_namespaced_credentials(
         },
     )
 
-    def status() -> dict[str, Any] | None:
-        md = cluster.get("modeldeployment", "digits", watched)
-        found = (md or {}).get("status", {})
-        return found if found.get("observedGeneration") and found.get("conditions") else None
+    def status_where(check: Callable[[dict[str, Any]], bool], what: str) -> dict[str, Any]:
+        def probe() -> dict[str, Any] | None:
+            found = (cluster.get("modeldeployment", "digits", watched) or {}).get("status", {})
+            return found if check(found) else None
 
-    found = wait_for(status, timeout=90, what="the ModelDeployment's status")
+        try:
+            return wait_for(probe, timeout=90, what=what)  # type: ignore[no-any-return]
+        except AssertionError:
+            raise AssertionError(f"{what}; operator log:\n{operator.output()[-3000:]}") from None
+
+    def ready(found: dict[str, Any]) -> bool:
+        conditions = {c["type"]: c["status"] for c in found.get("conditions", [])}
+        return conditions.get("Ready") == "True" and found.get("currentVersion") == 1
+
+    found = status_where(ready, "Ready on version 1")
     assert found["observedGeneration"] == 1
-    assert cluster.get("deployment", "digits-serving", watched) is not None
+
+    cluster.kubectl("annotate", "md", "digits", "modelship.io/retrain=now", "-n", watched)
+    status_where(
+        lambda s: (s.get("training") or {}).get("state") == "Succeeded",
+        "the training run (kwok completes its pods) seen as Succeeded",
+    )
+    assert cluster.get("job", "digits-train-2", watched) is not None
+    assert cluster.get("service", "digits-train-2", watched) is not None
     assert operator.process.poll() is None, operator.output()
     # Nothing it asks the API server for is refused: kopf must not scan namespaces (which
     # no Role can grant) when it is given exact ones (settings.scanning.disabled).

@@ -283,3 +283,24 @@ def test_two_workers_train_together_and_only_the_chief_publishes(
     assert published.metrics["workers"] == 2.0  # the chief saw both workers
     assert (tmp_path / "termination-0").read_text().startswith("Published: version 2 (")
     assert not (tmp_path / "termination-1").exists()
+
+
+def test_the_digits_example_trains_and_publishes_itself(
+    s3_server: Any, s3_bucket: str, repo_root: Path, tmp_path: Path
+) -> None:
+    uri = f"s3://{s3_bucket}/models/digits"
+    script = repo_root / "examples" / "digits" / "train.py"
+    command = [sys.executable, str(script), "--output", str(tmp_path / "digits"), "--epochs", "2"]
+    process = subprocess.run(
+        [*command, "--push", uri],
+        env={**os.environ, **s3_server.env()},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert process.returncode == 0, process.stderr[-3000:]
+    (published,) = store_for(s3_server, uri).list_versions()
+    assert (published.number, published.state) == (1, "complete")
+    assert set(published.metrics) == {"accuracy", "loss"}
+    assert published.manifest is not None
+    assert "serving_default" in {signature.name for signature in published.manifest.signatures}

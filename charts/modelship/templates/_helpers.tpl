@@ -61,31 +61,33 @@ controller/kube.py or kopf (watching, finalizers and annotations, status, events
   verbs: [get, list, watch, patch]
 - apiGroups: [modelship.io]
   resources: [modeldeployments/status]
-  verbs: [get, patch, update]
+  # A merge patch of the fields the operator owns.
+  verbs: [patch]
 - apiGroups: [apps]
   resources: [deployments]
-  # create + patch: server-side apply creates the object when it is absent.
-  verbs: [get, list, watch, create, patch, delete]
+  # create + patch: server-side apply creates the object when it is absent. Never deleted:
+  # the garbage collector removes it with its ModelDeployment (owner reference).
+  verbs: [get, list, watch, create, patch]
 - apiGroups: [""]
   resources: [services]
-  verbs: [get, list, watch, create, patch, delete]
+  # delete: the headless Service of a multi-worker training run, with its Job.
+  verbs: [get, create, patch, delete]
 - apiGroups: [batch]
   resources: [jobs]
-  verbs: [get, list, watch, create, patch, delete]
+  # delete: finished training Jobs beyond the last few kept.
+  verbs: [list, watch, create, patch, delete]
 - apiGroups: [""]
   resources: [pods]
   # Read only: why a pod is not ready (scheduler messages, crash loops, failed pulls).
-  verbs: [get, list, watch]
+  verbs: [list, watch]
 - apiGroups: [""]
   resources: [secrets]
   # The S3 credentials a ModelDeployment names in spec.storage.secretRef; never listed.
   verbs: [get]
 - apiGroups: [""]
   resources: [events]
-  verbs: [create, patch]
-- apiGroups: [events.k8s.io]
-  resources: [events]
-  verbs: [create, patch]
+  # kopf posts Events (core v1) and never changes them.
+  verbs: [create]
 {{- end -}}
 
 {{/* kopf's peering object for namespaced operators, one per watched namespace. */}}

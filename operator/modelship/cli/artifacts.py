@@ -218,9 +218,10 @@ def versions_table(versions: list[VersionInfo]) -> str:
 @click.option(
     "--version",
     "version",
-    type=click.IntRange(min=0),
+    # From 1: a ModelDeployment cannot pin version 0 (spec.model.version has minimum 1).
+    type=click.IntRange(min=1),
     default=None,
-    help="Version number to publish (default: the highest existing + 1).",
+    help="Version number to publish, 1 or more (default: the highest existing + 1).",
 )
 @click.option(
     "--metrics",

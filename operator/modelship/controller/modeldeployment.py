@@ -134,6 +134,7 @@ async def reconcile(namespace: str, name: str, logger: Logger) -> float:
         pods=pods,
         status=body.get("status") or {},
         training=training.active,
+        training_failure=training.failure,
     )
     plan = plan_serving(owner, observed, now, ServingSettings(default_image=OPERATOR.server_image))
     await apply_plan(client, body, plan, training, logger, observed=(deployment, service))
@@ -226,7 +227,10 @@ async def apply_plan(
     for obj in plan.objects:
         await apply_if_changed(client, obj, current.get(_key(obj)))
     for job in training.stale_jobs:
-        await in_thread(client.delete, "batch/v1", "Job", body["metadata"]["namespace"], job)
+        namespace = body["metadata"]["namespace"]
+        await in_thread(client.delete, "batch/v1", "Job", namespace, job)
+        # A multi-worker run's headless Service has the Job's name (absent for one worker).
+        await in_thread(client.delete, "v1", "Service", namespace, job)
     patch = dict(plan.status_patch)
     previous_training = (body.get("status") or {}).get("training")
     if training.training_status is not None and training.training_status != previous_training:
@@ -286,11 +290,16 @@ def is_converging(status: Mapping[str, Any]) -> bool:
 
 @kopf.on.event(GROUP, VERSION, PLURAL)
 def model_deployment_changed(event: Mapping[str, Any], **_: Any) -> None:
-    """A spec change wakes the loop at once instead of at the next poll."""
+    """A spec change, or a new value of the retrain annotation, wakes the loop at once
+    instead of at the next poll."""
     obj = event.get("object") or {}
     meta = obj.get("metadata", {})
-    observed = (obj.get("status") or {}).get("observedGeneration")
-    if meta.get("generation") != observed:
+    status = obj.get("status") or {}
+    retrain = (meta.get("annotations") or {}).get(RETRAIN_ANNOTATION)
+    retrain_seen = (status.get("training") or {}).get("retrain")
+    if meta.get("generation") != status.get("observedGeneration") or (
+        retrain is not None and retrain != retrain_seen
+    ):
         wake(meta.get("namespace"), meta.get("name"))
 
 

@@ -215,7 +215,8 @@ class Sandbox:
             pid = int(self.operator_pid_file.read_text())
             if _alive(pid):
                 return pid
-        env = {**os.environ, "KUBECONFIG": state.kubeconfig}
+        # Metrics and health on 127.0.0.1 only, like every other listener of the sandbox.
+        env = {**os.environ, "KUBECONFIG": state.kubeconfig, "MODELSHIP_BIND_ADDRESS": "127.0.0.1"}
         with self.operator_log.open("ab") as log:
             process = subprocess.Popen(
                 [sys.executable, "-m", "modelship", "run", *extra_args],

@@ -18,6 +18,7 @@ from modelship.api import ModelDeploymentSpec, SpecError
 from modelship.artifacts.errors import ArtifactError
 from modelship.artifacts.versions import VersionInfo
 from modelship.reconcile.deployment import ServingSettings, deployed_version, serving_deployment
+from modelship.reconcile.findings import Finding
 from modelship.reconcile.health import assess_serving
 from modelship.reconcile.owner import Owner
 from modelship.reconcile.service import serving_service
@@ -52,6 +53,8 @@ class ServingObservation:
     """The ModelDeployment's current status."""
     training: bool = False
     """A training run is making a version (shown as phase Training while nothing serves)."""
+    training_failure: Finding | None = None
+    """The last training run failed and will not be retried by itself (`TrainingPlan.failure`)."""
 
 
 @dataclass(frozen=True)
@@ -114,6 +117,7 @@ def plan_serving(
         observed.status,
         now,
         training=observed.training,
+        training_failure=observed.training_failure,
     )
     return ServingPlan(
         objects=tuple(desired_serving(owner, spec, target, settings)),

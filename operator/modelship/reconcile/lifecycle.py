@@ -17,6 +17,7 @@ from typing import Any
 from modelship.api import ModelDeploymentSpec, SpecError
 from modelship.artifacts.errors import ArtifactError
 from modelship.artifacts.versions import VersionInfo
+from modelship.reconcile.findings import Finding
 from modelship.reconcile.gate import gate_versions
 from modelship.reconcile.owner import Owner
 from modelship.reconcile.schedule import (
@@ -27,6 +28,7 @@ from modelship.reconcile.schedule import (
 )
 from modelship.reconcile.status import Event
 from modelship.reconcile.training import (
+    TRAINING_FAILED,
     TrainingSettings,
     training_job,
     training_job_name,
@@ -56,6 +58,24 @@ class TrainingPlan:
     """When a schedule is next due, for the controller to come back then."""
     stale_jobs: tuple[str, ...] = ()
     """Finished training Jobs beyond the last few kept, for the controller to delete."""
+
+    @property
+    def failure(self) -> Finding | None:
+        """The last run failed and nothing will start another by itself: why, for the
+        resource's conditions (Stalled while no version exists to serve)."""
+        last = self.training_status or {}
+        if self.active or last.get("state") != "Failed":
+            return None
+        job = last.get("jobName") or "the training Job"
+        version = f" for version {last['version']}" if last.get("version") else ""
+        reason = f" ({last['reason']})" if last.get("reason") else ""
+        detail = str(last.get("message") or f"{job} failed").rstrip(". ")
+        return Finding(
+            TRAINING_FAILED,
+            f"the training run{version} failed{reason}: {detail}. It is not retried with the "
+            f"same spec.training: fix the cause, then change spec.training or give the annotation "
+            f"{RETRAIN_ANNOTATION} a new value.",
+        )
 
 
 def plan_training(

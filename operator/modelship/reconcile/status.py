@@ -109,6 +109,7 @@ def compute_status(
     now: datetime,
     *,
     training: bool = False,
+    training_failure: Finding | None = None,
 ) -> dict[str, Any]:
     """The status fields this module owns (`OWNED_FIELDS`), as they should be now.
 
@@ -116,7 +117,8 @@ def compute_status(
     (ignored when the spec is a SpecError). `health` must come from `assess_serving` with the
     same target this function chooses (`plan_serving` does both); when the store cannot be
     read, the version the Deployment runs (from `health`) stays the target. `training` says
-    a training run is making a version, which shows while nothing serves.
+    a training run is making a version, which shows while nothing serves;
+    `training_failure`, that the last run failed and nothing will retry it.
     """
     previous = previous or {}
     previous_current = _int(previous.get("currentVersion"))
@@ -132,7 +134,9 @@ def compute_status(
     else:
         choice = target_choice(spec, artifacts, _deployed(health), previous)
         if choice.blocking is not None:
-            findings.append(choice.blocking)
+            findings.append(
+                _nothing_to_serve_yet(choice.blocking, spec, training, training_failure)
+            )
         target_number = choice.number
         endpoint = serving_endpoint(owner, spec)
         model_name = spec.model.name
@@ -256,6 +260,24 @@ def _phase(
             return Phase.DEGRADED
         return Phase.TRAINING if training else Phase.PENDING
     return Phase.DEPLOYING
+
+
+def _nothing_to_serve_yet(
+    blocking: Finding,
+    spec: ModelDeploymentSpec,
+    training: bool,
+    training_failure: Finding | None,
+) -> Finding:
+    """With no version at all, whether waiting can help: a running training run will make
+    one; a failed one will not (its failure is the reason); without training, only a person
+    publishing a version will."""
+    if blocking.reason != NO_VERSIONS or training:
+        return blocking
+    if training_failure is not None:
+        return training_failure
+    if spec.training is None:
+        return dataclasses.replace(blocking, needs_person=True)
+    return blocking
 
 
 def _while_serving(problem: Finding, current: int | None) -> Finding:

@@ -35,19 +35,24 @@ def _each(group: str, resource: str, verbs: str, subresource: str = "") -> list[
     return [Permission(group, resource, verb, subresource) for verb in verbs.split()]
 
 
-OWNED = "get list watch create patch delete"
-
-# Inside every namespace the operator watches.
+# Inside every namespace the operator watches. Each line is a call site:
 IN_WATCHED_NAMESPACE: tuple[Permission, ...] = (
+    # Kube.get of the resource, kopf's watch, kopf's finalizer and modelship.io/ annotations.
     *_each("modelship.io", "modeldeployments", "get list watch patch"),
-    *_each("modelship.io", "modeldeployments", "get patch update", subresource="status"),
-    *_each("apps", "deployments", OWNED),
-    *_each("", "services", OWNED),
-    *_each("batch", "jobs", OWNED),
-    *_each("", "pods", "get list watch"),
+    # Kube.patch_status.
+    *_each("modelship.io", "modeldeployments", "patch", subresource="status"),
+    # Kube.get, kopf's watch of owned objects, Kube.apply (server-side apply may create).
+    *_each("apps", "deployments", "get list watch create patch"),
+    # Kube.get, Kube.apply, Kube.delete of a finished multi-worker run's headless Service.
+    *_each("", "services", "get create patch delete"),
+    # Kube.list, kopf's watch, Kube.apply, Kube.delete of finished Jobs beyond the last few.
+    *_each("batch", "jobs", "list watch create patch delete"),
+    # Kube.list and kopf's watch.
+    *_each("", "pods", "list watch"),
+    # Kube.get of spec.storage.secretRef.
     *_each("", "secrets", "get"),
-    *_each("", "events", "create patch"),
-    *_each("events.k8s.io", "events", "create patch"),
+    # kopf.event / kopf's own Events.
+    *_each("", "events", "create"),
 )
 
 
@@ -66,8 +71,11 @@ NEVER: tuple[Permission, ...] = (
     *_each("", "pods", "create update patch delete deletecollection"),
     Permission("", "pods", "create", subresource="exec"),
     *_each("modelship.io", "modeldeployments", "create update delete deletecollection"),
-    *_each("apps", "deployments", "update deletecollection"),
+    *_each("apps", "deployments", "update delete deletecollection"),
+    *_each("", "services", "list watch update"),
     *_each("batch", "jobs", "update deletecollection"),
+    *_each("modelship.io", "modeldeployments", "update", subresource="status"),
+    *_each("", "events", "update delete"),
     *_each("", "configmaps", "get list create"),
     *_each("", "serviceaccounts", "create"),
     Permission("", "serviceaccounts", "create", subresource="token"),

@@ -61,6 +61,12 @@ def test_no_version_starts_training_version_one() -> None:
     assert [e.reason for e in plan.events] == ["TrainingStarted"]
 
 
+def test_a_run_in_progress_or_succeeded_is_no_failure() -> None:
+    md = trained()
+    started = plan_training(md.owner(), md.spec(), [], [], [], None, created=CREATED, now=NOW)
+    assert started.active and started.failure is None
+
+
 def test_a_running_job_starts_nothing_else() -> None:
     md = trained()
     last = {"jobName": "digits-train-1", "version": 1, "state": "Pending"}
@@ -106,6 +112,15 @@ def test_a_failed_run_reports_the_trainers_reason_and_is_not_retried() -> None:
         now=NOW,
     )
     assert again.objects == (), "a failed run must not be retried with the same spec"
+    # Nothing will retry it, so the resource's conditions carry it (Stalled while no version).
+    for plan in (first, again):
+        assert plan.failure is not None
+        assert plan.failure.reason == "TrainingFailed" and plan.failure.needs_person
+        assert plan.failure.message.startswith(
+            "the training run for version 1 failed (TrainingFailed): Job digits-train-1 failed: "
+            "loss is NaN. It is not retried"
+        )
+        assert "modelship.io/retrain" in plan.failure.message
 
 
 def test_a_finished_run_waits_for_its_version_then_records_its_metrics() -> None:

@@ -8,11 +8,12 @@ from typing import Any
 
 import pytest
 
-from modelship.api import SpecError
+from modelship.api import ModelDeploymentSpec, SpecError
 from modelship.api.schema import resource_schema
 from modelship.artifacts.errors import ArtifactError
 from modelship.artifacts.versions import VersionInfo
 from modelship.reconcile.desired import ServingObservation, plan_serving
+from modelship.reconcile.findings import Finding
 from modelship.reconcile.health import assess_serving
 from modelship.reconcile.status import (
     OWNED_FIELDS,
@@ -31,6 +32,7 @@ from tests.unit.reconcile.builders import (
     ready_pods,
     version,
 )
+from tests.unit.training.builders import trained
 
 MD = model_deployment().replicas(2)
 V1, V2 = [version(1)], [version(1), version(2)]
@@ -46,14 +48,19 @@ def observe(
     previous: dict[str, Any] | None = None,
     *,
     spec_error: SpecError | None = None,
+    spec: ModelDeploymentSpec | None = None,
+    training: bool = False,
+    training_failure: Finding | None = None,
 ) -> dict[str, Any]:
     observed = ServingObservation(
-        spec=spec_error or md.spec(),
+        spec=spec_error or spec or md.spec(),
         generation=3,
         artifacts=artifacts,
         deployment=dep,
         pods=pods or [],
         status=previous or {},
+        training=training,
+        training_failure=training_failure,
     )
     return plan_serving(md.owner(), observed, NOW).status
 
@@ -228,9 +235,31 @@ CASES = [
     ),
     pytest.param(
         observe(artifacts=[]),
+        "Failed ready=NoVersions stalled=NoVersions artifact=NoVersions current=- target=-",
+        "no complete version under s3://models/digits yet; publish one with `modelship push`",
+        id="no-versions-and-nothing-will-make-one",
+    ),
+    pytest.param(
+        observe(artifacts=[], spec=trained().spec(), training=True),
+        "Training ready=NoVersions stalled=- artifact=NoVersions current=- target=-",
+        "no complete version under s3://models/digits yet",
+        id="no-versions-while-training-makes-one",
+    ),
+    pytest.param(
+        observe(artifacts=[], spec=trained().spec()),
         "Pending ready=NoVersions stalled=- artifact=NoVersions current=- target=-",
         "no complete version under s3://models/digits yet",
-        id="no-versions",
+        id="no-versions-before-training-starts",
+    ),
+    pytest.param(
+        observe(
+            artifacts=[],
+            spec=trained().spec(),
+            training_failure=Finding("TrainingFailed", "training run digits-train-1 failed."),
+        ),
+        "Failed ready=TrainingFailed stalled=TrainingFailed artifact=NoVersions current=- target=-",
+        "training run digits-train-1 failed.",
+        id="no-versions-and-training-failed",
     ),
     pytest.param(
         observe(artifacts=ArtifactError("SecretNotFound", "Secret ml/s3-creds does not exist.")),
