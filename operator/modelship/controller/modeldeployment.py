@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import hashlib
 import json
 import logging
@@ -30,7 +31,7 @@ from modelship.artifacts import (
     VersionInfo,
     make_s3_client,
 )
-from modelship.artifacts.uri import parse_storage_uri
+from modelship.artifacts.uri import StorageUri, parse_storage_uri
 from modelship.controller import metrics
 from modelship.controller.kube import Kube, in_thread
 from modelship.controller.settings import OperatorSettings
@@ -198,12 +199,18 @@ async def gather_artifacts(
         )
     try:
         settings = storage_settings(spec.storage, secret, namespace=namespace)
-        uri = parse_storage_uri(spec.model.storage_uri)
-        store = ArtifactStore(s3_client(settings), uri)
+        store = artifact_store(settings, parse_storage_uri(spec.model.storage_uri))
         versions: list[VersionInfo] = await in_thread(store.list_versions)
         return versions
     except ArtifactError as error:
         return error
+
+
+@functools.lru_cache(maxsize=1024)
+def artifact_store(settings: S3Settings, uri: StorageUri) -> ArtifactStore:
+    """One store per credentials and base path, kept across polls: its manifests are read
+    again only when their ETag changes, so a steady poll costs one listing and no GETs."""
+    return ArtifactStore(s3_client(settings), uri)
 
 
 def s3_client(settings: S3Settings) -> Any:

@@ -12,7 +12,15 @@ from pathlib import Path
 import pytest
 
 from modelship.cli import COMMANDS
+from modelship.reconcile.podsecurity import RUN_AS_USER
 from tests.unit.chart.helm import REPO
+
+# The operator pod's runAsUser in charts/modelship/templates/deployment.yaml.
+CHART_OPERATOR_UID = int(
+    re.search(
+        r"runAsUser: (\d+)", (REPO / "charts/modelship/templates/deployment.yaml").read_text()
+    ).group(1)  # type: ignore[union-attr]
+)
 
 IMAGES = ("operator", "server", "trainer")
 
@@ -103,6 +111,31 @@ def test_base_image_has_an_exact_version(image: str) -> None:
     assert "$" not in base, f"unresolved base image {base}"
     tag = base.partition("@")[0].rpartition(":")[2]
     assert re.search(r"\d+\.\d+\.\d+", tag), f"{base} has no exact version tag"
+
+
+def test_all_images_share_one_base_pinned_by_digest() -> None:
+    bases = {image: final_stage(dockerfile(image)).base for image in IMAGES}
+    assert len(set(bases.values())) == 1, bases
+    (base,) = set(bases.values())
+    assert "slim" in base and re.search(r"@sha256:[0-9a-f]{64}$", base), base
+    for image in IMAGES:
+        # The build stage too: what is copied into the final stage was built on the same base.
+        froms = [
+            rest
+            for keyword, rest in instructions(dockerfile(image).read_text())
+            if keyword == "FROM"
+        ]
+        assert all(f.split()[0] in ("${BASE}", "$BASE") for f in froms), (image, froms)
+
+
+@pytest.mark.parametrize(
+    ("image", "uid"),
+    [("server", RUN_AS_USER), ("trainer", RUN_AS_USER), ("operator", CHART_OPERATOR_UID)],
+)
+def test_each_image_runs_as_the_user_its_pods_declare(image: str, uid: int) -> None:
+    # The pods' runAsUser wins anyway; the same number in the image means a file the image
+    # prepared for its user is readable in the pod too.
+    assert final_stage(dockerfile(image)).user == f"{uid}:{uid}"
 
 
 def test_operator_image_is_the_slim_core_without_tensorflow() -> None:
