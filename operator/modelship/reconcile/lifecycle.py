@@ -29,6 +29,7 @@ from modelship.reconcile.schedule import (
 from modelship.reconcile.status import Event
 from modelship.reconcile.training import (
     TRAINING_FAILED,
+    TrainingOutcome,
     TrainingSettings,
     training_job,
     training_job_name,
@@ -115,13 +116,7 @@ def plan_training(
                 metrics = _metrics_of(versions, last.get("version"))
                 if metrics:
                     last["metrics"] = metrics
-                events.append(
-                    Event(
-                        "Normal" if outcome.state == "Succeeded" else "Warning",
-                        outcome.reason,
-                        outcome.message,
-                    )
-                )
+                events.append(_finished_event(outcome))
     if isinstance(versions, ArtifactError):
         return TrainingPlan((), last or None, tuple(events), active=_active(last))
     if last.get("state") == "Succeeded":
@@ -191,6 +186,16 @@ def plan_training(
         )
     )
     return TrainingPlan(tuple(objects), started, tuple(events), active=True, stale_jobs=stale)
+
+
+def _finished_event(outcome: TrainingOutcome) -> Event:
+    """A finished run's Event. Every failure has the reason TrainingFailed, so one alert
+    catches them all; the cause (OOMKilled, DeadlineExceeded...) starts the message."""
+    if outcome.state == "Succeeded":
+        return Event("Normal", outcome.reason, outcome.message)
+    if outcome.reason == TRAINING_FAILED:
+        return Event("Warning", TRAINING_FAILED, outcome.message)
+    return Event("Warning", TRAINING_FAILED, f"{outcome.reason}: {outcome.message}")
 
 
 def _stale_jobs(jobs: Sequence[Mapping[str, Any]]) -> tuple[str, ...]:

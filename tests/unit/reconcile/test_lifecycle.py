@@ -123,6 +123,32 @@ def test_a_failed_run_reports_the_trainers_reason_and_is_not_retried() -> None:
         assert "modelship.io/retrain" in plan.failure.message
 
 
+def test_every_failure_is_one_event_reason_with_the_cause_in_the_message() -> None:
+    md = trained()
+    last = {
+        "jobName": "digits-train-1",
+        "version": 1,
+        "state": "Running",
+        "specHash": spec_hash(md),
+    }
+    entrypoint_missing = failed_pod("digits-train-1", "EntrypointNotFound: no module digits")
+    plan = plan_training(
+        md.owner(),
+        md.spec(),
+        [],
+        [job("digits-train-1", "Failed")],
+        [entrypoint_missing],
+        last,
+        created=CREATED,
+        now=NOW,
+    )
+    assert plan.training_status is not None
+    assert plan.training_status["reason"] == "EntrypointNotFound"  # the cause, kept in status
+    (event,) = plan.events
+    assert (event.type, event.reason) == ("Warning", "TrainingFailed")
+    assert event.message.startswith("EntrypointNotFound: ")
+
+
 def test_a_finished_run_waits_for_its_version_then_records_its_metrics() -> None:
     md = trained()
     last = {"jobName": "digits-train-1", "version": 1, "state": "Running"}
