@@ -286,10 +286,11 @@ class ModelSpec:
         max_length=MODEL_NAME_MAX_LENGTH,
     )
     version: int | None = prop(
-        "Pin this version number. When omitted, the newest complete, verified version is "
-        "served, and new versions roll out as they appear.",
+        "Pin this version number (0 or more, as TF Serving's layout allows). When omitted, "
+        "the newest complete, verified version is served, and new versions roll out as they "
+        "appear.",
         default=None,
-        minimum=1,
+        minimum=0,
     )
 
 

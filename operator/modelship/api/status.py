@@ -141,7 +141,7 @@ def set_condition(
 class VersionStatus:
     """A version of the model the operator found in storage."""
 
-    number: int = prop("The version number (its folder name in storage).", minimum=1)
+    number: int = prop("The version number (its folder name in storage).", minimum=0)
     state: str | None = prop(
         "What the operator found: complete (verified and deployable), incomplete (no "
         "manifest yet), or corrupt (the files disagree with the manifest).",
@@ -213,12 +213,12 @@ class ModelDeploymentStatus:
         default=None,
         enum=tuple(phase.value for phase in Phase),
     )
-    current_version: int | None = prop("The version serving traffic.", default=None, minimum=1)
+    current_version: int | None = prop("The version serving traffic.", default=None, minimum=0)
     current_digest: str | None = prop(
         "The manifest digest (sha256:...) of the version serving traffic.", default=None
     )
     target_version: int | None = prop(
-        "The version being rolled out, if any.", default=None, minimum=1
+        "The version being rolled out, if any.", default=None, minimum=0
     )
     replicas: int | None = prop(
         "Serving pods that exist (for the scale subresource).", default=None, minimum=0

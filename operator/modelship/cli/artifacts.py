@@ -218,10 +218,9 @@ def versions_table(versions: list[VersionInfo]) -> str:
 @click.option(
     "--version",
     "version",
-    # From 1: a ModelDeployment cannot pin version 0 (spec.model.version has minimum 1).
-    type=click.IntRange(min=1),
+    type=click.IntRange(min=0),
     default=None,
-    help="Version number to publish, 1 or more (default: the highest existing + 1).",
+    help="Version number to publish (default: the highest existing + 1, starting at 1).",
 )
 @click.option(
     "--metrics",

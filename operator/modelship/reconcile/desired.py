@@ -101,9 +101,10 @@ def plan_serving(
     deployed = deployed_version(observed.deployment)
     if isinstance(spec, SpecError):
         target: TargetVersion | None = None
-        health_target = _int(observed.status.get("targetVersion")) or (
-            deployed.number if deployed else None
-        )
+        # `is None`, not `or`: version 0 is a version (TF Serving's layout allows it).
+        health_target = _int(observed.status.get("targetVersion"))
+        if health_target is None and deployed is not None:
+            health_target = deployed.number
     else:
         choice = target_choice(spec, observed.artifacts, deployed, observed.status)
         target, health_target = choice.deploy, choice.number

@@ -127,7 +127,9 @@ def compute_status(
     findings: list[Finding] = []
     if isinstance(spec, SpecError):
         findings.append(Finding(spec.reason, f"{spec.field}: {spec.message}"))
-        target_number = _int(previous.get("targetVersion")) or health.template_version
+        target_number = _int(previous.get("targetVersion"))
+        if target_number is None:  # not `or`: version 0 is a version
+            target_number = health.template_version
         endpoint = previous.get("endpoint")
         model_name = previous.get("model")
         wanted = health.wanted_replicas

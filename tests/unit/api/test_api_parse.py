@@ -125,6 +125,7 @@ def test_a_full_spec_is_read_field_by_field() -> None:
         ({"rollout.maxSurge": "25%"}, "rollout.max_surge", "25%"),
         ({"rollout.maxUnavailable": 1, "rollout.maxSurge": 0}, "rollout.max_surge", 0),
         ({"model.version": None}, "model.version", None),  # a null is "not set"
+        ({"model.version": 0}, "model.version", 0),  # TF Serving's layout allows version 0
         ({"serving.replicas": 0}, "serving.replicas", 0),
         (
             {"serving.gpu.resourceName": "nvidia.com/mig-1g.10gb"},
@@ -211,11 +212,11 @@ BAD_SPECS: list[tuple[str, dict[str, Any], str, str, str]] = [
         'spec.model.storageUri "http://models/digits" must look like "s3://',
     ),
     (
-        "version 0",
-        {"model.version": 0},
+        "negative version",
+        {"model.version": -1},
         "spec.model.version",
         "OutOfRange",
-        "spec.model.version is 0, but must be at least 1",
+        "spec.model.version is -1, but must be at least 0",
     ),
     (
         "version as text",

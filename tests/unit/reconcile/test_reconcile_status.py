@@ -93,6 +93,24 @@ UNAVAILABLE = ArtifactError("StorageUnavailable", "could not reach minio:9000.")
 # (observed status, its summary, words in the Ready message)
 CASES = [
     pytest.param(
+        # TF Serving's layout allows a version 0: it is a version like any other.
+        observe(artifacts=[version(0)], dep=deployment(MD, 0).obj(), pods=ready_pods(0, 2)),
+        "Ready ready=True stalled=- artifact=Verified current=0 target=0",
+        "version 0 serves with 2 of 2 replicas ready",
+        id="version-zero",
+    ),
+    pytest.param(
+        observe(
+            spec_error=SpecError("spec.serving.replicas", "OutOfRange", "must be 0 or more."),
+            dep=deployment(MD, 0).obj(),
+            pods=ready_pods(0, 2),
+            previous={"currentVersion": 0, "currentDigest": digest_of(0), "targetVersion": 0},
+        ),
+        "Degraded ready=OutOfRange stalled=OutOfRange artifact=OutOfRange current=0 target=0",
+        "spec.serving.replicas: must be 0 or more.",
+        id="version-zero-keeps-serving-through-a-bad-spec",
+    ),
+    pytest.param(
         observe(pods=[]),
         "Deploying ready=RollingOut stalled=- artifact=Verified current=- target=1",
         "deploying version 1: 0 of 2 replicas ready",
