@@ -316,3 +316,40 @@ def test_without_a_due_schedule_nothing_is_trained(operating: ModelWorld) -> Non
     time.sleep(6)  # more than one poll interval (5s)
     assert job_names(world) == []
     assert not (world.status().get("training") or {}).get("jobName")
+
+
+def test_only_the_last_three_runs_are_kept_with_their_services(operating: ModelWorld) -> None:
+    world = operating
+    world.publish({"accuracy": 0.9})
+    md = world.model_deployment().obj()
+    md["spec"]["training"] = {"entrypoint": "digits_train:main", "workers": 2}
+    world.cluster.apply(md, namespace=world.namespace)
+    world.wait_status(is_ready_with(1), "version 1 serving")
+
+    for run, value in enumerate(["a", "b", "c", "d"], start=2):
+        world.cluster.kubectl(
+            "annotate", "md", "digits", f"modelship.io/retrain={value}", "--overwrite",
+            "-n", world.namespace,
+        )  # fmt: skip
+        job(world, f"digits-train-{run}")
+        assert world.publish({"accuracy": 0.9}).number == run  # what its trainer publishes
+        world.wait_status(
+            lambda s, run=run: (
+                (s.get("training") or {}).get("jobName") == f"digits-train-{run}"
+                and s["training"].get("metrics") is not None
+            ),
+            f"run {run} finished with its version published",
+        )
+
+    def kept() -> bool:
+        return job_names(world) == ["digits-train-3", "digits-train-4", "digits-train-5"]
+
+    wait_for(kept, timeout=30, what="the oldest run's Job deleted")
+    # Its headless Service goes with it; the kept runs keep theirs.
+    wait_for(
+        lambda: world.cluster.get("service", "digits-train-2", world.namespace) is None,
+        timeout=30,
+        what="the oldest run's headless Service deleted",
+    )
+    for run in (3, 4, 5):
+        assert world.cluster.get("service", f"digits-train-{run}", world.namespace) is not None
