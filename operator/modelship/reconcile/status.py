@@ -167,6 +167,10 @@ def compute_status(
             else f"version {target_number} serves with {health.ready_replicas} of {wanted} "
             f"replicas ready at {endpoint}."
         )
+        if advisory is not None:
+            # Ready, but a newer version is held back (gate, corruption): say which and why,
+            # so phase Degraded is explained where people look.
+            serving_message += f" {advisory.message[:1].upper()}{advisory.message[1:]}"
         headline = Finding(SERVING_REASON, serving_message, needs_person=False)
     elif stalled is not None:
         headline = stalled

@@ -90,6 +90,14 @@ D1, D2 = deployment(MD, 1).obj(), deployment(MD, 2).obj()
 LONG_AGO = timedelta(hours=1)
 UNAVAILABLE = ArtifactError("StorageUnavailable", "could not reach minio:9000.")
 
+
+def gated(**gate: object) -> ModelDeploymentBuilder:
+    md = model_deployment().replicas(2)
+    md._set("training", "entrypoint", "pkg.mod:train")
+    md._set("training", "gate", {"metric": "accuracy", **gate})
+    return md
+
+
 # (observed status, its summary, words in the Ready message)
 CASES = [
     pytest.param(
@@ -109,6 +117,22 @@ CASES = [
         "Degraded ready=OutOfRange stalled=OutOfRange artifact=OutOfRange current=0 target=0",
         "spec.serving.replicas: must be 0 or more.",
         id="version-zero-keeps-serving-through-a-bad-spec",
+    ),
+    pytest.param(
+        observe(
+            md=gated(min=0.9),
+            artifacts=[
+                version(1, metrics={"accuracy": 0.95}),
+                version(2, metrics={"accuracy": 0.5}),
+            ],
+            dep=D1,
+            pods=ready_pods(1, 2),
+            previous=SERVING_1,
+        ),
+        "Degraded ready=True stalled=- artifact=Verified current=1 target=1",
+        "replicas ready at http://digits.ml.svc.cluster.local:8501/v1/models/digits. Version 2's "
+        "accuracy is 0.5, below the gate's minimum 0.9",
+        id="gate-holds-a-newer-version-back-while-the-good-one-serves",
     ),
     pytest.param(
         observe(pods=[]),
