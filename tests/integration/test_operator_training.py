@@ -353,3 +353,27 @@ def test_only_the_last_three_runs_are_kept_with_their_services(operating: ModelW
     )
     for run in (3, 4, 5):
         assert world.cluster.get("service", f"digits-train-{run}", world.namespace) is not None
+
+
+def test_a_job_the_api_server_refuses_is_reported_not_retried_in_a_loop(
+    operating: ModelWorld,
+) -> None:
+    world = operating
+    md = world.model_deployment().obj()
+    # Our schema cannot know every field path the kubelet supports; the Job API does.
+    bad = {"name": "WHERE", "valueFrom": {"fieldRef": {"fieldPath": "status.nowhere"}}}
+    md["spec"]["training"] = {"entrypoint": "digits_train:main", "env": [bad]}
+    world.cluster.apply(md, namespace=world.namespace)
+    status = world.wait_status(
+        lambda s: condition_of(s, "Stalled").get("reason") == "TrainingFailed",
+        "Stalled with reason TrainingFailed",
+    )
+    run = status["training"]
+    assert (run["state"], run["reason"]) == ("Failed", "TrainingJobRefused")
+    assert "status.nowhere" in run["message"], run["message"]
+    assert "status.nowhere" in condition_of(status, "Ready")["message"]
+    assert job_names(world) == []
+    assert any(e["reason"] == "TrainingFailed" for e in world.events())
+    time.sleep(6)  # more than a poll interval: not tried again with the same spec
+    assert world.status()["training"]["jobName"] == run["jobName"]
+    assert job_names(world) == []

@@ -240,6 +240,12 @@ def _check_against_schema(value: Any, schema: Mapping[str, Any], path: str) -> N
             )
         if len(text) < schema.get("minLength", 0):
             raise SpecError(path, INVALID_VALUE, f"{path} must not be empty")
+        if "maxLength" in schema and len(text) > schema["maxLength"]:
+            raise SpecError(
+                path,
+                INVALID_VALUE,
+                f"{path} is {len(text)} characters long; the most allowed is {schema['maxLength']}",
+            )
         if "pattern" in schema and not re.search(schema["pattern"], text):
             raise SpecError(path, INVALID_VALUE, f'{path} "{text}" must match {schema["pattern"]}')
     elif kind == "integer" and (isinstance(value, bool) or not isinstance(value, int)):

@@ -193,6 +193,29 @@ ENV_SCHEMA: dict[str, Any] = {
 }
 
 
+def _env_values_have_one_source() -> Rule:
+    sources = ("secretKeyRef", "configMapKeyRef", "fieldRef", "resourceFieldRef")
+    counted = " + ".join(f"(has(e.valueFrom.{name}) ? 1 : 0)" for name in sources)
+    return Rule(
+        cel=(
+            "!has(self.env) || self.env.all(e, has(e.valueFrom) "
+            f"? (!has(e.value) && {counted} == 1) : true)"
+        ),
+        holds=lambda training: all(
+            "valueFrom" not in var
+            or ("value" not in var and sum(1 for name in sources if name in var["valueFrom"]) == 1)
+            for var in training.env
+        ),
+        field="env",
+        reason="ConflictingFields",
+        message=(
+            "{path}.env has a variable with both value and valueFrom, or a valueFrom that "
+            "names no source or several: give each variable a value, or a valueFrom with "
+            "exactly one of " + ", ".join(sources)
+        ),
+    )
+
+
 def _env_is_not_reserved() -> Rule:
     names = ", ".join(f"'{name}'" for name in RESERVED_ENV_NAMES)
     return Rule(
@@ -558,7 +581,11 @@ class GateSpec:
 class TrainingSpec:
     """Training Jobs that produce new versions of the model."""
 
-    RULES: ClassVar[tuple[Rule, ...]] = (_gpus_only_through_gpu_field(), _env_is_not_reserved())
+    RULES: ClassVar[tuple[Rule, ...]] = (
+        _gpus_only_through_gpu_field(),
+        _env_is_not_reserved(),
+        _env_values_have_one_source(),
+    )
 
     entrypoint: str = prop(
         "The training function the trainer calls, as package.module:function.",

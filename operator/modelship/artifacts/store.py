@@ -85,6 +85,15 @@ class ArtifactStore:
         """Every version folder with its state, ascending."""
         listing = self._list(self.uri.model_prefix, "listing versions")
         numbers = sorted(listing)
+        # Forget manifests no longer listed (deleted versions, replaced manifests), so a store
+        # kept for the life of the operator holds only what the store holds now.
+        listed = {
+            (number, entry.etag)
+            for number, objects in listing.items()
+            if (entry := objects.get(MANIFEST_NAME)) is not None
+        }
+        for key in self._manifests.keys() - listed:
+            del self._manifests[key]
         with ThreadPoolExecutor(max_workers=max(1, min(8, len(numbers)))) as pool:
             assessed = pool.map(lambda n: self._assess(n, listing[n])[0], numbers)
             return list(assessed)

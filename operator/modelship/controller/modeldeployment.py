@@ -22,6 +22,7 @@ from datetime import UTC, datetime
 from typing import Any, cast
 
 import kopf
+from kubernetes.client.exceptions import ApiException
 
 from modelship.api import GROUP, KIND, PLURAL, VERSION, ModelDeploymentSpec, SpecError, parse_spec
 from modelship.artifacts import (
@@ -37,7 +38,12 @@ from modelship.controller.kube import Kube, in_thread
 from modelship.controller.settings import OperatorSettings
 from modelship.reconcile.deployment import ServingSettings
 from modelship.reconcile.desired import ServingObservation, ServingPlan, plan_serving
-from modelship.reconcile.lifecycle import RETRAIN_ANNOTATION, TrainingPlan, plan_training
+from modelship.reconcile.lifecycle import (
+    RETRAIN_ANNOTATION,
+    TrainingPlan,
+    plan_training,
+    refused_run,
+)
 from modelship.reconcile.owner import (
     LABEL_INSTANCE,
     LABEL_MANAGED_BY,
@@ -47,7 +53,7 @@ from modelship.reconcile.owner import (
     selector_labels,
 )
 from modelship.reconcile.storage import storage_settings
-from modelship.reconcile.training import TrainingSettings
+from modelship.reconcile.training import TrainingSettings, is_training_service
 
 Logger = logging.Logger | logging.LoggerAdapter[Any]
 API_VERSION = f"{GROUP}/{VERSION}"
@@ -127,6 +133,7 @@ async def reconcile(namespace: str, name: str, logger: Logger) -> float:
     pods = await in_thread(client.list, "v1", "Pod", namespace, selector_labels(owner, SERVING))
     now = clock()
     training = await plan_training_run(client, owner, body, spec, artifacts, now)
+    training = await start_training(client, training, logger)
     observed = ServingObservation(
         spec=spec,
         generation=int(body["metadata"].get("generation", 1)),
@@ -179,6 +186,30 @@ async def plan_training_run(
     )
 
 
+async def start_training(client: Kube, training: TrainingPlan, logger: Logger) -> TrainingPlan:
+    """Create a new run's objects. When the API server refuses them (an env var or resource
+    it will not accept), the run is recorded as failed with the server's own words, instead
+    of the whole reconcile failing again on every pass."""
+    try:
+        for obj in training.objects:
+            await in_thread(client.apply, obj)
+    except ApiException as error:
+        if error.status is None or not 400 <= error.status < 500 or error.status == 429:
+            raise  # not about the objects: retried with backoff
+        logger.warning(f"the training Job was refused: {api_message(error)}")
+        return refused_run(training, api_message(error))
+    return training
+
+
+def api_message(error: ApiException) -> str:
+    """The API server's own sentence from an error response (its Status message)."""
+    try:
+        message = json.loads(error.body or "{}").get("message")
+    except ValueError:
+        message = None
+    return str(message or error.reason or f"HTTP {error.status}")
+
+
 def parse(body: Mapping[str, Any]) -> ModelDeploymentSpec | SpecError:
     try:
         return parse_spec(body.get("spec") or {}, name=body["metadata"]["name"])
@@ -228,16 +259,17 @@ async def apply_plan(
     logger: Logger,
     observed: Sequence[Mapping[str, Any] | None] = (),
 ) -> None:
-    for obj in training.objects:
-        await in_thread(client.apply, obj)
     current = {_key(o): o for o in observed if o is not None}
     for obj in plan.objects:
         await apply_if_changed(client, obj, current.get(_key(obj)))
+    namespace = body["metadata"]["namespace"]
     for job in training.stale_jobs:
-        namespace = body["metadata"]["namespace"]
         await in_thread(client.delete, "batch/v1", "Job", namespace, job)
-        # A multi-worker run's headless Service has the Job's name (absent for one worker).
-        await in_thread(client.delete, "v1", "Service", namespace, job)
+        # A multi-worker run's headless Service has the Job's name; only ours is deleted (a
+        # ModelDeployment named like the Job would own a serving Service of that name).
+        service = await in_thread(client.get, "v1", "Service", namespace, job)
+        if service is not None and is_training_service(service, body["metadata"]["name"]):
+            await in_thread(client.delete, "v1", "Service", namespace, job)
     patch = dict(plan.status_patch)
     previous_training = (body.get("status") or {}).get("training")
     if training.training_status is not None and training.training_status != previous_training:

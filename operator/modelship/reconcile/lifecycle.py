@@ -9,6 +9,7 @@ the middle of a run loses nothing: the Job is found by the name recorded in stat
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -40,6 +41,7 @@ JOB_NAME_LABEL = "batch.kubernetes.io/job-name"
 VERSION_NOT_PUBLISHED = "VersionNotPublished"
 GATE_REJECTED = "GateRejected"
 RETRAIN_REQUESTED = "RetrainRequested"
+TRAINING_JOB_REFUSED = "TrainingJobRefused"
 RETRAIN_ANNOTATION = "modelship.io/retrain"
 KEPT_FINISHED_JOBS = 3
 # How long a finished run's version may take to appear in the store's listing.
@@ -71,11 +73,19 @@ class TrainingPlan:
         version = f" for version {last['version']}" if last.get("version") else ""
         reason = f" ({last['reason']})" if last.get("reason") else ""
         detail = str(last.get("message") or f"{job} failed").rstrip(". ")
+        act = f"change spec.training or give the annotation {RETRAIN_ANNOTATION} a new value"
+        if self.next_check is not None:
+            # A cron schedule retries it by itself: waiting helps, so it is not Stalled.
+            return Finding(
+                TRAINING_FAILED,
+                f"the training run{version} failed{reason}: {detail}. The next scheduled run "
+                f"is at {_rfc3339(self.next_check)}; to try sooner, {act}.",
+                needs_person=False,
+            )
         return Finding(
             TRAINING_FAILED,
             f"the training run{version} failed{reason}: {detail}. It is not retried with the "
-            f"same spec.training: fix the cause, then change spec.training or give the annotation "
-            f"{RETRAIN_ANNOTATION} a new value.",
+            f"same spec.training: fix the cause, then {act}.",
         )
 
 
@@ -139,14 +149,19 @@ def plan_training(
                     "check the trainer's logs."
                 ),
             )
-            events.append(Event("Warning", VERSION_NOT_PUBLISHED, str(last["message"])))
+            events.append(
+                Event("Warning", TRAINING_FAILED, f"{VERSION_NOT_PUBLISHED}: {last['message']}")
+            )
 
     # 2. Whether a new run starts.
     running = [n for n, j in jobs_by_name.items() if not _finished(j)]
     decision = should_start_training(
         spec, versions, last or None, running_jobs=running, created=created, now=now
     )
-    if not decision.start and retrain and retrain != last.get("retrain") and not running:
+    # A request is a value that changed after status.training was first written: the one a
+    # resource is created with (or had before training was configured) starts nothing.
+    requested = bool(retrain) and bool(last) and retrain != last.get("retrain")
+    if not decision.start and requested and not running:
         decision = TrainingDecision(
             True,
             RETRAIN_REQUESTED,
@@ -156,8 +171,10 @@ def plan_training(
     if not decision.start:
         if decision.spec_hash and "specHash" not in last:
             last["specHash"] = decision.spec_hash
-        if retrain and "retrain" not in last:
-            last["retrain"] = retrain  # the value present before any run is not a request
+        if retrain and "retrain" not in last and not last.get("jobName"):
+            # The value present before any run is not a request; one set while a run (started
+            # without it) goes on is, and starts a run once that one is done.
+            last["retrain"] = retrain
         return TrainingPlan(
             (),
             last or None,
@@ -186,6 +203,24 @@ def plan_training(
         )
     )
     return TrainingPlan(tuple(objects), started, tuple(events), active=True, stale_jobs=stale)
+
+
+def refused_run(plan: TrainingPlan, message: str) -> TrainingPlan:
+    """The plan after the API server refused to create the run's objects: the run is recorded
+    as failed (so it is not tried again with the same spec.training) with the server's words."""
+    last = dict(plan.training_status or {})
+    job = last.get("jobName", "the training Job")
+    last.update(
+        state="Failed",
+        reason=TRAINING_JOB_REFUSED,
+        message=f"the API server refused to create {job}: {message}",
+        completionTime=last.get("startTime"),
+    )
+    events = (
+        *(e for e in plan.events if e.reason != "TrainingStarted"),
+        Event("Warning", TRAINING_FAILED, f"{TRAINING_JOB_REFUSED}: {last['message']}"),
+    )
+    return dataclasses.replace(plan, objects=(), training_status=last, events=events, active=False)
 
 
 def _finished_event(outcome: TrainingOutcome) -> Event:

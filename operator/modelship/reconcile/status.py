@@ -137,7 +137,7 @@ def compute_status(
         choice = target_choice(spec, artifacts, _deployed(health), previous)
         if choice.blocking is not None:
             findings.append(
-                _nothing_to_serve_yet(choice.blocking, spec, training, training_failure)
+                _nothing_to_serve_yet(choice.blocking, spec, artifacts, training, training_failure)
             )
         target_number = choice.number
         endpoint = serving_endpoint(owner, spec)
@@ -271,13 +271,17 @@ def _phase(
 def _nothing_to_serve_yet(
     blocking: Finding,
     spec: ModelDeploymentSpec,
+    artifacts: Sequence[VersionInfo] | ArtifactError,
     training: bool,
     training_failure: Finding | None,
 ) -> Finding:
-    """With no version at all, whether waiting can help: a running training run will make
-    one; a failed one will not (its failure is the reason); without training, only a person
-    publishing a version will."""
-    if blocking.reason != NO_VERSIONS or training:
+    """With no version at all, whether waiting can help: a running training run or an upload
+    in progress will make one; a failed run will not (its failure is the reason); without
+    training, only a person publishing a version will."""
+    uploading = not isinstance(artifacts, ArtifactError) and any(
+        v.state == "incomplete" for v in artifacts
+    )
+    if blocking.reason != NO_VERSIONS or training or uploading:
         return blocking
     if training_failure is not None:
         return training_failure

@@ -23,6 +23,10 @@ from typing import Any, Final, Literal
 from modelship.api import ModelDeploymentSpec, TrainingSpec
 from modelship.reconcile.gpu import gpu_pod_fields
 from modelship.reconcile.owner import (
+    APP,
+    LABEL_COMPONENT,
+    LABEL_INSTANCE,
+    LABEL_NAME,
     LABEL_VERSION,
     TRAINING,
     Owner,
@@ -170,6 +174,9 @@ def training_job(
         container["ports"] = [{"name": TF_PORT_NAME, "containerPort": TF_PORT, "protocol": "TCP"}]
         container["env"] = [*container["env"], *_worker_env(name, workers)]
         objects.append(_workers_service(owner, name, labels, version))
+    # Last, after every variable of ours (the worker index and TF_CONFIG too), so a value may
+    # refer to any of them with $(NAME); the API server refuses the names we set.
+    container["env"] = [*container["env"], *training.env]
 
     annotations = {ANNOTATION_TRAINING_SPEC_HASH: spec_hash} if spec_hash else None
     objects.append(
@@ -208,8 +215,6 @@ def _trainer_container(
         {"name": ENV_TRAINING_JOB, "value": job_name},
         {"name": ENV_POD_NAME, "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
         *storage_env(spec.storage),
-        # After ours, so they may refer to them with $(NAME); the API refuses reserved names.
-        *training.env,
     ]
     return {
         "name": TRAINER_CONTAINER,
@@ -223,6 +228,17 @@ def _trainer_container(
         # that still leaves the end of its output in the pod's status.
         "terminationMessagePolicy": "FallbackToLogsOnError",
     }
+
+
+def is_training_service(service: Mapping[str, Any], md_name: str) -> bool:
+    """Whether a Service is a training run's headless Service of this ModelDeployment (and
+    not, say, the serving Service of another ModelDeployment that has the same name)."""
+    labels = (service.get("metadata") or {}).get("labels") or {}
+    return (
+        labels.get(LABEL_COMPONENT) == TRAINING
+        and labels.get(LABEL_INSTANCE) == md_name
+        and labels.get(LABEL_NAME) == APP
+    )
 
 
 def worker_hosts(job_name: str, workers: int) -> list[str]:

@@ -408,6 +408,51 @@ BAD_SPECS: list[tuple[str, dict[str, Any], str, str, str]] = [
         "starting with MODELSHIP_",
     ),
     (
+        "training env with both a value and a valueFrom",
+        {
+            "training": {
+                "entrypoint": "t:main",
+                "env": [
+                    {
+                        "name": "A",
+                        "value": "1",
+                        "valueFrom": {"secretKeyRef": {"name": "s", "key": "k"}},
+                    }
+                ],
+            }
+        },
+        "spec.training.env",
+        "ConflictingFields",
+        "both value and valueFrom",
+    ),
+    (
+        "training env valueFrom with two sources",
+        {
+            "training": {
+                "entrypoint": "t:main",
+                "env": [
+                    {
+                        "name": "A",
+                        "valueFrom": {
+                            "secretKeyRef": {"name": "s", "key": "k"},
+                            "fieldRef": {"fieldPath": "metadata.name"},
+                        },
+                    }
+                ],
+            }
+        },
+        "spec.training.env",
+        "ConflictingFields",
+        "exactly one of secretKeyRef",
+    ),
+    (
+        "training env name too long",
+        {"training": {"entrypoint": "t:main", "env": [{"name": "A" * 257, "value": "1"}]}},
+        "spec.training.env[0].name",
+        "InvalidValue",
+        "the most allowed is 256",
+    ),
+    (
         "training env without a name",
         {"training": {"entrypoint": "t:main", "env": [{"value": "1"}]}},
         "spec.training.env[0].name",

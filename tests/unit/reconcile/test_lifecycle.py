@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from modelship.reconcile.lifecycle import plan_training
+from modelship.reconcile.lifecycle import plan_training, refused_run
 from modelship.reconcile.schedule import training_spec_hash
 from tests.unit.reconcile.builders import model_deployment, version
 
@@ -202,6 +202,9 @@ def test_a_run_whose_version_never_appears_fails_after_the_grace_period() -> Non
     assert plan.training_status is not None
     assert plan.training_status["reason"] == "VersionNotPublished"
     assert plan.objects == ()
+    (event,) = plan.events
+    assert (event.type, event.reason) == ("Warning", "TrainingFailed")
+    assert event.message.startswith("VersionNotPublished: Job digits-train-1 finished")
 
 
 def test_no_training_spec_means_no_plan() -> None:
@@ -246,6 +249,116 @@ def test_a_new_retrain_annotation_value_starts_a_run_on_demand() -> None:
     assert [o["metadata"]["name"] for o in new.objects] == ["digits-train-2"]
     assert new.training_status is not None and new.training_status["retrain"] == "b"
     assert new.training_status["reason"] == "RetrainRequested"
+
+
+def test_a_retrain_requested_during_a_run_starts_one_after_it() -> None:
+    md = trained()
+    published = [version(1, metrics={"accuracy": 0.9})]
+    running = {
+        "jobName": "digits-train-2",
+        "version": 2,
+        "state": "Running",
+        "specHash": spec_hash(md),
+        "reason": "Scheduled",  # started by the schedule: no annotation then
+    }
+    during = plan_training(
+        md.owner(),
+        md.spec(),
+        published,
+        [job("digits-train-2")],
+        [],
+        running,
+        created=CREATED,
+        now=NOW,
+        retrain="please",
+    )
+    assert during.objects == (), "never two runs at once"
+    assert during.training_status is not None
+    assert "retrain" not in during.training_status, "the request must not be marked done"
+    finished = {**during.training_status, "state": "Succeeded", "metrics": {"accuracy": 0.9}}
+    after = plan_training(
+        md.owner(),
+        md.spec(),
+        [*published, version(2, metrics={"accuracy": 0.9})],
+        [job("digits-train-2", "Complete")],
+        [],
+        finished,
+        created=CREATED,
+        now=NOW,
+        retrain="please",
+    )
+    assert [o["metadata"]["name"] for o in after.objects] == ["digits-train-3"]
+    assert after.training_status is not None and after.training_status["retrain"] == "please"
+
+
+def test_the_value_present_before_any_run_is_not_a_request() -> None:
+    md = trained()
+    plan = plan_training(
+        md.owner(),
+        md.spec(),
+        [version(1, metrics={"accuracy": 0.9})],
+        [],
+        [],
+        None,
+        created=CREATED,
+        now=NOW,
+        retrain="from-the-manifest",
+    )
+    assert plan.objects == ()
+    assert plan.training_status is not None
+    assert plan.training_status["retrain"] == "from-the-manifest"
+
+
+def test_a_failed_run_with_a_schedule_waits_for_it_instead_of_stalling() -> None:
+    md = trained()
+    md._set("training", "schedule", "0 3 * * *")
+    failed = {
+        "jobName": "digits-train-1",
+        "version": 1,
+        "state": "Failed",
+        "reason": "OOMKilled",
+        "message": "Job digits-train-1: the trainer was killed for memory.",
+        "startTime": "2026-11-22T10:00:00Z",
+        "specHash": spec_hash(md),
+    }
+    plan = plan_training(
+        md.owner(),
+        md.spec(),
+        [],
+        [job("digits-train-1", "Failed")],
+        [],
+        failed,
+        created=CREATED,
+        now=NOW,
+    )
+    assert plan.objects == ()
+    assert plan.failure is not None and not plan.failure.needs_person
+    assert "The next scheduled run is at 2026-11-23T03:00:00Z" in plan.failure.message
+
+
+def test_a_run_the_api_server_refuses_is_recorded_as_failed() -> None:
+    md = trained()
+    started = plan_training(md.owner(), md.spec(), [], [], [], None, created=CREATED, now=NOW)
+    refused = refused_run(started, 'Job.batch "digits-train-1" is invalid: spec.x: Invalid')
+    assert refused.objects == () and not refused.active
+    assert refused.training_status is not None
+    assert refused.training_status["state"] == "Failed"
+    assert refused.training_status["reason"] == "TrainingJobRefused"
+    assert "refused to create digits-train-1: Job.batch" in refused.training_status["message"]
+    assert [e.reason for e in refused.events] == ["TrainingFailed"]
+    assert refused.failure is not None and refused.failure.needs_person
+    # Not tried again with the same spec.training.
+    again = plan_training(
+        md.owner(),
+        md.spec(),
+        [],
+        [],
+        [],
+        refused.training_status,
+        created=CREATED,
+        now=NOW,
+    )
+    assert again.objects == ()
 
 
 def test_a_version_below_the_gate_is_rejected_with_both_numbers() -> None:

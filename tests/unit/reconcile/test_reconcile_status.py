@@ -282,6 +282,12 @@ CASES = [
         id="no-versions-and-nothing-will-make-one",
     ),
     pytest.param(
+        observe(artifacts=[version(1, "incomplete")]),
+        "Pending ready=NoVersions stalled=- artifact=NoVersions current=- target=-",
+        "has no manifest yet: its upload is unfinished",
+        id="no-versions-while-the-first-upload-is-on-its-way",
+    ),
+    pytest.param(
         observe(artifacts=[], spec=trained().spec(), training=True),
         "Training ready=NoVersions stalled=- artifact=NoVersions current=- target=-",
         "no complete version under s3://models/digits yet",

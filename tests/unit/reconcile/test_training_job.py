@@ -11,6 +11,7 @@ import pytest
 from modelship.reconcile.training import (
     DEFAULT_TRAINER_IMAGE,
     TrainingSettings,
+    is_training_service,
     training_job,
     training_job_name,
 )
@@ -218,9 +219,9 @@ def test_extra_env_passes_through_after_the_operators_own() -> None:
     assert env["WANDB_PROJECT"] == "digits-$(MODELSHIP_TRAINING_JOB)"
     assert env["DATA_TOKEN"] == {"secretKeyRef": {"name": "data", "key": "token"}}
     assert len(names) == len(set(names))
-    # With several workers TF_CONFIG still comes last, after the index it refers to.
-    workers = trainer(job_of(build(md.workers(2), version=4)))
-    assert [var["name"] for var in workers["env"]][-2:] == ["MODELSHIP_WORKER_INDEX", "TF_CONFIG"]
+    # With several workers the user's come after the worker index and TF_CONFIG as well.
+    workers = [var["name"] for var in trainer(job_of(build(md.workers(2), version=4)))["env"]]
+    assert workers[-4:] == ["MODELSHIP_WORKER_INDEX", "TF_CONFIG", "WANDB_PROJECT", "DATA_TOKEN"]
 
 
 def test_several_workers_are_an_indexed_job_behind_a_headless_service() -> None:
@@ -286,3 +287,16 @@ def test_a_spec_without_training_builds_nothing() -> None:
 def test_the_spec_hash_is_recorded_on_the_job() -> None:
     job = job_of(build(trained(), spec_hash="0123456789abcdef"))
     assert job["metadata"]["annotations"] == {"modelship.io/training-spec-hash": "0123456789abcdef"}
+
+
+def test_only_a_training_service_of_this_model_deployment_counts_as_one() -> None:
+    (service, _) = build(trained().workers(2), version=3)
+    assert is_training_service(service, "digits")
+    assert not is_training_service(service, "other")
+    labels = {
+        "app.kubernetes.io/name": "modelship",
+        "app.kubernetes.io/instance": "digits-train-3",  # a ModelDeployment named so
+        "app.kubernetes.io/component": "serving",
+    }
+    serving = {"metadata": {"name": "digits-train-3", "labels": labels}}
+    assert not is_training_service(serving, "digits")
