@@ -15,7 +15,7 @@ import difflib
 import re
 import types
 import typing
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
 from modelship.api.duration import parse_duration
@@ -161,23 +161,15 @@ def _check_constraints(doc: FieldDoc, value: Any, path: str) -> None:
         )
     if not isinstance(value, str):
         return
-    if doc.enum is not None and value not in doc.enum:
-        raise SpecError(
-            path,
-            UNSUPPORTED_VALUE,
-            f'{path} "{value}" is not supported: use {_one_of(doc.enum)}',
-        )
-    if doc.min_length is not None and len(value) < doc.min_length:
-        raise SpecError(path, INVALID_VALUE, f"{path} must not be empty")
-    if doc.max_length is not None and len(value) > doc.max_length:
-        raise SpecError(
-            path,
-            INVALID_VALUE,
-            f"{path} is {len(value)} characters long; the most allowed is {doc.max_length}",
-        )
-    if doc.pattern is not None and not re.search(doc.pattern, value):
-        hint = doc.pattern_hint or f"the pattern {doc.pattern}"
-        raise SpecError(path, INVALID_VALUE, f'{path} "{value}" must look like {hint}')
+    _check_text(
+        value,
+        path,
+        enum=doc.enum,
+        min_length=doc.min_length,
+        max_length=doc.max_length,
+        pattern=doc.pattern,
+        pattern_hint=doc.pattern_hint,
+    )
     if doc.check is not None:
         problem = doc.check(value)
         if problem is not None:
@@ -231,27 +223,46 @@ def _check_against_schema(value: Any, schema: Mapping[str, Any], path: str) -> N
         for index, item in enumerate(items):
             _check_against_schema(item, schema["items"], f"{path}[{index}]")
     elif kind == "string":
-        text = _expect(value, str, "a string", path)
-        if "enum" in schema and text not in schema["enum"]:
-            raise SpecError(
-                path,
-                UNSUPPORTED_VALUE,
-                f'{path} "{text}" is not supported: use {_one_of(schema["enum"])}',
-            )
-        if len(text) < schema.get("minLength", 0):
-            raise SpecError(path, INVALID_VALUE, f"{path} must not be empty")
-        if "maxLength" in schema and len(text) > schema["maxLength"]:
-            raise SpecError(
-                path,
-                INVALID_VALUE,
-                f"{path} is {len(text)} characters long; the most allowed is {schema['maxLength']}",
-            )
-        if "pattern" in schema and not re.search(schema["pattern"], text):
-            raise SpecError(path, INVALID_VALUE, f'{path} "{text}" must match {schema["pattern"]}')
+        _check_text(
+            _expect(value, str, "a string", path),
+            path,
+            enum=schema.get("enum"),
+            min_length=schema.get("minLength"),
+            max_length=schema.get("maxLength"),
+            pattern=schema.get("pattern"),
+        )
     elif kind == "integer" and (isinstance(value, bool) or not isinstance(value, int)):
         raise SpecError(path, WRONG_TYPE, f"{path} must be an integer, not {_describe(value)}")
     elif kind == "boolean" and not isinstance(value, bool):
         raise SpecError(path, WRONG_TYPE, f"{path} must be true or false, not {_describe(value)}")
+
+
+def _check_text(
+    text: str,
+    path: str,
+    *,
+    enum: Sequence[str] | None = None,
+    min_length: int | None = None,
+    max_length: int | None = None,
+    pattern: str | None = None,
+    pattern_hint: str | None = None,
+) -> None:
+    """The string checks a field declaration and a hand-written schema both make."""
+    if enum is not None and text not in enum:
+        raise SpecError(
+            path, UNSUPPORTED_VALUE, f'{path} "{text}" is not supported: use {_one_of(enum)}'
+        )
+    if min_length is not None and len(text) < min_length:
+        raise SpecError(path, INVALID_VALUE, f"{path} must not be empty")
+    if max_length is not None and len(text) > max_length:
+        raise SpecError(
+            path,
+            INVALID_VALUE,
+            f"{path} is {len(text)} characters long; the most allowed is {max_length}",
+        )
+    if pattern is not None and not re.search(pattern, text):
+        hint = pattern_hint or f"the pattern {pattern}"
+        raise SpecError(path, INVALID_VALUE, f'{path} "{text}" must look like {hint}')
 
 
 def _expect(raw: Any, kind: Any, what: str, path: str) -> Any:
