@@ -196,8 +196,9 @@ async def start_training(client: Kube, training: TrainingPlan, logger: Logger) -
     except ApiException as error:
         if error.status is None or not 400 <= error.status < 500 or error.status == 429:
             raise  # not about the objects: retried with backoff
-        logger.warning(f"the training Job was refused: {api_message(error)}")
-        return refused_run(training, api_message(error))
+        message = api_message(error)
+        logger.warning(f"the training Job was refused: {message}")
+        return refused_run(training, message)
     return training
 
 

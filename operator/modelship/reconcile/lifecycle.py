@@ -42,6 +42,7 @@ VERSION_NOT_PUBLISHED = "VersionNotPublished"
 GATE_REJECTED = "GateRejected"
 RETRAIN_REQUESTED = "RetrainRequested"
 TRAINING_JOB_REFUSED = "TrainingJobRefused"
+TRAINING_STARTED = "TrainingStarted"
 RETRAIN_ANNOTATION = "modelship.io/retrain"
 KEPT_FINISHED_JOBS = 3
 # How long a finished run's version may take to appear in the store's listing.
@@ -149,9 +150,7 @@ def plan_training(
                     "check the trainer's logs."
                 ),
             )
-            events.append(
-                Event("Warning", TRAINING_FAILED, f"{VERSION_NOT_PUBLISHED}: {last['message']}")
-            )
+            events.append(_failure_event(VERSION_NOT_PUBLISHED, str(last["message"])))
 
     # 2. Whether a new run starts.
     running = [n for n, j in jobs_by_name.items() if not _finished(j)]
@@ -198,7 +197,7 @@ def plan_training(
     events.append(
         Event(
             "Normal",
-            "TrainingStarted",
+            TRAINING_STARTED,
             f"training version {version} in Job {started['jobName']}: {decision.message}",
         )
     )
@@ -217,20 +216,24 @@ def refused_run(plan: TrainingPlan, message: str) -> TrainingPlan:
         completionTime=last.get("startTime"),
     )
     events = (
-        *(e for e in plan.events if e.reason != "TrainingStarted"),
-        Event("Warning", TRAINING_FAILED, f"{TRAINING_JOB_REFUSED}: {last['message']}"),
+        *(e for e in plan.events if e.reason != TRAINING_STARTED),
+        _failure_event(TRAINING_JOB_REFUSED, last["message"]),
     )
     return dataclasses.replace(plan, objects=(), training_status=last, events=events, active=False)
 
 
 def _finished_event(outcome: TrainingOutcome) -> Event:
-    """A finished run's Event. Every failure has the reason TrainingFailed, so one alert
-    catches them all; the cause (OOMKilled, DeadlineExceeded...) starts the message."""
     if outcome.state == "Succeeded":
         return Event("Normal", outcome.reason, outcome.message)
-    if outcome.reason == TRAINING_FAILED:
-        return Event("Warning", TRAINING_FAILED, outcome.message)
-    return Event("Warning", TRAINING_FAILED, f"{outcome.reason}: {outcome.message}")
+    return _failure_event(outcome.reason, outcome.message)
+
+
+def _failure_event(cause: str, message: str) -> Event:
+    """A failed run's Event. Every failure has the reason TrainingFailed, so one alert
+    catches them all; the cause (OOMKilled, DeadlineExceeded...) starts the message."""
+    if cause == TRAINING_FAILED:
+        return Event("Warning", TRAINING_FAILED, message)
+    return Event("Warning", TRAINING_FAILED, f"{cause}: {message}")
 
 
 def _stale_jobs(jobs: Sequence[Mapping[str, Any]]) -> tuple[str, ...]:
