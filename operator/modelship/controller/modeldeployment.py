@@ -145,7 +145,7 @@ async def reconcile(namespace: str, name: str, logger: Logger) -> float:
         training_failure=training.failure,
     )
     plan = plan_serving(owner, observed, now, ServingSettings(default_image=OPERATOR.server_image))
-    await apply_plan(client, body, plan, training, logger, observed=(deployment, service))
+    await apply_plan(client, owner, body, plan, training, logger, observed=(deployment, service))
     if is_converging(plan.status):
         return OPERATOR.converge_interval
     delay = OPERATOR.max_poll_interval
@@ -254,6 +254,7 @@ def s3_client(settings: S3Settings) -> Any:
 
 async def apply_plan(
     client: Kube,
+    owner: Owner,
     body: Mapping[str, Any],
     plan: ServingPlan,
     training: TrainingPlan,
@@ -263,13 +264,13 @@ async def apply_plan(
     current = {_key(o): o for o in observed if o is not None}
     for obj in plan.objects:
         await apply_if_changed(client, obj, current.get(_key(obj)))
-    namespace = body["metadata"]["namespace"]
+    namespace = owner.namespace
     for job in training.stale_jobs:
         await in_thread(client.delete, "batch/v1", "Job", namespace, job)
         # A multi-worker run's headless Service has the Job's name; only ours is deleted (a
         # ModelDeployment named like the Job would own a serving Service of that name).
         service = await in_thread(client.get, "v1", "Service", namespace, job)
-        if service is not None and is_training_service(service, body["metadata"]["name"]):
+        if service is not None and is_training_service(service, owner):
             await in_thread(client.delete, "v1", "Service", namespace, job)
     patch = dict(plan.status_patch)
     previous_training = (body.get("status") or {}).get("training")

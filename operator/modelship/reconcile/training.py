@@ -23,10 +23,6 @@ from typing import Any, Final, Literal
 from modelship.api import ModelDeploymentSpec, TrainingSpec
 from modelship.reconcile.gpu import gpu_pod_fields
 from modelship.reconcile.owner import (
-    APP,
-    LABEL_COMPONENT,
-    LABEL_INSTANCE,
-    LABEL_NAME,
     LABEL_VERSION,
     TRAINING,
     Owner,
@@ -230,15 +226,11 @@ def _trainer_container(
     }
 
 
-def is_training_service(service: Mapping[str, Any], md_name: str) -> bool:
+def is_training_service(service: Mapping[str, Any], owner: Owner) -> bool:
     """Whether a Service is a training run's headless Service of this ModelDeployment (and
     not, say, the serving Service of another ModelDeployment that has the same name)."""
     labels = (service.get("metadata") or {}).get("labels") or {}
-    return (
-        labels.get(LABEL_COMPONENT) == TRAINING
-        and labels.get(LABEL_INSTANCE) == md_name
-        and labels.get(LABEL_NAME) == APP
-    )
+    return labels.items() >= selector_labels(owner, TRAINING).items()
 
 
 def worker_hosts(job_name: str, workers: int) -> list[str]:

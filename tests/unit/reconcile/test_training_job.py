@@ -290,13 +290,14 @@ def test_the_spec_hash_is_recorded_on_the_job() -> None:
 
 
 def test_only_a_training_service_of_this_model_deployment_counts_as_one() -> None:
-    (service, _) = build(trained().workers(2), version=3)
-    assert is_training_service(service, "digits")
-    assert not is_training_service(service, "other")
+    md = trained().workers(2)
+    (service, _) = build(md, version=3)
+    assert is_training_service(service, md.owner())
+    assert not is_training_service(service, trained("other").owner())
     labels = {
         "app.kubernetes.io/name": "modelship",
         "app.kubernetes.io/instance": "digits-train-3",  # a ModelDeployment named so
         "app.kubernetes.io/component": "serving",
     }
     serving = {"metadata": {"name": "digits-train-3", "labels": labels}}
-    assert not is_training_service(serving, "digits")
+    assert not is_training_service(serving, md.owner())
