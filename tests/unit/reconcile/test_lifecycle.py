@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from modelship.reconcile.lifecycle import plan_training, refused_run
+from modelship.reconcile.lifecycle import TrainingPlan, plan_training, refused_run
 from modelship.reconcile.schedule import training_spec_hash
 from tests.unit.reconcile.builders import model_deployment, version
 
@@ -22,6 +22,20 @@ def trained() -> Any:
 
 def spec_hash(md: Any) -> str:
     return training_spec_hash(md.spec().training)
+
+
+def planned(
+    md: Any,
+    versions: Any,
+    jobs: Any,
+    pods: Any,
+    last: dict[str, Any] | None,
+    **kwargs: Any,
+) -> TrainingPlan:
+    """plan_training for `md` at NOW, created an hour before."""
+    return plan_training(
+        md.owner(), md.spec(), versions, jobs, pods, last, created=CREATED, now=NOW, **kwargs
+    )
 
 
 def job(name: str, condition: str | None = None) -> dict[str, Any]:
@@ -51,7 +65,7 @@ def failed_pod(job_name: str, message: str) -> dict[str, Any]:
 
 def test_no_version_starts_training_version_one() -> None:
     md = trained()
-    plan = plan_training(md.owner(), md.spec(), [], [], [], None, created=CREATED, now=NOW)
+    plan = planned(md, [], [], [], None)
     kinds = [o["kind"] for o in plan.objects]
     assert kinds == ["Job"]
     assert plan.objects[0]["metadata"]["name"] == "digits-train-1"
@@ -63,16 +77,14 @@ def test_no_version_starts_training_version_one() -> None:
 
 def test_a_run_in_progress_or_succeeded_is_no_failure() -> None:
     md = trained()
-    started = plan_training(md.owner(), md.spec(), [], [], [], None, created=CREATED, now=NOW)
+    started = planned(md, [], [], [], None)
     assert started.active and started.failure is None
 
 
 def test_a_running_job_starts_nothing_else() -> None:
     md = trained()
     last = {"jobName": "digits-train-1", "version": 1, "state": "Pending"}
-    plan = plan_training(
-        md.owner(), md.spec(), [], [job("digits-train-1")], [], last, created=CREATED, now=NOW
-    )
+    plan = planned(md, [], [job("digits-train-1")], [], last)
     assert plan.objects == ()
     assert plan.active
 
@@ -85,15 +97,12 @@ def test_a_failed_run_reports_the_trainers_reason_and_is_not_retried() -> None:
         "state": "Running",
         "specHash": spec_hash(md),
     }
-    first = plan_training(
-        md.owner(),
-        md.spec(),
+    first = planned(
+        md,
         [],
         [job("digits-train-1", "Failed")],
         [failed_pod("digits-train-1", "TrainingFailed: loss is NaN")],
         last,
-        created=CREATED,
-        now=NOW,
     )
     assert first.training_status is not None
     assert first.training_status["state"] == "Failed"
@@ -101,16 +110,7 @@ def test_a_failed_run_reports_the_trainers_reason_and_is_not_retried() -> None:
     assert "loss is NaN" in first.training_status["message"]
     assert any(e.type == "Warning" and e.reason == "TrainingFailed" for e in first.events)
     assert first.objects == ()
-    again = plan_training(
-        md.owner(),
-        md.spec(),
-        [],
-        [job("digits-train-1", "Failed")],
-        [],
-        first.training_status,
-        created=CREATED,
-        now=NOW,
-    )
+    again = planned(md, [], [job("digits-train-1", "Failed")], [], first.training_status)
     assert again.objects == (), "a failed run must not be retried with the same spec"
     # Nothing will retry it, so the resource's conditions carry it (Stalled while no version).
     for plan in (first, again):
@@ -132,16 +132,7 @@ def test_every_failure_is_one_event_reason_with_the_cause_in_the_message() -> No
         "specHash": spec_hash(md),
     }
     entrypoint_missing = failed_pod("digits-train-1", "EntrypointNotFound: no module digits")
-    plan = plan_training(
-        md.owner(),
-        md.spec(),
-        [],
-        [job("digits-train-1", "Failed")],
-        [entrypoint_missing],
-        last,
-        created=CREATED,
-        now=NOW,
-    )
+    plan = planned(md, [], [job("digits-train-1", "Failed")], [entrypoint_missing], last)
     assert plan.training_status is not None
     assert plan.training_status["reason"] == "EntrypointNotFound"  # the cause, kept in status
     (event,) = plan.events
@@ -152,29 +143,11 @@ def test_every_failure_is_one_event_reason_with_the_cause_in_the_message() -> No
 def test_a_finished_run_waits_for_its_version_then_records_its_metrics() -> None:
     md = trained()
     last = {"jobName": "digits-train-1", "version": 1, "state": "Running"}
-    done = plan_training(
-        md.owner(),
-        md.spec(),
-        [],
-        [job("digits-train-1", "Complete")],
-        [],
-        last,
-        created=CREATED,
-        now=NOW,
-    )
+    done = planned(md, [], [job("digits-train-1", "Complete")], [], last)
     assert done.training_status is not None and done.training_status["state"] == "Succeeded"
     assert done.objects == (), "no second run while the first one's version is on its way"
     published = [version(1, metrics={"accuracy": 0.96})]
-    later = plan_training(
-        md.owner(),
-        md.spec(),
-        published,
-        [job("digits-train-1", "Complete")],
-        [],
-        done.training_status,
-        created=CREATED,
-        now=NOW,
-    )
+    later = planned(md, published, [job("digits-train-1", "Complete")], [], done.training_status)
     assert later.training_status is not None
     assert later.training_status["metrics"] == {"accuracy": 0.96}
     assert later.objects == ()
@@ -189,16 +162,7 @@ def test_a_run_whose_version_never_appears_fails_after_the_grace_period() -> Non
         "completionTime": "2026-11-22T11:00:00Z",
         "specHash": spec_hash(md),
     }
-    plan = plan_training(
-        md.owner(),
-        md.spec(),
-        [],
-        [job("digits-train-1", "Complete")],
-        [],
-        last,
-        created=CREATED,
-        now=NOW,
-    )
+    plan = planned(md, [], [job("digits-train-1", "Complete")], [], last)
     assert plan.training_status is not None
     assert plan.training_status["reason"] == "VersionNotPublished"
     assert plan.objects == ()
@@ -209,7 +173,7 @@ def test_a_run_whose_version_never_appears_fails_after_the_grace_period() -> Non
 
 def test_no_training_spec_means_no_plan() -> None:
     md = model_deployment()
-    plan = plan_training(md.owner(), md.spec(), [], [], [], None, created=CREATED, now=NOW)
+    plan = planned(md, [], [], [], None)
     assert plan.objects == () and plan.training_status is None and not plan.active
 
 
@@ -223,29 +187,9 @@ def test_a_new_retrain_annotation_value_starts_a_run_on_demand() -> None:
         "specHash": spec_hash(md),
         "retrain": "a",
     }
-    same = plan_training(
-        md.owner(),
-        md.spec(),
-        published,
-        [job("digits-train-1", "Complete")],
-        [],
-        last,
-        created=CREATED,
-        now=NOW,
-        retrain="a",
-    )
+    same = planned(md, published, [job("digits-train-1", "Complete")], [], last, retrain="a")
     assert same.objects == ()
-    new = plan_training(
-        md.owner(),
-        md.spec(),
-        published,
-        [job("digits-train-1", "Complete")],
-        [],
-        last,
-        created=CREATED,
-        now=NOW,
-        retrain="b",
-    )
+    new = planned(md, published, [job("digits-train-1", "Complete")], [], last, retrain="b")
     assert [o["metadata"]["name"] for o in new.objects] == ["digits-train-2"]
     assert new.training_status is not None and new.training_status["retrain"] == "b"
     assert new.training_status["reason"] == "RetrainRequested"
@@ -261,30 +205,17 @@ def test_a_retrain_requested_during_a_run_starts_one_after_it() -> None:
         "specHash": spec_hash(md),
         "reason": "Scheduled",  # started by the schedule: no annotation then
     }
-    during = plan_training(
-        md.owner(),
-        md.spec(),
-        published,
-        [job("digits-train-2")],
-        [],
-        running,
-        created=CREATED,
-        now=NOW,
-        retrain="please",
-    )
+    during = planned(md, published, [job("digits-train-2")], [], running, retrain="please")
     assert during.objects == (), "never two runs at once"
     assert during.training_status is not None
     assert "retrain" not in during.training_status, "the request must not be marked done"
     finished = {**during.training_status, "state": "Succeeded", "metrics": {"accuracy": 0.9}}
-    after = plan_training(
-        md.owner(),
-        md.spec(),
+    after = planned(
+        md,
         [*published, version(2, metrics={"accuracy": 0.9})],
         [job("digits-train-2", "Complete")],
         [],
         finished,
-        created=CREATED,
-        now=NOW,
         retrain="please",
     )
     assert [o["metadata"]["name"] for o in after.objects] == ["digits-train-3"]
@@ -293,16 +224,8 @@ def test_a_retrain_requested_during_a_run_starts_one_after_it() -> None:
 
 def test_the_value_present_before_any_run_is_not_a_request() -> None:
     md = trained()
-    plan = plan_training(
-        md.owner(),
-        md.spec(),
-        [version(1, metrics={"accuracy": 0.9})],
-        [],
-        [],
-        None,
-        created=CREATED,
-        now=NOW,
-        retrain="from-the-manifest",
+    plan = planned(
+        md, [version(1, metrics={"accuracy": 0.9})], [], [], None, retrain="from-the-manifest"
     )
     assert plan.objects == ()
     assert plan.training_status is not None
@@ -321,16 +244,7 @@ def test_a_failed_run_with_a_schedule_waits_for_it_instead_of_stalling() -> None
         "startTime": "2026-11-22T10:00:00Z",
         "specHash": spec_hash(md),
     }
-    plan = plan_training(
-        md.owner(),
-        md.spec(),
-        [],
-        [job("digits-train-1", "Failed")],
-        [],
-        failed,
-        created=CREATED,
-        now=NOW,
-    )
+    plan = planned(md, [], [job("digits-train-1", "Failed")], [], failed)
     assert plan.objects == ()
     assert plan.failure is not None and not plan.failure.needs_person
     assert "The next scheduled run is at 2026-11-23T03:00:00Z" in plan.failure.message
@@ -338,7 +252,7 @@ def test_a_failed_run_with_a_schedule_waits_for_it_instead_of_stalling() -> None
 
 def test_a_run_the_api_server_refuses_is_recorded_as_failed() -> None:
     md = trained()
-    started = plan_training(md.owner(), md.spec(), [], [], [], None, created=CREATED, now=NOW)
+    started = planned(md, [], [], [], None)
     refused = refused_run(started, 'Job.batch "digits-train-1" is invalid: spec.x: Invalid')
     assert refused.objects == () and not refused.active
     assert refused.training_status is not None
@@ -348,16 +262,7 @@ def test_a_run_the_api_server_refuses_is_recorded_as_failed() -> None:
     assert [e.reason for e in refused.events] == ["TrainingFailed"]
     assert refused.failure is not None and refused.failure.needs_person
     # Not tried again with the same spec.training.
-    again = plan_training(
-        md.owner(),
-        md.spec(),
-        [],
-        [],
-        [],
-        refused.training_status,
-        created=CREATED,
-        now=NOW,
-    )
+    again = planned(md, [], [], [], refused.training_status)
     assert again.objects == ()
 
 
@@ -371,17 +276,7 @@ def test_a_version_below_the_gate_is_rejected_with_both_numbers() -> None:
         "state": "Succeeded",
         "specHash": spec_hash(md),
     }
-    plan = plan_training(
-        md.owner(),
-        md.spec(),
-        published,
-        [job("digits-train-2", "Complete")],
-        [],
-        last,
-        created=CREATED,
-        now=NOW,
-        current_version=1,
-    )
+    plan = planned(md, published, [job("digits-train-2", "Complete")], [], last, current_version=1)
     assert plan.training_status is not None
     assert plan.training_status["state"] == "Rejected"
     assert plan.training_status["reason"] == "GateRejected"
@@ -401,5 +296,5 @@ def test_only_the_last_few_finished_jobs_are_kept() -> None:
         "state": "Succeeded",
         "specHash": spec_hash(md),
     }
-    plan = plan_training(md.owner(), md.spec(), published, jobs, [], last, created=CREATED, now=NOW)
+    plan = planned(md, published, jobs, [], last)
     assert plan.stale_jobs == ("digits-train-1", "digits-train-2")
