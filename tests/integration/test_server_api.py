@@ -273,6 +273,11 @@ def test_status_and_metadata_describe_the_loaded_version(server: ServerProcess) 
     signatures = metadata["metadata"]["signature_def"]["signature_def"]
     assert set(signatures) == {"serving_default", "scores", "greet", "classify", "regress"}
     assert signatures["classify"]["method_name"] == "tensorflow/serving/classify"
+    # TF Serving's JSON of the google.protobuf.Any names the type packed in it.
+    assert (
+        metadata["metadata"]["signature_def"]["@type"]
+        == "type.googleapis.com/tensorflow.serving.SignatureDefMap"
+    )
     x = signatures["serving_default"]["inputs"]["x"]
     assert x["dtype"] == "DT_FLOAT"
     assert [d["size"] for d in x["tensor_shape"]["dim"]] == ["-1", "3"]
@@ -403,6 +408,14 @@ INFER = "/v2/models/tiny/infer"
     [
         (PREDICT, b'{"instances": [', 400, "not valid JSON"),
         (PREDICT, b"", 400, "the request body is empty"),
+        (PREDICT, b"[" * 2000, 400, "nests lists or objects too deeply"),
+        (INFER, b'{"inputs": ' + b"[" * 5000, 400, "nests lists or objects too deeply"),
+        (
+            PREDICT,
+            b'{"signature_name": "scores", "instances": ' + b"[" * 900 + b"1" + b"]" * 900 + b"}",
+            400,
+            "input 'x'",
+        ),
         (PREDICT, {"instances": [{"x": X[0], "k": 1, "z": 2}]}, 400, "unknown input 'z'"),
         (PREDICT, {"instances": [{"x": X[0]}]}, 400, "missing input 'k'"),
         (
@@ -454,6 +467,25 @@ def test_bad_requests_are_refused_with_the_problem_named(
     reply = server.post(path, raw=body) if isinstance(body, bytes) else server.post(path, body)
     assert reply.status == status
     assert set(reply.body) >= {"error"} and words in reply.body["error"], reply.body
+
+
+def test_answers_are_typed_application_json_exactly(server: ServerProcess) -> None:
+    # KServe's Python client compares the Content-Type with "application/json" as a string:
+    # a "; charset=utf-8" suffix made it drop the error message.
+    for reply in (
+        server.post(PREDICT, raw=b"{nope"),
+        server.get("/v1/models/other"),
+        server.post(PREDICT, {"inputs": {"x": X, "k": K}}),
+        server.get("/v2"),
+    ):
+        assert reply.headers["Content-Type"] == "application/json", reply.headers
+    assert "binary_tensor_data" in server.get("/v2").body["extensions"]
+
+
+def test_deep_nesting_is_bad_input_not_a_server_fault(server: ServerProcess) -> None:
+    assert server.post(PREDICT, raw=b"[" * 60_000).status == 400
+    assert server.post(PREDICT, {"inputs": {"x": X, "k": K}}).status == 200
+    assert "Traceback" not in server.log_text()
 
 
 def test_a_body_over_the_limit_is_refused_with_413(server: ServerProcess) -> None:

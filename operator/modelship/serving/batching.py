@@ -1,11 +1,17 @@
 """Dynamic batching: concurrent requests for the same signature run as one model call.
 
-Requests wait in a queue per (signature, shape of a row); a batch is cut when it holds
-`max_batch_size` rows, or `batch_timeout` after its first request arrived. Batches run on
-the one model thread, one at a time, so while a batch runs the next one fills up: under load
-batches grow by themselves, and idle requests wait at most the timeout. Inputs are joined
-along axis 0 and the outputs split back by each request's row count. A batch the model
-refuses is retried request by request, so one bad request cannot fail its neighbours.
+Requests wait in a queue per (signature, shape of a row). Batches run on the one model
+thread, one at a time, so while a batch runs the next one fills up by itself: under load
+batches grow without anyone waiting. When the model is free, a batch is cut at once unless
+there is company to wait for: only when the previous batch of the queue held more rows than
+are queued now does it wait, up to `batch_timeout` after its first request arrived, for as
+many rows as that batch had (or `max_batch_size`). So a client calling one request at a time
+never pays the timeout (the previous batch was its own single request), while concurrent
+clients whose requests arrive a little apart still meet in one batch.
+
+Inputs are joined along axis 0 and the outputs split back by each request's row count. A
+batch the model refuses is retried request by request, so one bad request cannot fail its
+neighbours.
 """
 
 from __future__ import annotations
@@ -47,6 +53,7 @@ class _Queue:
     rows: int = 0
     wakeup: asyncio.Event = field(default_factory=asyncio.Event)
     consumer: asyncio.Task[None] | None = None
+    last_rows: int = 0  # rows of the previous batch: the company worth waiting for
 
 
 def queue_key(signature: str, inputs: Arrays) -> QueueKey:
@@ -133,16 +140,17 @@ class Batcher:
             while not queue.requests:
                 queue.wakeup.clear()
                 await queue.wakeup.wait()
+            wanted = min(self.max_batch_size, queue.last_rows)
             deadline = queue.requests[0].arrived + self.batch_timeout
-            timer = loop.call_at(deadline, queue.wakeup.set)
-            while (
-                queue.rows < self.max_batch_size and not self._draining and loop.time() < deadline
-            ):
-                queue.wakeup.clear()
-                await queue.wakeup.wait()
-            timer.cancel()
+            if queue.rows < wanted and not self._draining and loop.time() < deadline:
+                timer = loop.call_at(deadline, queue.wakeup.set)
+                while queue.rows < wanted and not self._draining and loop.time() < deadline:
+                    queue.wakeup.clear()
+                    await queue.wakeup.wait()
+                timer.cancel()
             batch = self._take(queue)
             if batch:
+                queue.last_rows = sum(r.rows for r in batch)
                 await self._run_batch(queue.signature, batch)
 
     def _take(self, queue: _Queue) -> list[_Request]:

@@ -68,9 +68,21 @@ class ServeError(Exception):
         self.message = message
 
 
+JSON_TYPE = "application/json"
+
+
+def json_response(document: Any, status: int = 200) -> web.Response:
+    """A JSON answer whose Content-Type is exactly `application/json`: aiohttp's own helper
+    appends `; charset=utf-8`, and clients that compare the type as a string (KServe's
+    Python client) then drop the error message. JSON is UTF-8 by definition (RFC 8259)."""
+    return web.Response(
+        body=json.dumps(document).encode(), status=status, headers={"Content-Type": JSON_TYPE}
+    )
+
+
 def error_response(status: int, message: str, **extra: Any) -> web.Response:
     """TF Serving's error body: {"error": "<message>"}."""
-    return web.json_response({"error": message, **extra}, status=status)
+    return json_response({"error": message, **extra}, status=status)
 
 
 class ModelServer:
@@ -290,6 +302,12 @@ class ModelServer:
             return await handler(request)
         except ServingError as err:
             return error_response(err.status, err.message)
+        except RecursionError:
+            # json.loads and the tensor parsers recurse once per nesting level: a body of
+            # thousands of `[` is bad input, not a server fault.
+            return error_response(
+                400, "the request body nests lists or objects too deeply to be a tensor"
+            )
         except web.HTTPRequestEntityTooLarge:
             return error_response(413, self._too_large_message())
         except web.HTTPMethodNotAllowed as err:
@@ -312,6 +330,18 @@ class ModelServer:
         )
 
     async def _json_body(self, request: web.Request) -> Any:
+        return self._parse_json(await self._read_body(request))
+
+    @staticmethod
+    def _parse_json(raw: bytes) -> Any:
+        if not raw.strip():
+            raise BadRequestError("the request body is empty; send a JSON object")
+        try:
+            return json.loads(raw)
+        except (UnicodeDecodeError, ValueError) as err:
+            raise BadRequestError(f"the request body is not valid JSON: {err}") from None
+
+    async def _read_body(self, request: web.Request) -> bytes:
         length = request.content_length
         if length is not None and length > self.config.max_body_bytes:
             raise BodyTooLargeError(self._too_large_message())
@@ -319,12 +349,9 @@ class ModelServer:
             raw = await request.read()
         except web.HTTPRequestEntityTooLarge:
             raise BodyTooLargeError(self._too_large_message()) from None
-        if not raw.strip():
-            raise BadRequestError("the request body is empty; send a JSON object")
-        try:
-            return json.loads(raw)
-        except (UnicodeDecodeError, ValueError) as err:
-            raise BadRequestError(f"the request body is not valid JSON: {err}") from None
+        # aiohttp has already inflated a gzip or deflate body (as tritonclient sends with
+        # request_compression_algorithm), counting the inflated bytes against the limit.
+        return raw
 
     def _check_model(self, request: web.Request, name: str, version: int | str | None) -> None:
         """404 unless `name` (and `version`, when given) is what this server serves."""
@@ -365,9 +392,9 @@ class ModelServer:
         request["api"] = route.verb
         self._check_model(request, route.model, route.version)
         if route.verb == "status":
-            return web.json_response(tfserving_api.version_status(self.version, self.state))
+            return json_response(tfserving_api.version_status(self.version, self.state))
         model = self._serving_model()
-        return web.json_response(tfserving_api.model_metadata(model.info))
+        return json_response(tfserving_api.model_metadata(model.info))
 
     async def v1_post(self, request: web.Request) -> web.Response:
         route = tfserving_api.parse_v1_path(request.match_info["tail"], request.method)
@@ -378,7 +405,7 @@ class ModelServer:
         if route.verb == "predict":
             predict = tfserving_api.parse_predict_request(body, model.info)
             outputs = await self.batcher.submit(predict.signature.key, predict.inputs, predict.rows)
-            return web.json_response(tfserving_api.predict_response(predict, outputs))
+            return json_response(tfserving_api.predict_response(predict, outputs))
         examples = tfserving_api.parse_examples_request(body, model.info, route.verb)
         spec = tfserving_api.examples_input(examples.signature)
         inputs = {spec.key: serialize_examples(examples.examples)}
@@ -386,8 +413,8 @@ class ModelServer:
         outputs = await self.batcher.submit(examples.signature.key, inputs, rows)
         count = len(examples.examples)
         if route.verb == "classify":
-            return web.json_response(tfserving_api.classify_response(outputs, count))
-        return web.json_response(tfserving_api.regress_response(outputs, count))
+            return json_response(tfserving_api.classify_response(outputs, count))
+        return json_response(tfserving_api.regress_response(outputs, count))
 
     # -- Open Inference Protocol (v2) ---------------------------------------------------
 
@@ -396,14 +423,14 @@ class ModelServer:
             version = package_metadata.version("modelship")
         except package_metadata.PackageNotFoundError:
             version = "unknown"
-        return web.json_response(inference_v2.server_metadata(version))
+        return json_response(inference_v2.server_metadata(version))
 
     async def v2_live(self, request: web.Request) -> web.Response:
-        return web.json_response({"live": True})
+        return json_response({"live": True})
 
     async def v2_ready(self, request: web.Request) -> web.Response:
         if self.ready:
-            return web.json_response({"ready": True})
+            return json_response({"ready": True})
         return error_response(503, self._not_ready_message(), ready=False)
 
     def _not_ready_message(self) -> str:
@@ -420,24 +447,36 @@ class ModelServer:
         self._check_model(request, request.match_info["name"], request.match_info.get("version"))
         model = self._serving_model()
         signature = model.info.signature(None)
-        return web.json_response(inference_v2.model_metadata(model.info, signature))
+        return json_response(inference_v2.model_metadata(model.info, signature))
 
     async def v2_model_ready(self, request: web.Request) -> web.Response:
         request["api"] = "ready_v2"
         name = request.match_info["name"]
         self._check_model(request, name, request.match_info.get("version"))
         if self.ready:
-            return web.json_response({"name": name, "ready": True})
+            return json_response({"name": name, "ready": True})
         return error_response(503, self._not_ready_message(), name=name, ready=False)
 
     async def v2_infer(self, request: web.Request) -> web.Response:
         request["api"] = "infer"
         self._check_model(request, request.match_info["name"], request.match_info.get("version"))
         model = self._serving_model()
-        body = await self._json_body(request)
-        infer = inference_v2.parse_infer_request(body, model.info)
+        header, binary = inference_v2.split_binary_body(
+            await self._read_body(request), request.headers.get(inference_v2.HEADER_LENGTH)
+        )
+        infer = inference_v2.parse_infer_request(self._parse_json(header), model.info, binary)
         outputs = await self.batcher.submit(infer.signature.key, infer.inputs, infer.rows)
-        return web.json_response(inference_v2.infer_response(infer, model.info, outputs))
+        answer = inference_v2.infer_response(infer, model.info, outputs)
+        document = json.dumps(answer.document).encode()
+        if not answer.binary:
+            return web.Response(body=document, headers={"Content-Type": JSON_TYPE})
+        return web.Response(
+            body=document + answer.binary,
+            headers={
+                "Content-Type": "application/octet-stream",
+                inference_v2.HEADER_LENGTH: str(len(document)),
+            },
+        )
 
     # -- Prometheus ---------------------------------------------------------------------
 

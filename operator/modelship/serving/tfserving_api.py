@@ -39,6 +39,8 @@ from modelship.serving.tensors import array_from_json, check_shape, json_from_ar
 Verb = Literal["status", "metadata", "predict", "classify", "regress"]
 POST_VERBS: Final = ("predict", "classify", "regress")
 
+SIGNATURE_DEF_MAP_TYPE: Final = "type.googleapis.com/tensorflow.serving.SignatureDefMap"
+
 # TF Serving's model states (ModelVersionStatus.State).
 LOADING: Final = "LOADING"
 AVAILABLE: Final = "AVAILABLE"
@@ -400,7 +402,11 @@ def model_metadata(model: ModelInfo) -> dict[str, Any]:
     return {
         "model_spec": {"name": model.name, "signature_name": "", "version": str(model.version)},
         "metadata": {
-            "signature_def": {"signature_def": {s.key: _signature_def(s) for s in model.signatures}}
+            "signature_def": {
+                # TF Serving writes the Any's type URL; clients that unpack it look for it.
+                "@type": SIGNATURE_DEF_MAP_TYPE,
+                "signature_def": {s.key: _signature_def(s) for s in model.signatures},
+            }
         },
     }
 

@@ -115,8 +115,10 @@ def test_draining_runs_a_waiting_batch_at_once() -> None:
     batch, sizes = batcher(max_batch_size=100)
 
     async def scenario() -> Arrays:
+        # A batch of 4 first, so the next request waits for company (for ever, here).
+        await asyncio.gather(*(batch.submit("s", {"x": rows(1)}, 1) for _ in range(4)))
         pending = asyncio.ensure_future(batch.submit("s", {"x": rows(2)}, 2))
-        while not sizes and not pending.done():
+        while len(sizes) == 1 and not pending.done():
             await asyncio.sleep(0)
             if batch._queues and not batch._draining:
                 batch.drain()  # the request waits in its queue: stop waiting for company
@@ -125,7 +127,39 @@ def test_draining_runs_a_waiting_batch_at_once() -> None:
         return result
 
     assert run(scenario())["seen"].tolist() == [2, 2]
-    assert sizes == [2]
+    assert sizes == [4, 2]
+
+
+def test_a_client_calling_one_at_a_time_never_waits_for_the_timeout() -> None:
+    # The timeout is an hour: were a lone request made to wait for company, run() would
+    # give up after a minute.
+    batch, sizes = batcher(max_batch_size=32)
+
+    async def scenario() -> list[Arrays]:
+        results = [await batch.submit("s", {"x": rows(1, start=i)}, 1) for i in range(5)]
+        await batch.close()
+        return results
+
+    results = run(scenario())
+    assert [r["y"].tolist() for r in results] == [(rows(1, start=i) * 2).tolist() for i in range(5)]
+    assert sizes == [1, 1, 1, 1, 1]
+
+
+def test_after_a_batch_of_several_the_next_request_waits_for_as_many() -> None:
+    batch, sizes = batcher(max_batch_size=32)
+
+    async def scenario() -> None:
+        await asyncio.gather(*(batch.submit("s", {"x": rows(1)}, 1) for _ in range(3)))
+        first = asyncio.ensure_future(batch.submit("s", {"x": rows(1)}, 1))
+        for _ in range(10):  # let the batcher look at its queue of one
+            await asyncio.sleep(0)
+        later = [batch.submit("s", {"x": rows(1)}, 1) for _ in range(2)]
+        await asyncio.gather(first, *later)
+        await batch.close()
+
+    run(scenario())
+    # Had the lone request been cut at once, the calls would be [3, 1, 2].
+    assert sizes == [3, 3]
 
 
 def test_requests_without_a_batch_dimension_run_alone() -> None:
