@@ -314,7 +314,7 @@ def main() -> None:
             "modelship",
             [sys.executable, "-c", "from modelship.cli import main; main()", "serve",
              "--model-name", MODEL, "--model-base-path", str(base), "--host", "127.0.0.1",
-             "--port", "0", "--max-batch-size", str(args.max_batch_size),
+             "--port", "0", "--grpc-port", "0", "--max-batch-size", str(args.max_batch_size),
              "--batch-timeout-micros", str(args.batch_timeout_micros)],
             Path(scratch) / "modelship.log",
         )  # fmt: skip

@@ -61,6 +61,13 @@ class ServerProcess:
         finally:
             connection.close()
 
+    @property
+    def grpc_port(self) -> int:
+        """The gRPC port, from the log line the server writes once it listens there."""
+        found = re.search(r"gRPC on 127\.0\.0\.1:(\d+)", self.log_text())
+        assert found, self.log_text()
+        return int(found[1])
+
     def get(self, path: str) -> Reply:
         return self.call("GET", path)
 
@@ -112,11 +119,12 @@ class ServerProcess:
 def start_server(
     model_name: str, base_path: Path, log: Path, *flags: str, env: dict[str, str] | None = None
 ) -> ServerProcess:
-    """Start `modelship serve` on a free port of 127.0.0.1; returns once it listens."""
+    """Start `modelship serve` on free ports of 127.0.0.1 (REST and gRPC); returns once it
+    listens."""
     command = [
         sys.executable, "-c", "from modelship.cli import main; main()", "serve",
         "--model-name", model_name, "--model-base-path", str(base_path),
-        "--host", "127.0.0.1", "--port", "0", *flags,
+        "--host", "127.0.0.1", "--port", "0", "--grpc-port", "0", *flags,
     ]  # fmt: skip
     # The termination log goes next to the log unless a test names it (never /dev/...).
     environment = {

@@ -8,8 +8,6 @@ One server (REST and gRPC on free ports) is shared by the whole module.
 
 from __future__ import annotations
 
-import re
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,7 +16,6 @@ import numpy as np
 import pytest
 
 from tests.integration.test_server_api import (
-    STARTUP_SECONDS,
     InProcess,
     ServerProcess,
     close,
@@ -143,16 +140,300 @@ def test_tritonclient_http_gets_the_servers_error_message(triton_http: Any) -> N
         triton_http.infer("other", http_inputs(True))
 
 
-def wait_for(predicate: Any, what: str, seconds: float = STARTUP_SECONDS) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
+# -- gRPC: tritonclient.grpc ---------------------------------------------------------------------
 
 
-def grpc_port(server: ServerProcess) -> int:
-    found = re.search(r"gRPC on 127\.0\.0\.1:(\d+)", server.log_text())
-    assert found, server.log_text()
-    return int(found[1])
+@pytest.fixture(scope="module")
+def triton_grpc(server: ServerProcess) -> Any:
+    import tritonclient.grpc as grpcclient
+
+    return grpcclient.InferenceServerClient(f"127.0.0.1:{server.grpc_port}")
+
+
+def grpc_inputs(x: np.ndarray[Any, Any] = X, k: np.ndarray[Any, Any] = K) -> list[Any]:
+    import tritonclient.grpc as grpcclient
+    from tritonclient.utils import np_to_triton_dtype
+
+    first = grpcclient.InferInput("x", list(x.shape), np_to_triton_dtype(x.dtype))
+    first.set_data_from_numpy(x)
+    second = grpcclient.InferInput("k", list(k.shape), np_to_triton_dtype(k.dtype))
+    second.set_data_from_numpy(k)
+    return [first, second]
+
+
+def test_tritonclient_grpc_sees_a_live_ready_server_and_the_model(triton_grpc: Any) -> None:
+    assert triton_grpc.is_server_live() and triton_grpc.is_server_ready()
+    assert triton_grpc.is_model_ready("tiny") and triton_grpc.is_model_ready("tiny", "1")
+    assert "binary_tensor_data" in triton_grpc.get_server_metadata().extensions
+    metadata = triton_grpc.get_model_metadata("tiny", as_json=True)
+    assert metadata["versions"] == ["1"] and metadata["platform"] == "tensorflow_savedmodel"
+    assert {"name": "x", "datatype": "FP32", "shape": ["-1", "3"]} in metadata["inputs"]
+
+
+def test_tritonclient_grpc_infer_equals_in_process(
+    triton_grpc: Any, expected: dict[str, np.ndarray[Any, Any]]
+) -> None:
+    import tritonclient.grpc as grpcclient
+
+    result = triton_grpc.infer("tiny", grpc_inputs(), request_id="r7")
+    assert close(result.as_numpy("y"), expected["y"])
+    assert result.as_numpy("ids").tolist() == expected["ids"].tolist()
+    assert result.get_response().id == "r7"
+    only_y = triton_grpc.infer(
+        "tiny", grpc_inputs(), outputs=[grpcclient.InferRequestedOutput("y")], model_version="1"
+    )
+    assert [o.name for o in only_y.get_response().outputs] == ["y"]
+    names = grpcclient.InferInput("name", [2], "BYTES")
+    names.set_data_from_numpy(np.array([b"bob", b"\xff\x00raw"], dtype=object))
+    greeting = triton_grpc.infer("tiny", [names], parameters={"signature_name": "greet"})
+    assert greeting.as_numpy("greeting").tolist() == [b"hello bob", b"hello \xff\x00raw"]
+
+
+def test_tritonclient_grpc_errors_carry_the_status_and_the_problem(triton_grpc: Any) -> None:
+    from tritonclient.utils import InferenceServerException
+
+    with pytest.raises(InferenceServerException) as caught:
+        triton_grpc.infer("tiny", grpc_inputs(x=np.zeros((2, 4), np.float32), k=K[:2]))
+    assert caught.value.status() == "StatusCode.INVALID_ARGUMENT"
+    assert "input 'x' expects shape [-1, 3] but got [2, 4]" in caught.value.message()
+    with pytest.raises(InferenceServerException) as caught:
+        triton_grpc.infer("tiny", grpc_inputs(x=X.astype(np.float64)))
+    assert caught.value.status() == "StatusCode.INVALID_ARGUMENT"
+    assert "input 'x' has datatype FP64 but the model expects FP32" in caught.value.message()
+    with pytest.raises(InferenceServerException) as caught:
+        triton_grpc.infer("other", grpc_inputs())
+    assert caught.value.status() == "StatusCode.NOT_FOUND"
+    with pytest.raises(InferenceServerException) as caught:
+        triton_grpc.infer("tiny", grpc_inputs(), model_version="2")
+    assert caught.value.status() == "StatusCode.NOT_FOUND"
+    assert "has no version 2; version 1 is served" in caught.value.message()
+
+
+# -- gRPC: TensorFlow Serving's own stubs ----------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def tf_serving(server: ServerProcess) -> Iterator[tuple[Any, Any]]:
+    """(PredictionServiceStub, ModelServiceStub) on one channel."""
+    import grpc
+
+    pytest.importorskip(
+        "tensorflow_serving.apis.prediction_service_pb2_grpc",
+        reason="tensorflow-serving-api is installed with `pip install --no-deps "
+        "tensorflow-serving-api` (its own requirement would pull `tensorflow` beside "
+        "tensorflow-cpu)",
+    )
+    from tensorflow_serving.apis import (
+        model_service_pb2_grpc,
+        prediction_service_pb2_grpc,
+    )
+
+    channel = grpc.insecure_channel(
+        f"127.0.0.1:{server.grpc_port}",
+        options=[("grpc.max_send_message_length", 4 * MAX_MESSAGE_BYTES)],
+    )
+    try:
+        yield (
+            prediction_service_pb2_grpc.PredictionServiceStub(channel),
+            model_service_pb2_grpc.ModelServiceStub(channel),
+        )
+    finally:
+        channel.close()
+
+
+def predict_request(signature: str = "", version: int | None = None, **inputs: Any) -> Any:
+    import tensorflow as tf
+    from tensorflow_serving.apis import predict_pb2
+
+    request = predict_pb2.PredictRequest()
+    request.model_spec.name = "tiny"
+    request.model_spec.signature_name = signature
+    if version is not None:
+        request.model_spec.version.value = version
+    for name, value in inputs.items():
+        request.inputs[name].CopyFrom(tf.make_tensor_proto(value))
+    return request
+
+
+def test_tf_serving_predict_equals_in_process(
+    tf_serving: tuple[Any, Any],
+    expected: dict[str, np.ndarray[Any, Any]],
+    in_process: InProcess,
+) -> None:
+    import tensorflow as tf
+
+    predict, _ = tf_serving
+    response = predict.Predict(predict_request(x=X, k=K), timeout=60)
+    assert close(tf.make_ndarray(response.outputs["y"]), expected["y"])
+    assert tf.make_ndarray(response.outputs["ids"]).tolist() == expected["ids"].tolist()
+    # Clients that read the typed field directly, as TF Serving answers.
+    assert close(np.reshape(response.outputs["y"].float_val, (3, 2)), expected["y"])
+    assert response.model_spec.name == "tiny" and response.model_spec.version.value == 1
+    assert response.model_spec.signature_name == "serving_default"
+    filtered = predict_request(version=1, x=X, k=K)
+    filtered.output_filter.append("ids")
+    assert set(predict.Predict(filtered, timeout=60).outputs) == {"ids"}
+    scores = predict.Predict(predict_request("scores", x=X), timeout=60)
+    assert close(tf.make_ndarray(scores.outputs["scores"]), in_process("scores", x=X)["scores"])
+
+
+def test_tf_serving_metadata_and_status(tf_serving: tuple[Any, Any]) -> None:
+    predict, models = tf_serving
+    from tensorflow_serving.apis import get_model_metadata_pb2, get_model_status_pb2
+
+    request = get_model_metadata_pb2.GetModelMetadataRequest(metadata_field=["signature_def"])
+    request.model_spec.name = "tiny"
+    response = predict.GetModelMetadata(request, timeout=60)
+    signatures = get_model_metadata_pb2.SignatureDefMap()
+    assert response.metadata["signature_def"].Unpack(signatures)
+    assert set(signatures.signature_def) == {
+        "serving_default",
+        "scores",
+        "greet",
+        "classify",
+        "regress",
+    }
+    x = signatures.signature_def["serving_default"].inputs["x"]
+    assert [d.size for d in x.tensor_shape.dim] == [-1, 3] and x.dtype == 1  # DT_FLOAT
+    status_request = get_model_status_pb2.GetModelStatusRequest()
+    status_request.model_spec.name = "tiny"
+    status = models.GetModelStatus(status_request, timeout=60).model_version_status
+    assert [(s.version, s.state) for s in status] == [
+        (1, get_model_status_pb2.ModelVersionStatus.AVAILABLE)
+    ]
+
+
+def test_tf_serving_classify_and_regress_equal_in_process(
+    tf_serving: tuple[Any, Any], in_process: InProcess
+) -> None:
+    from tensorflow_serving.apis import classification_pb2, regression_pb2
+
+    from tests.integration.test_server_api import serialized_examples
+
+    predict, _ = tf_serving
+    examples = serialized_examples(X.tolist())
+    classify = classification_pb2.ClassificationRequest()
+    classify.model_spec.name = "tiny"
+    classify.model_spec.signature_name = "classify"
+    for row in X:
+        classify.input.example_list.examples.add().features.feature["x"].float_list.value.extend(
+            row
+        )
+    result = predict.Classify(classify, timeout=60).result
+    scores = in_process("classify", inputs=examples)["scores"]
+    for classes, row in zip(result.classifications, scores, strict=True):
+        assert [c.label for c in classes.classes] == ["neg", "pos"]
+        assert close([c.score for c in classes.classes], row)
+    # The features shared by all examples may come once, in the context.
+    regress = regression_pb2.RegressionRequest()
+    regress.model_spec.name = "tiny"
+    context = regress.input.example_list_with_context
+    context.context.features.feature["x"].float_list.value.extend(X[0])
+    context.examples.add()
+    values = [r.value for r in predict.Regress(regress, timeout=60).result.regressions]
+    assert close(values, in_process("regress", inputs=examples[:1])["outputs"][:, 0])
+
+
+def test_tf_serving_errors_are_the_status_codes_they_mean(
+    tf_serving: tuple[Any, Any], server: ServerProcess
+) -> None:
+    import grpc
+    from tensorflow_serving.apis import classification_pb2
+
+    predict, _ = tf_serving
+
+    def code_and_message(call: Any, request: Any) -> tuple[Any, str]:
+        with pytest.raises(grpc.RpcError) as caught:
+            call(request, timeout=60)
+        return caught.value.code(), caught.value.details()
+
+    wrong_dtype = predict_request(x=X.astype(np.float64), k=K)
+    code, message = code_and_message(predict.Predict, wrong_dtype)
+    assert code == grpc.StatusCode.INVALID_ARGUMENT
+    assert "input 'x' has dtype DT_DOUBLE but the model expects DT_FLOAT" in message
+    code, message = code_and_message(predict.Predict, predict_request(x=X[:, :2], k=K))
+    assert code == grpc.StatusCode.INVALID_ARGUMENT and "input 'x' expects shape [-1, 3]" in message
+    code, message = code_and_message(predict.Predict, predict_request(x=X))
+    assert code == grpc.StatusCode.INVALID_ARGUMENT and "input 'k' is missing" in message
+    unknown = predict_request(x=X, k=K)
+    unknown.model_spec.name = "other"
+    code, message = code_and_message(predict.Predict, unknown)
+    assert code == grpc.StatusCode.NOT_FOUND and "model 'other' is not served here" in message
+    code, message = code_and_message(predict.Predict, predict_request(version=2, x=X, k=K))
+    assert code == grpc.StatusCode.NOT_FOUND and "has no version 2" in message
+    classify = classification_pb2.ClassificationRequest()
+    classify.model_spec.name = "tiny"
+    classify.model_spec.signature_name = "scores"
+    classify.input.example_list.examples.add()
+    code, message = code_and_message(predict.Classify, classify)
+    assert code == grpc.StatusCode.INVALID_ARGUMENT
+    assert "method_name tensorflow/serving/classify" in message
+    big = np.zeros((MAX_MESSAGE_BYTES // 12 + 10, 3), np.float32)
+    code, _ = code_and_message(
+        predict.Predict, predict_request(x=big, k=np.zeros(len(big), np.int64))
+    )
+    assert code == grpc.StatusCode.RESOURCE_EXHAUSTED
+    # Bytes that are no PredictRequest at all.
+    import grpc as grpc_module
+
+    channel = grpc_module.insecure_channel(f"127.0.0.1:{server.grpc_port}")
+    garbage = channel.unary_unary("/tensorflow.serving.PredictionService/Predict")
+    code, message = code_and_message(garbage, b"\xff\xff\xff\xff")
+    channel.close()
+    assert code == grpc.StatusCode.INVALID_ARGUMENT
+    assert "not a valid tensorflow.serving.PredictRequest" in message
+    # And the server still answers.
+    assert predict.Predict(predict_request(x=X, k=K), timeout=60).outputs["y"].float_val
+
+
+# -- gRPC: health and reflection -------------------------------------------------------------
+
+
+def test_grpc_health_says_serving(server: ServerProcess) -> None:
+    import grpc
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+    with grpc.insecure_channel(f"127.0.0.1:{server.grpc_port}") as channel:
+        health = health_pb2_grpc.HealthStub(channel)
+        for service in (
+            "",
+            "tensorflow.serving.PredictionService",
+            "inference.GRPCInferenceService",
+        ):
+            answer = health.Check(health_pb2.HealthCheckRequest(service=service), timeout=30)
+            assert answer.status == health_pb2.HealthCheckResponse.SERVING, service
+
+
+def test_reflection_lists_and_describes_the_services(server: ServerProcess) -> None:
+    import grpc
+    from google.protobuf.descriptor_pool import DescriptorPool
+    from grpc_reflection.v1alpha.proto_reflection_descriptor_database import (
+        ProtoReflectionDescriptorDatabase,
+    )
+
+    with grpc.insecure_channel(f"127.0.0.1:{server.grpc_port}") as channel:
+        database = ProtoReflectionDescriptorDatabase(channel)
+        services = set(database.get_services())
+        assert {
+            "tensorflow.serving.PredictionService",
+            "tensorflow.serving.ModelService",
+            "inference.GRPCInferenceService",
+            "grpc.health.v1.Health",
+        } <= services
+        pool = DescriptorPool(database)
+        predict = pool.FindServiceByName("tensorflow.serving.PredictionService")
+        assert {m.name for m in predict.methods} >= {
+            "Predict",
+            "Classify",
+            "Regress",
+            "GetModelMetadata",
+        }
+        infer = pool.FindMessageTypeByName("inference.ModelInferRequest")
+        assert "raw_input_contents" in infer.fields_by_name
+
+
+def test_grpc_calls_are_counted_by_protocol(server: ServerProcess, triton_grpc: Any) -> None:
+    labels = {"model": "tiny", "version": "1", "api": "model_infer", "protocol": "grpc"}
+    before = server.metric("modelship_requests_total", **labels, code="OK")
+    triton_grpc.infer("tiny", grpc_inputs())
+    assert server.metric("modelship_requests_total", **labels, code="OK") == before + 1

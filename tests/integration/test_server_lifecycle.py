@@ -119,6 +119,10 @@ def test_concurrent_requests_are_batched_and_answered_each_their_own(
     server, pixels = digits.server, digits.pixels
     expected = probabilities(digits.model, pixels)
     labels = {"model": "digits", "version": "1", "signature": "serving_default"}
+    # The batcher waits for company only as large as its previous batch: one request of
+    # eight rows makes the next lone request wait (here for ever) for eight rows again.
+    whole = server.post(PREDICT, {"instances": pixels.tolist()})
+    assert whole.status == 200 and np.allclose(whole.body["predictions"], expected, atol=1e-5)
     calls_before = server.metric("modelship_batch_size_count", **labels)
     rows_before = server.metric("modelship_batch_size_sum", **labels)
 
@@ -172,20 +176,31 @@ def test_a_model_that_cannot_load_ends_the_server_with_its_reason(tmp_path: Path
     )
 
 
-def test_sigterm_answers_in_flight_requests_then_exits_0(digits: DigitsServer) -> None:
+def test_sigterm_answers_in_flight_requests_and_grpc_calls_then_exits_0(
+    digits: DigitsServer,
+) -> None:
+    import tritonclient.grpc as grpcclient
+
     server = digits.server
     expected = probabilities(digits.model, digits.pixels[:2])
-    with ThreadPoolExecutor(1) as pool:
+    client = grpcclient.InferenceServerClient(f"127.0.0.1:{server.grpc_port}")
+    pixels = grpcclient.InferInput("pixels", [2, 64], "FP32")
+    pixels.set_data_from_numpy(digits.pixels[:2].astype(np.float32))
+    with ThreadPoolExecutor(2) as pool:
         pending = pool.submit(server.post, PREDICT, {"instances": digits.pixels[:2].tolist()})
+        pending_call = pool.submit(client.infer, "digits", [pixels], client_timeout=120)
         deadline = time.monotonic() + 120
-        while server.metric("modelship_requests_in_flight", model="digits") < 1:
+        while server.metric("modelship_requests_in_flight", model="digits") < 2:
             assert time.monotonic() < deadline, server.log_text()
             time.sleep(0.05)
-        # The request waits for company that will never come (a batch holds 8 rows).
-        assert not pending.done()
+        # The REST request and the gRPC call wait in the one queue for company that will
+        # never come (a batch holds 8 rows).
+        assert not pending.done() and not pending_call.done()
         code = server.terminate()
         reply = pending.result()
+        call = pending_call.result()
     assert reply.status == 200, reply.body
     assert np.allclose(reply.body["predictions"], expected, atol=1e-5, rtol=0)
+    assert np.allclose(call.as_numpy("probabilities"), expected, atol=1e-5, rtol=0)
     assert code == 0, server.log_text()
     assert "every in-flight request was answered" in server.log_text()

@@ -43,6 +43,15 @@ from modelship.serving.server import DEFAULT_MAX_BODY_BYTES, ModelServer, ServeE
     help="REST port (0: any free port; the log says which).",
 )
 @click.option(
+    "--grpc-port",
+    default=8500,
+    show_default=True,
+    type=click.IntRange(0, 65535),
+    help="gRPC port: TF Serving's PredictionService, the Open Inference Protocol, "
+    "grpc.health.v1 and reflection (0: any free port).",
+)
+@click.option("--no-grpc", is_flag=True, help="Serve REST only.")
+@click.option(
     "--max-batch-size",
     default=32,
     show_default=True,
@@ -81,13 +90,16 @@ def serve(
     model_base_path: Path | None,
     host: str,
     port: int,
+    grpc_port: int,
+    no_grpc: bool,
     max_batch_size: int,
     batch_timeout_micros: int,
     max_body_bytes: int,
     shutdown_timeout: float,
     log_level: str,
 ) -> None:
-    """Serve a TensorFlow SavedModel: TF Serving REST, Open Inference Protocol, /metrics."""
+    """Serve a TensorFlow SavedModel: TF Serving's REST and gRPC APIs, the Open Inference
+    Protocol (REST and gRPC), /metrics."""
     logging.basicConfig(
         level=log_level.upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
@@ -100,6 +112,7 @@ def serve(
         model_base_path=model_base_path or Path("/models") / model_name,
         host=host,
         port=port,
+        grpc_port=None if no_grpc else grpc_port,
         max_batch_size=max_batch_size,
         batch_timeout_micros=batch_timeout_micros,
         max_body_bytes=max_body_bytes,
@@ -120,8 +133,13 @@ def serve(
             batch_timeout_micros,
         )
 
+    def grpc_listening(address: str, bound_port: int) -> None:
+        logging.getLogger("modelship.serve").info("gRPC on %s:%d", address, bound_port)
+
     try:
-        code = asyncio.run(ModelServer(config).run(on_listening=listening))
+        code = asyncio.run(
+            ModelServer(config).run(on_listening=listening, on_grpc_listening=grpc_listening)
+        )
     except ServeError as err:
         fail(err.reason, err.message)
     except Exception as err:  # still say why in the termination log, for `kubectl describe`

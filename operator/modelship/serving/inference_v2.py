@@ -111,7 +111,7 @@ def parse_infer_request(body: Any, model: ModelInfo, binary: bytes = b"") -> Inf
     for spec in signature.inputs:
         if spec.key not in inputs:
             raise BadRequestError(f"input '{spec.key}' is missing")
-    outputs = _requested_outputs(body.get("outputs"), signature)
+    outputs = requested_outputs(body.get("outputs"), signature)
     return InferRequest(
         id=request_id,
         signature=signature,
@@ -153,26 +153,13 @@ def _parse_tensor(
     name = tensor.get("name")
     if not isinstance(name, str):
         raise BadRequestError(f"{where} needs a string 'name'")
-    spec = signature.input_named(name)
-    if spec is None:
-        keys = ", ".join(t.key for t in signature.inputs)
-        raise BadRequestError(
-            f"{where} names unknown input '{name}'; signature '{signature.key}' takes: {keys}"
-        )
+    spec, given = input_spec(name, tensor.get("datatype"), signature, where)
     what = f"input '{name}'"
     shape = tensor.get("shape")
     if not isinstance(shape, list) or not all(
         isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape
     ):
         raise BadRequestError(f"{what} needs 'shape', a list of non-negative integers")
-    datatype = tensor.get("datatype")
-    given = dtype_for_v2(datatype) if isinstance(datatype, str) else None
-    if given is None:
-        raise BadRequestError(f"{what} has datatype {datatype!r}; use one of {_DATATYPES}")
-    expected = dtype_named(spec.dtype)
-    if expected is None or given != expected:
-        want = expected.v2 if expected else spec.dtype
-        raise BadRequestError(f"{what} has datatype {given.v2} but the model expects {want}")
     parameters = tensor.get("parameters") or {}
     if not isinstance(parameters, dict):
         raise BadRequestError(f"{what} 'parameters' must be an object")
@@ -194,12 +181,41 @@ def _parse_tensor(
         raise BadRequestError(f"{what} has no 'data' (nor parameters.binary_data_size)")
     else:
         array = array_from_json(tensor["data"], spec, what)
+    return name, shaped_input(array, shape, spec, what), used
+
+
+def input_spec(
+    name: str, datatype: Any, signature: SignatureInfo, where: str
+) -> tuple[TensorInfo, DType]:
+    """The signature's input `name` and the dtype the request gives it, which must be the
+    one the model expects; BadRequestError says which input and what is wrong."""
+    spec = signature.input_named(name)
+    if spec is None:
+        keys = ", ".join(t.key for t in signature.inputs)
+        raise BadRequestError(
+            f"{where} names unknown input '{name}'; signature '{signature.key}' takes: {keys}"
+        )
+    what = f"input '{name}'"
+    given = dtype_for_v2(datatype) if isinstance(datatype, str) else None
+    if given is None:
+        raise BadRequestError(f"{what} has datatype {datatype!r}; use one of {_DATATYPES}")
+    expected = dtype_named(spec.dtype)
+    if expected is None or given != expected:
+        want = expected.v2 if expected else spec.dtype
+        raise BadRequestError(f"{what} has datatype {given.v2} but the model expects {want}")
+    return spec, given
+
+
+def shaped_input(
+    array: np.ndarray[Any, Any], shape: list[int], spec: TensorInfo, what: str
+) -> np.ndarray[Any, Any]:
+    """The flat values in the request's shape, checked against the signature's."""
     count = math.prod(shape)
     if array.size != count:
         raise BadRequestError(f"{what} has {array.size} values but its shape {shape} needs {count}")
     array = array.reshape(shape)
     check_shape(array.shape, spec, what)
-    return name, array, used
+    return array
 
 
 def array_from_binary(
@@ -252,7 +268,7 @@ def binary_from_array(array: np.ndarray[Any, Any], dtype: DType | None) -> bytes
     return np.ascontiguousarray(array, dtype=array.dtype.newbyteorder("<")).tobytes()
 
 
-def _requested_outputs(outputs: Any, signature: SignatureInfo) -> tuple[str, ...] | None:
+def requested_outputs(outputs: Any, signature: SignatureInfo) -> tuple[str, ...] | None:
     if outputs is None:
         return None
     if not isinstance(outputs, list) or not all(
@@ -282,7 +298,7 @@ def infer_response(
         dtype = output_dtype(name, array, request.signature)
         tensor: dict[str, Any] = {
             "name": name,
-            "datatype": dtype.v2 if dtype else _datatype_of(array),
+            "datatype": dtype.v2 if dtype else datatype_of(array),
             "shape": list(array.shape),
         }
         if name in request.binary_outputs:
@@ -311,7 +327,7 @@ def output_dtype(name: str, array: np.ndarray[Any, Any], signature: SignatureInf
     return dtype
 
 
-def _datatype_of(array: np.ndarray[Any, Any]) -> str:
+def datatype_of(array: np.ndarray[Any, Any]) -> str:
     if array.dtype.kind in "OS":
         return "BYTES"
     for dtype in DTYPES:

@@ -1,4 +1,5 @@
-"""The server's Prometheus metrics, labelled by model and version, in a registry of its own
+"""The server's Prometheus metrics, labelled by model, version and protocol (rest, grpc), in a
+registry of its own
 (so several servers can live in one process, as the tests and the benchmark do)."""
 
 from __future__ import annotations
@@ -25,16 +26,16 @@ class ServingMetrics:
     def __init__(self, model: str) -> None:
         self.model = model
         self.registry = CollectorRegistry()
-        labels = ["model", "version", "api"]
+        labels = ["model", "version", "api", "protocol"]
         self.requests = Counter(
             "modelship_requests",
-            "Requests to the model APIs, by HTTP status code.",
+            "Requests to the model APIs, by status: the HTTP code (rest), the status name (grpc).",
             [*labels, "code"],
             registry=self.registry,
         )
         self.errors = Counter(
             "modelship_request_errors",
-            "Requests answered with an error (HTTP status >= 400).",
+            "Requests answered with an error (HTTP status >= 400, gRPC status other than OK).",
             [*labels, "code"],
             registry=self.registry,
         )
@@ -72,13 +73,21 @@ class ServingMetrics:
         )
 
     def observe_request(
-        self, version: str, api: str, code: int, seconds: float, model: str | None = None
+        self,
+        version: str,
+        api: str,
+        code: int | str,
+        seconds: float,
+        model: str | None = None,
+        protocol: str = "rest",
     ) -> None:
+        """One answered request; `code` is the HTTP status (rest) or gRPC status name."""
         model = self.model if model is None else model
-        self.requests.labels(model, version, api, str(code)).inc()
-        if code >= 400:
-            self.errors.labels(model, version, api, str(code)).inc()
-        self.latency.labels(model, version, api).observe(seconds)
+        self.requests.labels(model, version, api, protocol, str(code)).inc()
+        failed = code >= 400 if isinstance(code, int) else code != "OK"
+        if failed:
+            self.errors.labels(model, version, api, protocol, str(code)).inc()
+        self.latency.labels(model, version, api, protocol).observe(seconds)
 
     def observe_batch(self, version: str, signature: str, rows: int) -> None:
         self.batch_size.labels(self.model, version, signature).observe(rows)

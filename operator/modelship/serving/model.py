@@ -131,7 +131,7 @@ def load_model(name: str, where: ModelVersionPath) -> LoadedModel:
 
 def read_signatures(folder: Path) -> list[SignatureInfo]:
     """The signature_def map of the SavedModel's `serve` graph, as TF Serving shows it."""
-    from google.protobuf import text_format  # type: ignore[import-untyped]
+    from google.protobuf import text_format
     from tensorflow.core.protobuf import saved_model_pb2
 
     saved_model = saved_model_pb2.SavedModel()

@@ -1,10 +1,13 @@
 """The HTTP server: routes, the model's life (wait, load, warm up, serve, drain) and shutdown.
+The gRPC services (grpc_server) run beside it in the same event loop and go through the same
+checks, batching queue and metrics.
 
 It listens first and loads second, so the pod's probes get answers at once: live is 200
 from the start, ready only once the model is loaded and warmed up. On SIGTERM ready turns
-false, the listener closes, queued batches run without waiting to fill, in-flight requests
-are answered, and `run` returns 0. All model work happens on one thread, off the event loop,
-so health checks and metrics stay quick while the model is busy.
+false (gRPC health: NOT_SERVING), the listeners close, queued batches run without waiting to
+fill, in-flight requests and calls are answered, and `run` returns 0. All model work
+happens on one thread, off the event loop, so health checks and metrics stay quick while
+the model is busy.
 """
 
 from __future__ import annotations
@@ -15,12 +18,12 @@ import json
 import logging
 import signal
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, MutableMapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from importlib import metadata as package_metadata
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
@@ -38,6 +41,9 @@ from modelship.serving.model import LoadedModel, load_model, serialize_examples
 from modelship.serving.model_path import ModelPathError, ModelVersionPath, find_model_version
 from modelship.serving.tfserving_api import AVAILABLE, LOADING, UNLOADING
 
+if TYPE_CHECKING:
+    from modelship.serving.grpc_server import GrpcFrontend
+
 log = logging.getLogger(__name__)
 
 DEFAULT_MAX_BODY_BYTES = 64 * 1024 * 1024
@@ -52,6 +58,7 @@ class ServerConfig:
     model_base_path: Path
     host: str = "0.0.0.0"
     port: int = 8501
+    grpc_port: int | None = 8500  # None: no gRPC
     max_batch_size: int = 32
     batch_timeout_micros: int = 2000
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
@@ -113,10 +120,15 @@ class ModelServer:
         self.failure: ServeError | None = None
         self._stopping: asyncio.Event | None = None
         self._cut_off = 0  # requests whose handlers were cancelled before answering
+        self.grpc: GrpcFrontend | None = None
 
     # -- life ---------------------------------------------------------------------------
 
-    async def run(self, on_listening: Callable[[str, int], None] | None = None) -> int:
+    async def run(
+        self,
+        on_listening: Callable[[str, int], None] | None = None,
+        on_grpc_listening: Callable[[str, int], None] | None = None,
+    ) -> int:
         """Serve until SIGTERM/SIGINT (exit code 0) or until the model fails to load (1)."""
         loop = asyncio.get_running_loop()
         self._stopping = asyncio.Event()
@@ -139,6 +151,8 @@ class ModelServer:
         host, port = runner.addresses[0][:2]
         if on_listening is not None:
             on_listening(host, port)
+        if self.config.grpc_port is not None:
+            await self._start_grpc(runner, on_grpc_listening)
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, self.begin_shutdown)
         loader = loop.create_task(self._load_model(), name="load model")
@@ -149,9 +163,12 @@ class ModelServer:
                 loop.remove_signal_handler(signum)
             loader.cancel()
             try:
-                # Closes the listener, then waits (up to shutdown_timeout) for in-flight
-                # requests.
-                await runner.cleanup()
+                # Closes the listeners, then waits (up to shutdown_timeout) for in-flight
+                # requests and calls.
+                stopping = [runner.cleanup()]
+                if self.grpc is not None:
+                    stopping.append(self.grpc.stop(self.config.shutdown_timeout))
+                await asyncio.gather(*stopping)
                 await self.batcher.close()
             except Exception:
                 # A failing cleanup must not hide why the server stopped (self.failure).
@@ -169,6 +186,28 @@ class ModelServer:
             log.info("stopped; every in-flight request was answered")
         return 0
 
+    async def _start_grpc(
+        self, runner: web.AppRunner, on_listening: Callable[[str, int], None] | None
+    ) -> None:
+        from modelship.serving.grpc_server import GrpcFrontend
+
+        assert self.config.grpc_port is not None
+        self.grpc = GrpcFrontend(self)
+        try:
+            port = await self.grpc.start(self.config.host, self.config.grpc_port)
+        except (OSError, RuntimeError) as err:
+            await runner.cleanup()
+            raise ServeError(
+                "AddressInUse",
+                f"cannot listen for gRPC on {self.config.host}:{self.config.grpc_port}: {err}.",
+            ) from None
+        if on_listening is not None:
+            on_listening(self.config.host, port)
+
+    def note_cut_off(self) -> None:
+        """A request or call was cancelled before it was answered."""
+        self._cut_off += 1
+
     def begin_shutdown(self) -> None:
         """SIGTERM: not ready any more, flush the batch queues, and stop."""
         if self._stopping is None or self._stopping.is_set():
@@ -179,6 +218,8 @@ class ModelServer:
             self.state = UNLOADING
             self.metrics.ready.labels(self.config.model_name, str(self.version)).set(0)
         self.batcher.drain()
+        if self.grpc is not None:
+            asyncio.get_running_loop().create_task(self.grpc.begin_shutdown())
         self._stopping.set()
 
     async def _load_model(self) -> None:
@@ -211,6 +252,8 @@ class ModelServer:
             labels = (self.config.model_name, str(self.version))
             self.metrics.ready.labels(*labels).set(1)
             self.metrics.load_seconds.labels(*labels).set(seconds)
+            if self.grpc is not None:
+                await self.grpc.set_serving()
             log.info(
                 "model '%s' version %d is ready (loaded and warmed up in %.1fs)",
                 self.config.model_name,
@@ -292,6 +335,7 @@ class ModelServer:
             code=response.status,
             seconds=time.perf_counter() - started,
             model=request.get("model", "unknown"),
+            protocol="rest",
         )
         return response
 
@@ -353,8 +397,15 @@ class ModelServer:
         # request_compression_algorithm), counting the inflated bytes against the limit.
         return raw
 
-    def _check_model(self, request: web.Request, name: str, version: int | str | None) -> None:
-        """404 unless `name` (and `version`, when given) is what this server serves."""
+    def check_model(
+        self,
+        request: web.Request | MutableMapping[str, Any],
+        name: str,
+        version: int | str | None,
+    ) -> None:
+        """404 unless `name` (and `version`, when given) is what this server serves; notes
+        the model and version in `request` (an aiohttp request, or a gRPC call's labels)
+        for the metrics."""
         if name != self.config.model_name:
             raise NotFoundError(
                 f"model '{name}' is not served here; this server serves '{self.config.model_name}'"
@@ -374,7 +425,7 @@ class ModelServer:
                     f"model '{name}' has no version {version}; version {self.version} is served"
                 )
 
-    def _serving_model(self) -> LoadedModel:
+    def serving_model(self) -> LoadedModel:
         """The loaded model, or 503 while it is loading or the server is stopping."""
         if self._stopping is not None and self._stopping.is_set():
             raise UnavailableError("the server is shutting down")
@@ -390,17 +441,17 @@ class ModelServer:
     async def v1_get(self, request: web.Request) -> web.Response:
         route = tfserving_api.parse_v1_path(request.match_info["tail"], request.method)
         request["api"] = route.verb
-        self._check_model(request, route.model, route.version)
+        self.check_model(request, route.model, route.version)
         if route.verb == "status":
             return json_response(tfserving_api.version_status(self.version, self.state))
-        model = self._serving_model()
+        model = self.serving_model()
         return json_response(tfserving_api.model_metadata(model.info))
 
     async def v1_post(self, request: web.Request) -> web.Response:
         route = tfserving_api.parse_v1_path(request.match_info["tail"], request.method)
         request["api"] = route.verb
-        self._check_model(request, route.model, route.version)
-        model = self._serving_model()
+        self.check_model(request, route.model, route.version)
+        model = self.serving_model()
         body = await self._json_body(request)
         if route.verb == "predict":
             predict = tfserving_api.parse_predict_request(body, model.info)
@@ -444,23 +495,23 @@ class ModelServer:
 
     async def v2_metadata(self, request: web.Request) -> web.Response:
         request["api"] = "metadata_v2"
-        self._check_model(request, request.match_info["name"], request.match_info.get("version"))
-        model = self._serving_model()
+        self.check_model(request, request.match_info["name"], request.match_info.get("version"))
+        model = self.serving_model()
         signature = model.info.signature(None)
         return json_response(inference_v2.model_metadata(model.info, signature))
 
     async def v2_model_ready(self, request: web.Request) -> web.Response:
         request["api"] = "ready_v2"
         name = request.match_info["name"]
-        self._check_model(request, name, request.match_info.get("version"))
+        self.check_model(request, name, request.match_info.get("version"))
         if self.ready:
             return json_response({"name": name, "ready": True})
         return error_response(503, self._not_ready_message(), name=name, ready=False)
 
     async def v2_infer(self, request: web.Request) -> web.Response:
         request["api"] = "infer"
-        self._check_model(request, request.match_info["name"], request.match_info.get("version"))
-        model = self._serving_model()
+        self.check_model(request, request.match_info["name"], request.match_info.get("version"))
+        model = self.serving_model()
         header, binary = inference_v2.split_binary_body(
             await self._read_body(request), request.headers.get(inference_v2.HEADER_LENGTH)
         )

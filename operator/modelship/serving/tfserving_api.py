@@ -268,22 +268,7 @@ def parse_examples_request(body: Any, model: ModelInfo, verb: Verb) -> ExamplesR
     """Validate a `:classify` / `:regress` body; the signature must have been exported
     for that method (TF Serving's rule), else BadRequestError says which signatures can."""
     document = request_object(body)
-    method = CLASSIFY_METHOD if verb == "classify" else REGRESS_METHOD
-    wanted = signature_name(document)
-    able = sorted(s.key for s in model.signatures if s.method_name == method)
-    if wanted is None and DEFAULT_SIGNATURE not in able and able:
-        wanted = able[0]
-    signature = model.signature(wanted)
-    if signature.method_name != method:
-        offer = (
-            f"signatures that can: {', '.join(able)}"
-            if able
-            else f"this model has no {verb} signature"
-        )
-        raise BadRequestError(
-            f":{verb} needs a signature exported with method_name {method}, but signature "
-            f"'{signature.key}' has method_name {signature.method_name or 'none'}; {offer}"
-        )
+    signature = examples_signature(model, verb, signature_name(document))
     examples = document.get("examples")
     if not isinstance(examples, list) or not examples:
         raise BadRequestError("'examples' must be a non-empty list of objects (feature -> value)")
@@ -306,6 +291,28 @@ def parse_examples_request(body: Any, model: ModelInfo, verb: Verb) -> ExamplesR
             features[name] = parse_feature(value, f"examples[{index}] feature '{name}'")
         parsed.append(features)
     return ExamplesRequest(signature=signature, examples=tuple(parsed))
+
+
+def examples_signature(model: ModelInfo, verb: str, wanted: str | None) -> SignatureInfo:
+    """The signature a classify/regress call runs: the one named, else serving_default or
+    the first exported for that method. It must have been exported for that method (TF
+    Serving's rule); BadRequestError says which signatures can."""
+    method = CLASSIFY_METHOD if verb == "classify" else REGRESS_METHOD
+    able = sorted(s.key for s in model.signatures if s.method_name == method)
+    if wanted is None and DEFAULT_SIGNATURE not in able and able:
+        wanted = able[0]
+    signature = model.signature(wanted)
+    if signature.method_name != method:
+        offer = (
+            f"signatures that can: {', '.join(able)}"
+            if able
+            else f"this model has no {verb} signature"
+        )
+        raise BadRequestError(
+            f":{verb} needs a signature exported with method_name {method}, but signature "
+            f"'{signature.key}' has method_name {signature.method_name or 'none'}; {offer}"
+        )
+    return signature
 
 
 def parse_feature(value: Any, what: str) -> Feature:
