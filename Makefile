@@ -10,7 +10,7 @@ MS := $(VENV)/bin/modelship
 BIN := $(MODELSHIP_CACHE)/bin
 PYTEST_ARGS ?=
 
-.PHONY: install testbed lint test test-unit test-integration test-e2e dev dev-down crds bench helm-lint
+.PHONY: install testbed images lint test test-unit test-integration test-e2e dev dev-down crds bench helm-lint
 
 install:
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -19,6 +19,11 @@ install:
 
 testbed: install
 	$(MS) dev build
+
+# The operator, server and trainer images (and the sandbox's pause and example images), built
+# with a private Docker engine from Debian's packages and PyPI; tagged with the chart's appVersion.
+images: testbed
+	$(MS) dev images
 
 crds: install
 	$(PY) -m modelship.api.crd > crds/modeldeployments.modelship.io.yaml
@@ -40,12 +45,12 @@ test-e2e: testbed
 	$(PY) -m pytest tests/e2e $(PYTEST_ARGS)
 
 # The README's second command: dependencies, the test bed, lint, then every test tier.
-test: install testbed lint helm-lint
+test: install testbed images lint helm-lint
 	$(PY) -m pytest tests/unit tests/integration tests/e2e $(PYTEST_ARGS)
 
 # The README's first command: the sandbox with the operator, the digits example pushed and
 # deployed, and its status shown.
-dev: testbed
+dev: images
 	$(MS) dev up --operator > $(MODELSHIP_CACHE)/sandbox-env.sh
 	source $(MODELSHIP_CACHE)/sandbox-env.sh && \
 	  model=$(MODELSHIP_CACHE)/digits-model && \

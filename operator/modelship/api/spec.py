@@ -614,6 +614,16 @@ class TrainingSpec:
         default_factory=dict,
         schema=RESOURCES_SCHEMA,
     )
+    node_selector: dict[str, str] = prop(
+        "Labels a node must have to run training pods (added to the GPU product label, if any).",
+        default_factory=dict,
+    )
+    tolerations: list[dict[str, Any]] = prop(
+        "Extra tolerations for training pods (the nvidia.com/gpu taint is tolerated "
+        "automatically when gpu.count > 0).",
+        default_factory=list,
+        schema=TOLERATIONS_SCHEMA,
+    )
     schedule: str | None = prop(
         'Retrain on this cron schedule (five fields, e.g. "0 3 * * *"). Omit to train only '
         "when no version exists.",

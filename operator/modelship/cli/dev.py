@@ -46,11 +46,17 @@ def build(components: tuple[str, ...]) -> None:
     default=False,
     help="Also run the operator in the background against the sandbox.",
 )
-def up(name: str, operator: bool) -> None:
+@click.option(
+    "--real-node/--no-real-node",
+    default=True,
+    show_default=True,
+    help="Also start the real node (kubelet + containerd) that runs the locally built images.",
+)
+def up(name: str, operator: bool, real_node: bool) -> None:
     """Start the sandbox (or reuse the running one) and print its environment."""
     sandbox = Sandbox(name)
     try:
-        state = sandbox.up()
+        state = sandbox.up(real_node=real_node)
         if operator:
             pid = sandbox.start_operator()
             click.echo(f"# operator running (pid {pid}); log: {sandbox.operator_log}", err=True)
@@ -60,6 +66,31 @@ def up(name: str, operator: bool) -> None:
     click.echo(f"# sandbox '{name}' is up; eval \"$(modelship dev env)\" to use it", err=True)
     for key, value in state.exports().items():
         click.echo(f"export {key}={shlex.quote(value)}")
+
+
+@dev.command()
+@click.option(
+    "--tensorflow",
+    default="tensorflow-cpu",
+    show_default=True,
+    help="The TensorFlow build of the server and trainer images, e.g. 'tensorflow[and-cuda]'.",
+)
+@click.option("--version", default=None, help="The images' tag (default: the chart's appVersion).")
+def images(tensorflow: str, version: str | None) -> None:
+    """Build the operator, server and trainer images with a private Docker engine, from
+    Debian's packages and PyPI only (the base is made once and cached)."""
+    from modelship.dev import images as recipe
+
+    try:
+        built = recipe.build_images(version=version, tensorflow=tensorflow)
+    except TestbedError as error:
+        _fail(error)
+        return
+    for kind, image in built.items():
+        click.echo(
+            f"{kind:9} {image.ref:40} {image.size_bytes / 1e6:7.0f} MB  "
+            f"{image.build_seconds:6.1f} s  {image.image_id[:19]}"
+        )
 
 
 @dev.command()

@@ -14,6 +14,7 @@ from pathlib import Path
 
 COMPONENT_BINARIES: dict[str, tuple[str, ...]] = {
     "kubernetes": ("kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubectl"),
+    "node": ("kubelet", "kube-proxy"),
     "etcd": ("etcd",),
     "kwok": ("kwok", "kwokctl"),
     "versitygw": ("versitygw",),

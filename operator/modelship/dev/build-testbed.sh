@@ -10,7 +10,7 @@ KWOK_VERSION="${MODELSHIP_KWOK_VERSION:-v0.8.0}"
 VERSITYGW_VERSION="${MODELSHIP_VERSITYGW_VERSION:-v1.8.0}"
 HELM_VERSION="${MODELSHIP_HELM_VERSION:-v3.21.4}"
 CACHE="${MODELSHIP_CACHE:-$HOME/.cache/modelship}"
-COMPONENTS="${*:-kubernetes etcd kwok versitygw helm}"
+COMPONENTS="${*:-kubernetes node etcd kwok versitygw helm}"
 
 export CGO_ENABLED=0 GOFLAGS=-buildvcs=false GOTOOLCHAIN="${GOTOOLCHAIN:-auto}"
 
@@ -35,12 +35,13 @@ publish() { # name version-dir binaries...
   for b in "$@"; do ln -sfn "$dir/$b" "$CACHE/bin/$b"; done
 }
 
-build_kubernetes() {
-  local out="$CACHE/kubernetes-$K8S_VERSION"
-  local bins=(kube-apiserver kube-controller-manager kube-scheduler kubectl)
-  if [ -x "$out/kubectl" ]; then publish "$out" "${bins[@]}"; return; fi
-  log "building Kubernetes $K8S_VERSION (cold: tens of minutes on 2 cores)"
-  local mod="$CACHE/src/kubernetes-$K8S_VERSION"
+# A wrapper module that requires k8s.io/kubernetes and points each staging module at its
+# published release (k8s.io/kubernetes requires them at v0.0.0 with local replaces), then
+# builds the given commands from it. Usage: build_k8s_commands <out-dir> <commands...>
+build_k8s_commands() {
+  local out="$1"; shift
+  local bins=("$@")
+  local mod="$CACHE/src/$(basename "$out")"
   rm -rf "$mod" && mkdir -p "$mod" && cd "$mod"
   go mod init modelship.local/testbed/kubernetes >/dev/null 2>&1
   local gomod
@@ -48,23 +49,12 @@ build_kubernetes() {
   local minor="${K8S_VERSION#v1.}"; minor="${minor%%.*}"
   local staging="v0.${K8S_VERSION#v1.}"
   go mod edit -require "k8s.io/kubernetes@$K8S_VERSION"
-  # k8s.io/kubernetes requires its staging modules at v0.0.0 with local replaces; point each
-  # at its published release instead.
   for name in $(grep -E '=> \./staging/' "$gomod" | awk '{print $1}' | sort -u); do
     go mod edit -replace "$name=$name@$staging"
   done
-  cat > tools.go <<GO
-//go:build tools
-
-package tools
-
-import (
-	_ "k8s.io/kubernetes/cmd/kube-apiserver"
-	_ "k8s.io/kubernetes/cmd/kube-controller-manager"
-	_ "k8s.io/kubernetes/cmd/kube-scheduler"
-	_ "k8s.io/kubernetes/cmd/kubectl"
-)
-GO
+  { echo '//go:build tools'; echo; echo 'package tools'; echo; echo 'import ('
+    for b in "${bins[@]}"; do echo "	_ \"k8s.io/kubernetes/cmd/$b\""; done
+    echo ')'; } > tools.go
   go mod tidy
   local ld="-s -w -X k8s.io/component-base/version.gitVersion=$K8S_VERSION -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=$minor"
   ld="$ld -X k8s.io/client-go/pkg/version.gitVersion=$K8S_VERSION -X k8s.io/client-go/pkg/version.gitMajor=1 -X k8s.io/client-go/pkg/version.gitMinor=$minor"
@@ -75,6 +65,24 @@ GO
   done
   rm -rf "$out" && mv "$tmp" "$out"
   publish "$out" "${bins[@]}"
+}
+
+build_kubernetes() {
+  local out="$CACHE/kubernetes-$K8S_VERSION"
+  local bins=(kube-apiserver kube-controller-manager kube-scheduler kubectl)
+  if [ -x "$out/kubectl" ]; then publish "$out" "${bins[@]}"; return; fi
+  log "building Kubernetes $K8S_VERSION (cold: tens of minutes on 2 cores)"
+  build_k8s_commands "$out" "${bins[@]}"
+}
+
+# The real node's kubelet and kube-proxy, from the same release as the control plane (about a
+# minute each once the control plane's build cache is warm).
+build_node() {
+  local out="$CACHE/kubernetes-node-$K8S_VERSION"
+  local bins=(kubelet kube-proxy)
+  if [ -x "$out/kube-proxy" ]; then publish "$out" "${bins[@]}"; return; fi
+  log "building kubelet and kube-proxy $K8S_VERSION"
+  build_k8s_commands "$out" "${bins[@]}"
 }
 
 build_etcd() {
@@ -107,6 +115,7 @@ go_install() { # dir binaries... -- packages...   (GO_INSTALL_LDFLAGS adds linke
 for c in $COMPONENTS; do
   case "$c" in
     kubernetes) build_kubernetes ;;
+    node) build_node ;;
     etcd) build_etcd ;;
     kwok) go_install "$CACHE/kwok-$KWOK_VERSION" kwok kwokctl -- \
             "sigs.k8s.io/kwok/cmd/kwok@$KWOK_VERSION" "sigs.k8s.io/kwok/cmd/kwokctl@$KWOK_VERSION"

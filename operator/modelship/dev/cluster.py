@@ -13,7 +13,7 @@ from typing import Any
 
 import yaml
 
-from modelship.dev import simulation
+from modelship.dev import node, simulation
 from modelship.dev.binaries import TestbedError, binary, cache_dir
 
 KUBE_VERSION = os.environ.get("MODELSHIP_K8S_VERSION", "v1.36.3")
@@ -45,8 +45,43 @@ def stock_stages() -> list[dict[str, Any]]:
     ]
 
 
-def kwokctl_configuration() -> list[dict[str, Any]]:
-    """kwokctl's configuration: local binaries, loopback only, RBAC and admission on."""
+def components_patches(pki_dir: Path) -> list[dict[str, Any]]:
+    return [
+        # Faster node status and quick pod GC keep the test bed responsive.
+        {"name": "etcd", "extraArgs": [{"key": "unsafe-no-fsync", "value": "true"}]},
+        {
+            "name": "kube-apiserver",
+            "extraArgs": _args(
+                {
+                    "service-cluster-ip-range": node.SERVICE_CIDR,
+                    # Pods reach the API server through the relay on the bridge.
+                    "advertise-address": node.BRIDGE_IP,
+                    # For logs, exec and port-forward through the real node's kubelet.
+                    "kubelet-client-certificate": str(pki_dir / "admin.crt"),
+                    "kubelet-client-key": str(pki_dir / "admin.key"),
+                    "kubelet-preferred-address-types": "InternalIP",
+                }
+            ),
+        },
+        {
+            "name": "kwok-controller",
+            "extraArgs": _args(
+                {
+                    # Without this kwok would also play the real node's status.
+                    "manage-all-nodes": "false",
+                    "manage-nodes-with-annotation-selector": "kwok.x-k8s.io/node=fake",
+                    "cidr": node.SIMULATED_POD_CIDR,
+                }
+            ),
+        },
+    ]
+
+
+def kwokctl_configuration(pki_dir: Path) -> list[dict[str, Any]]:
+    """kwokctl's configuration: local binaries, loopback only, RBAC and admission on, and the
+    settings a real node beside kwok's needs (modelship.dev.node): the API server advertised
+    on the sandbox's bridge and able to reach a kubelet, distinct Service and simulated pod
+    ranges, and kwok managing only the nodes annotated as fake."""
     options = {
         "runtime": "binary",
         "bindAddress": "127.0.0.1",
@@ -61,17 +96,20 @@ def kwokctl_configuration() -> list[dict[str, Any]]:
         "kubeAdmission": True,
         "securePort": True,
         "disableQPSLimits": True,
+        # In-cluster clients (the operator's pod) verify the API server by its Service IP.
+        "kubeApiserverCertSANs": [node.KUBERNETES_SERVICE_IP, node.BRIDGE_IP],
     }
     config = {
         "apiVersion": "config.kwok.x-k8s.io/v1alpha1",
         "kind": "KwokctlConfiguration",
         "options": options,
-        "componentsPatches": [
-            # Faster node status and quick pod GC keep the test bed responsive.
-            {"name": "etcd", "extraArgs": [{"key": "unsafe-no-fsync", "value": "true"}]},
-        ],
+        "componentsPatches": components_patches(pki_dir),
     }
     return [config, *stock_stages(), *simulation.failure_stages()]
+
+
+def _args(values: dict[str, str]) -> list[dict[str, str]]:
+    return [{"key": key, "value": value} for key, value in values.items()]
 
 
 def kubectl(
@@ -122,7 +160,9 @@ class Cluster:
         """Starts the control plane and kwok, then adds the nodes and waits for them Ready."""
         self.workdir.parent.mkdir(parents=True, exist_ok=True)
         config_file = kwok_workdir() / f"{self.name}.kwokctl.yaml"
-        config_file.write_text(yaml.safe_dump_all(kwokctl_configuration(), sort_keys=False))
+        config_file.write_text(
+            yaml.safe_dump_all(kwokctl_configuration(self.workdir / "pki"), sort_keys=False)
+        )
         result = subprocess.run(
             [
                 str(binary("kwokctl")),
@@ -189,6 +229,16 @@ class Cluster:
             check=False,
         )
         (kwok_workdir() / f"{self.name}.kwokctl.yaml").unlink(missing_ok=True)
+
+    @property
+    def pki_dir(self) -> Path:
+        return self.workdir / "pki"
+
+    def apiserver_port(self) -> int:
+        """The API server's port on 127.0.0.1, from the admin kubeconfig."""
+        config = yaml.safe_load(self.kubeconfig.read_text())
+        server = str(config["clusters"][0]["cluster"]["server"])
+        return int(server.rsplit(":", 1)[1].rstrip("/"))
 
     def component_pids(self) -> dict[str, int]:
         """The processes kwokctl started for this cluster, by component name."""

@@ -21,6 +21,7 @@ from typing import Any
 
 import yaml
 
+from modelship.dev import images, node
 from modelship.dev.binaries import TestbedError, cache_dir, ensure_built
 from modelship.dev.cluster import Cluster
 from modelship.dev.s3 import S3Server
@@ -50,6 +51,13 @@ class SandboxState:
     s3_region: str
     s3_pid: int
     bucket: str
+    # "running", or the reason the real node is not (the sandbox then has kwok nodes only).
+    real_node: str = "not started"
+
+    @property
+    def pod_s3_endpoint(self) -> str:
+        """The S3 endpoint as pods on the real node reach it (the relay on the bridge)."""
+        return self.s3_endpoint.replace("127.0.0.1", node.BRIDGE_IP)
 
     def exports(self) -> dict[str, str]:
         return {
@@ -59,6 +67,8 @@ class SandboxState:
             "AWS_SECRET_ACCESS_KEY": self.s3_secret_key,
             "AWS_REGION": self.s3_region,
             "MODELSHIP_BUCKET": self.bucket,
+            "MODELSHIP_POD_S3_ENDPOINT": self.pod_s3_endpoint,
+            "MODELSHIP_REAL_NODE": self.real_node,
         }
 
 
@@ -115,8 +125,20 @@ class Sandbox:
             found.append(f"the S3 server (pid {state.s3_pid}) is not running")
         return found
 
-    def up(self, install_crds: bool = True) -> SandboxState:
-        """Starts everything, or reuses a healthy running sandbox; reports a crashed one."""
+    def real_node(self) -> node.RealNode:
+        return node.RealNode(
+            self.cluster.kubeconfig,
+            self.cluster.pki_dir,
+            self.cluster.apiserver_port(),
+            (sandbox_s3_port(),),
+        )
+
+    def up(self, install_crds: bool = True, real_node: bool = True) -> SandboxState:
+        """Starts everything, or reuses a healthy running sandbox; reports a crashed one.
+
+        With `real_node`, one real node (modelship.dev.node) joins the kwok nodes, running the
+        locally built images; when this machine cannot run one, the sandbox starts without it
+        and its state says why."""
         existing = self.state()
         if existing is not None:
             problems = self.problems()
@@ -127,7 +149,7 @@ class Sandbox:
                     f"{self.cluster.workdir / 'logs'} and {self.root}"
                 )
             return existing
-        ensure_built(("kubernetes", "etcd", "kwok", "versitygw"))
+        ensure_built(("kubernetes", "etcd", "kwok", "versitygw") + (("node",) if real_node else ()))
         self.root.mkdir(parents=True, exist_ok=True)
         port = sandbox_s3_port()
         if _listening(port):
@@ -158,7 +180,9 @@ class Sandbox:
                     }
                 ]
             )
+            real_node_status = self._start_real_node() if real_node else "not requested"
         except BaseException:
+            self.real_node().stop()
             self.cluster.delete()
             s3.stop()
             raise
@@ -172,10 +196,22 @@ class Sandbox:
             s3_region=s3.region,
             s3_pid=s3.process.pid,
             bucket=DEFAULT_BUCKET,
+            real_node=real_node_status,
         )
         self.state_file.write_text(json.dumps(asdict(state), indent=2))
         self.state_file.chmod(0o600)  # it holds the sandbox's S3 secret
         return state
+
+    def _start_real_node(self) -> str:
+        missing = node.missing_features()
+        if missing:
+            reason = "unavailable: " + "; ".join(missing)
+            print(
+                f"modelship dev: the sandbox runs with kwok nodes only; {reason}", file=sys.stderr
+            )
+            return reason
+        self.real_node().start(images.ensure_images_tarball())
+        return "running"
 
     def install_crds(self) -> None:
         folder = crds_dir()
@@ -240,10 +276,12 @@ class Sandbox:
         """Stops every process the sandbox started; returns what was still listening after."""
         state = self.state()
         self.stop_operator()
+        leftovers = []
+        if self.cluster.exists():
+            leftovers += self.real_node().stop()
         self.cluster.delete()
         if state is not None:
             _terminate(state.s3_pid)
-        leftovers = []
         if state is not None:
             port = int(state.s3_endpoint.rsplit(":", 1)[1])
             if _listening(port):

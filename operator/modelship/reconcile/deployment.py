@@ -36,6 +36,13 @@ SCRATCH_DIR: Final = "/tmp"
 READY_PATH: Final = "/v2/health/ready"
 LIVE_PATH: Final = "/v2/health/live"
 REVISION_HISTORY: Final = 3
+# How a serving pod leaves without failing a request. Removing a pod from a Service's endpoints
+# and sending it SIGTERM happen at the same time, and every node's kube-proxy (or a mesh, or a
+# load balancer) needs a moment to stop routing to it: the preStop sleep keeps it answering
+# through that moment. Then SIGTERM makes the server finish what is in flight (new
+# connections are refused by then); the grace period covers the sleep and that drain.
+DRAIN_DELAY_SECONDS: Final = 5
+TERMINATION_GRACE_SECONDS: Final = 45
 # Resources the pull may share with the server: the pod is sized by the larger of the init
 # container and the server, so repeating the user's CPU/memory costs nothing and satisfies a
 # namespace quota that insists on them. Accelerators are left to the server alone.
@@ -124,6 +131,7 @@ def serving_deployment(
         # to a pod still loading; live as soon as the HTTP server answers.
         "readinessProbe": _probe(READY_PATH, period=5, failures=3),
         "livenessProbe": _probe(LIVE_PATH, period=10, failures=6),
+        "lifecycle": {"preStop": {"sleep": {"seconds": DRAIN_DELAY_SECONDS}}},
         "volumeMounts": mounts,
         "securityContext": container_security_context(),
         "terminationMessagePolicy": "FallbackToLogsOnError",
@@ -134,6 +142,7 @@ def serving_deployment(
     pod_spec: dict[str, Any] = {
         # The pods never talk to the Kubernetes API.
         "automountServiceAccountToken": False,
+        "terminationGracePeriodSeconds": TERMINATION_GRACE_SECONDS,
         "securityContext": pod_security_context(),
         "initContainers": [pull],
         "containers": [server],

@@ -129,7 +129,12 @@ def training_job(
         "containers": [container],
         "volumes": [{"name": "tmp", "emptyDir": {}}],
     }
-    gpu = gpu_pod_fields(training.gpu, resources=training.resources)
+    gpu = gpu_pod_fields(
+        training.gpu,
+        resources=training.resources,
+        node_selector=training.node_selector,
+        tolerations=training.tolerations,
+    )
     if gpu.resources:
         container["resources"] = gpu.resources
     if gpu.node_selector:

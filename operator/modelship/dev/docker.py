@@ -1,0 +1,140 @@
+"""A private Docker engine for building the images: Debian's dockerd, started with its own data
+root, exec root and socket under the cache, never the machine's default engine.
+
+It runs with no bridge, no iptables rules and no IP forwarding (builds use the host's network),
+so starting and stopping it changes nothing else on the machine.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+from modelship.dev.binaries import TestbedError, cache_dir
+
+
+def _docker_client() -> str:
+    # Debian's client matches Debian's engine; another client on PATH may speak a newer API.
+    for candidate in ("/usr/bin/docker", shutil.which("docker")):
+        if candidate and Path(candidate).exists():
+            return candidate
+    raise TestbedError(
+        "the docker client is missing; install Debian's docker.io (apt-get install docker.io)"
+    )
+
+
+class DockerEngine:
+    """One dockerd of our own; `docker(...)` runs the client against it."""
+
+    def __init__(self, root: Path | None = None) -> None:
+        self.root = root or cache_dir() / "docker"
+        # The exec root holds unix sockets, whose paths must stay short (108 bytes).
+        self.exec_root = Path("/run/modelship-docker")
+
+    @property
+    def socket(self) -> Path:
+        return self.exec_root / "docker.sock"
+
+    @property
+    def pid_file(self) -> Path:
+        return self.exec_root / "dockerd.pid"
+
+    @property
+    def log(self) -> Path:
+        return self.root / "dockerd.log"
+
+    def running(self) -> bool:
+        if not self.socket.exists():
+            return False
+        result = subprocess.run(
+            [
+                _docker_client(),
+                "-H",
+                f"unix://{self.socket}",
+                "version",
+                "--format",
+                "{{.Server.Version}}",
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=30,
+        )
+        return result.returncode == 0
+
+    def start(self, timeout: float = 60) -> None:
+        """Starts the engine (or reuses ours if it runs); raises TestbedError saying why not."""
+        if self.running():
+            return
+        dockerd = shutil.which("dockerd")
+        if dockerd is None:
+            raise TestbedError(
+                "dockerd is missing: the images are built with Debian's docker.io "
+                "(apt-get install docker.io)"
+            )
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.exec_root.mkdir(parents=True, exist_ok=True)
+        self.socket.unlink(missing_ok=True)
+        with self.log.open("ab") as log:
+            subprocess.Popen(
+                [
+                    dockerd,
+                    f"--data-root={self.root / 'data'}",
+                    f"--exec-root={self.exec_root}",
+                    f"--pidfile={self.pid_file}",
+                    f"--host=unix://{self.socket}",
+                    "--iptables=false",
+                    "--ip6tables=false",
+                    "--ip-forward=false",
+                    "--ip-masq=false",
+                    "--bridge=none",
+                    "--storage-driver=overlay2",
+                ],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+        deadline = time.monotonic() + timeout
+        while not self.running():
+            if time.monotonic() > deadline:
+                tail = self.log.read_text(errors="replace")[-2000:]
+                raise TestbedError(f"dockerd did not start in {timeout:.0f}s; its log:\n{tail}")
+            time.sleep(0.5)
+
+    def stop(self, timeout: float = 30) -> None:
+        """Stops our engine and its containerd; a no-op when it is not running."""
+        try:
+            pid = int(self.pid_file.read_text())
+        except (FileNotFoundError, ValueError):
+            return
+        try:
+            os.kill(pid, 15)
+        except ProcessLookupError:
+            return
+        deadline = time.monotonic() + timeout
+        while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        if Path(f"/proc/{pid}").exists():
+            os.kill(pid, 9)
+
+    def docker(
+        self, *args: str, check: bool = True, env: dict[str, str] | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        """Runs the docker client against our engine; output streams to the terminal."""
+        result = subprocess.run(
+            [_docker_client(), "-H", f"unix://{self.socket}", *args],
+            env={**os.environ, "DOCKER_BUILDKIT": "0", **(env or {})},
+            text=True,
+            capture_output=True,
+            check=False,
+        )
+        if check and result.returncode != 0:
+            raise TestbedError(
+                f"docker {' '.join(args[:3])} failed (exit {result.returncode}):\n"
+                f"{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+            )
+        return result
