@@ -1,6 +1,7 @@
-"""Benchmark of `modelship serve`: throughput and latency at several concurrencies, against
-in-process calls of the same signature and a naive one-request-one-call aiohttp endpoint,
-all in the same run; plus the server's memory at idle and under load.
+"""Benchmark of `modelship serve`: throughput and latency at several concurrencies, over REST
+and gRPC, with the batch timeout as given and at 0, against in-process calls of the same
+signature and a naive one-request-one-call aiohttp endpoint, all in the same run; plus the
+server's memory at idle and under load.
 
     python bench/serving.py [--requests 2000] [--concurrency 1,16,64]
 
@@ -99,6 +100,14 @@ class Server:
     name: str
     process: subprocess.Popen[bytes]
     port: int
+    log: Path
+
+    @property
+    def grpc_port(self) -> int:
+        found = re.search(r"gRPC on 127\.0\.0\.1:(\d+)", self.log.read_text("utf-8", "replace"))
+        if not found:
+            raise SystemExit(f"{self.name} does not listen for gRPC")
+        return int(found[1])
 
     def rss_mib(self) -> float:
         status = Path(f"/proc/{self.process.pid}/status").read_text()
@@ -123,7 +132,7 @@ def start(name: str, command: list[str], log: Path) -> Server:
             r"listening on http://127\.0\.0\.1:(\d+)", log.read_text("utf-8", "replace")
         )
         if found:
-            return Server(name, process, int(found[1]))
+            return Server(name, process, int(found[1]), log)
         if process.poll() is not None:
             break
         time.sleep(0.1)
@@ -194,15 +203,71 @@ async def http_load(
     return seconds, latencies, errors
 
 
-def measure_http(server: Server, body: bytes, concurrency: int, total: int) -> Result:
-    asyncio.run(http_load(server.port, body, concurrency, min(total, 4 * concurrency)))  # warm
-    before = batch_totals(server) if server.name == "modelship" else None
-    seconds, latencies, errors = asyncio.run(http_load(server.port, body, concurrency, total))
+async def grpc_load(
+    port: int, request: bytes, concurrency: int, total: int
+) -> tuple[float, list[float], int]:
+    """TF Serving's Predict over gRPC, the request already serialized (as a client would
+    reuse one), from `concurrency` calls in flight on one HTTP/2 channel."""
+    import grpc
+
+    latencies: list[float] = []
+    errors = 0
+    issued = 0
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+        predict = channel.unary_unary("/tensorflow.serving.PredictionService/Predict")
+
+        async def worker() -> None:
+            nonlocal issued, errors
+            while issued < total:
+                issued += 1
+                started = time.perf_counter()
+                try:
+                    await predict(request, timeout=60)
+                except grpc.aio.AioRpcError:
+                    errors += 1
+                latencies.append(time.perf_counter() - started)
+
+        began = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        seconds = time.perf_counter() - began
+    return seconds, latencies, errors
+
+
+def predict_request_bytes(image: np.ndarray[Any, Any]) -> bytes:
+    """A serialized tensorflow.serving.PredictRequest for one image, as
+    tf.make_tensor_proto builds it (values packed in tensor_content)."""
+    from modelship.serving.protos import message
+
+    request = message("tensorflow.serving.PredictRequest")()
+    request.model_spec.name = MODEL
+    tensor = request.inputs["pixels"]
+    tensor.dtype = 1  # DT_FLOAT
+    for size in image.shape:
+        tensor.tensor_shape.dim.add().size = size
+    tensor.tensor_content = image.astype("<f4").tobytes()
+    data: bytes = request.SerializeToString()
+    return data
+
+
+def measure_http(
+    server: Server, body: bytes, concurrency: int, total: int, grpc_request: bytes | None = None
+) -> Result:
+    """REST load (or gRPC, when `grpc_request` is given) after a short warm-up."""
+
+    def load(count: int) -> tuple[float, list[float], int]:
+        if grpc_request is not None:
+            return asyncio.run(grpc_load(server.grpc_port, grpc_request, concurrency, count))
+        return asyncio.run(http_load(server.port, body, concurrency, count))
+
+    load(min(total, 4 * concurrency))  # warm
+    before = batch_totals(server) if server.name.startswith("modelship") else None
+    seconds, latencies, errors = load(total)
     mean_batch = None
     if before is not None:
         calls, rows = batch_totals(server)
         mean_batch = (rows - before[1]) / max(calls - before[0], 1)
-    return Result(server.name, concurrency, total, seconds, tuple(latencies), errors, mean_batch)
+    label = f"{server.name} grpc" if grpc_request is not None else server.name
+    return Result(label, concurrency, total, seconds, tuple(latencies), errors, mean_batch)
 
 
 def measure_in_process(call: Callable[[], Any], concurrency: int, total: int) -> Result:
@@ -267,12 +332,12 @@ def train_digits(folder: Path, epochs: int) -> np.ndarray[Any, Any]:
 
 
 def table(results: list[Result]) -> None:
-    print(f"{'endpoint':<12} {'conc':>4} {'requests':>8} {'req/s':>8} {'p50 ms':>8} "
+    print(f"{'endpoint':<18} {'conc':>4} {'requests':>8} {'req/s':>8} {'p50 ms':>8} "
           f"{'p99 ms':>8} {'errors':>6} {'rows/call':>9}")  # fmt: skip
     for r in results:
         batch = f"{r.mean_batch:.1f}" if r.mean_batch is not None else "1.0"
         p50, p99 = r.percentile(50), r.percentile(99)
-        print(f"{r.label:<12} {r.concurrency:>4} {r.requests:>8} {r.throughput:>8.0f} "
+        print(f"{r.label:<18} {r.concurrency:>4} {r.requests:>8} {r.throughput:>8.0f} "
               f"{p50:>8.2f} {p99:>8.2f} {r.errors:>6} {batch:>9}")  # fmt: skip
 
 
@@ -310,43 +375,53 @@ def main() -> None:
             for c in levels
         ]
 
-        modelship = start(
-            "modelship",
-            [sys.executable, "-c", "from modelship.cli import main; main()", "serve",
-             "--model-name", MODEL, "--model-base-path", str(base), "--host", "127.0.0.1",
-             "--port", "0", "--grpc-port", "0", "--max-batch-size", str(args.max_batch_size),
-             "--batch-timeout-micros", str(args.batch_timeout_micros)],
-            Path(scratch) / "modelship.log",
-        )  # fmt: skip
+        def modelship_server(name: str, timeout_micros: int) -> Server:
+            return start(
+                name,
+                [sys.executable, "-c", "from modelship.cli import main; main()", "serve",
+                 "--model-name", MODEL, "--model-base-path", str(base), "--host", "127.0.0.1",
+                 "--port", "0", "--grpc-port", "0",
+                 "--max-batch-size", str(args.max_batch_size),
+                 "--batch-timeout-micros", str(timeout_micros)],
+                Path(scratch) / f"{name}.log",
+            )  # fmt: skip
+
+        modelship = modelship_server("modelship", args.batch_timeout_micros)
+        no_wait = modelship_server("modelship wait=0", 0)
         naive = start(
             "naive",
-            [sys.executable, __file__, "--naive-server", str(base / "1")],
+            [sys.executable, "-P", __file__, "--naive-server", str(base / "1")],
             Path(scratch) / "naive.log",
         )
+        servers = (modelship, no_wait, naive)
+        grpc_request = predict_request_bytes(image)
         try:
-            wait_ready(modelship, "/v2/health/ready")
+            for server in (modelship, no_wait):
+                wait_ready(server, "/v2/health/ready")
             wait_ready(naive, PREDICT_PATH, body)
-            memory = {"modelship idle": modelship.rss_mib(), "naive idle": naive.rss_mib()}
-            for server in (modelship, naive):
+            memory = {f"{s.name} idle": s.rss_mib() for s in servers}
+            loads = [(s, None) for s in servers] + [(modelship, grpc_request)]
+            for server, over_grpc in loads:
                 for c in levels:
                     with PeakRss(server) as peak:
-                        results.append(measure_http(server, body, c, args.requests))
+                        results.append(measure_http(server, body, c, args.requests, over_grpc))
                     memory[f"{server.name} peak under load"] = max(
                         memory.get(f"{server.name} peak under load", 0.0), peak.peak
                     )
         finally:
-            modelship.stop()
-            naive.stop()
+            for server in servers:
+                server.stop()
 
     table(results)
     print()
     by = {(r.label, r.concurrency): r for r in results}
-    for c in levels:
-        served = by[("modelship", c)].throughput
-        versus_in_process = served / by[("in-process", c)].throughput
-        versus_naive = served / by[("naive", c)].throughput
-        print(f"concurrency {c:>3}: modelship / in-process = {versus_in_process:.2f}, "
-              f"modelship / naive = {versus_naive:.2f}")  # fmt: skip
+    for label in ("modelship", "modelship wait=0", "modelship grpc"):
+        for c in levels:
+            served = by[(label, c)].throughput
+            versus_in_process = served / by[("in-process", c)].throughput
+            versus_naive = served / by[("naive", c)].throughput
+            print(f"{label:<16} concurrency {c:>3}: / in-process = {versus_in_process:.2f}, "
+                  f"/ naive = {versus_naive:.2f}")  # fmt: skip
     print()
     for name, mib in memory.items():
         print(f"RSS {name}: {mib:.0f} MiB")

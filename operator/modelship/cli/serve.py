@@ -63,7 +63,14 @@ from modelship.serving.server import DEFAULT_MAX_BODY_BYTES, ModelServer, ServeE
     default=2000,
     show_default=True,
     type=click.IntRange(min=0),
-    help="Longest a request waits for a batch to fill.",
+    help="Longest a request waits for other requests to join its batch.",
+)
+@click.option(
+    "--batch-wait-when-idle",
+    is_flag=True,
+    help="Wait --batch-timeout-micros for a batch to fill even when no other request is on "
+    "its way (TF Serving's rule: fuller batches on a busy accelerator, slower answers when "
+    "traffic is light). Default: wait only for requests already arriving.",
 )
 @click.option(
     "--max-body-bytes",
@@ -94,6 +101,7 @@ def serve(
     no_grpc: bool,
     max_batch_size: int,
     batch_timeout_micros: int,
+    batch_wait_when_idle: bool,
     max_body_bytes: int,
     shutdown_timeout: float,
     log_level: str,
@@ -115,6 +123,7 @@ def serve(
         grpc_port=None if no_grpc else grpc_port,
         max_batch_size=max_batch_size,
         batch_timeout_micros=batch_timeout_micros,
+        batch_wait_when_idle=batch_wait_when_idle,
         max_body_bytes=max_body_bytes,
         shutdown_timeout=shutdown_timeout,
     )

@@ -128,8 +128,16 @@ class GrpcFrontend:
         request_type, _ = protos.method_types(service, name)
         api = name[0].lower() + "".join(f"_{c.lower()}" if c.isupper() else c for c in name[1:])
         server = self.server
+        # Calls that run the model: batches wait for them from the moment they arrive.
+        batched = name in ("Predict", "Classify", "Regress", "ModelInfer")
 
         async def handle(raw: bytes, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
+            if not batched:
+                return await answer(raw, context)
+            with server.batcher.expecting():
+                return await answer(raw, context)
+
+        async def answer(raw: bytes, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
             labels: dict[str, Any] = {"api": api}
             gauge = server.metrics.in_flight.labels(server.config.model_name)
             if measured:

@@ -20,6 +20,7 @@ import signal
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import nullcontext
 from dataclasses import dataclass
 from importlib import metadata as package_metadata
 from pathlib import Path
@@ -61,6 +62,7 @@ class ServerConfig:
     grpc_port: int | None = 8500  # None: no gRPC
     max_batch_size: int = 32
     batch_timeout_micros: int = 2000
+    batch_wait_when_idle: bool = False  # wait the timeout even with no other request coming
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     shutdown_timeout: float = 25.0  # seconds in-flight requests get after SIGTERM
     poll_interval: float = 1.0  # seconds between looks for a first version folder
@@ -112,6 +114,7 @@ class ModelServer:
             observe_batch=lambda signature, rows: self.metrics.observe_batch(
                 str(self.version), signature, rows
             ),
+            wait_when_idle=config.batch_wait_when_idle,
         )
         self.model: LoadedModel | None = None
         self.version: int | None = None
@@ -321,8 +324,11 @@ class ModelServer:
         gauge = self.metrics.in_flight.labels(self.config.model_name)
         gauge.inc()
         started = time.perf_counter()
+        # A POST to a model API is a request on its way to the batcher: batches wait for it.
+        announce = self.batcher.expecting() if request.method == "POST" else nullcontext()
         try:
-            response = await self._answer(request, handler)
+            with announce:
+                response = await self._answer(request, handler)
         except asyncio.CancelledError:
             # The client went away, or shutdown_timeout ran out while this was in flight.
             self._cut_off += 1

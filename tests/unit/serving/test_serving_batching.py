@@ -37,13 +37,13 @@ def run(awaitable: Awaitable[T]) -> T:
     return asyncio.run(bounded())
 
 
-def batcher(max_batch_size: int, timeout: float = NEVER) -> tuple[Batcher, list[int]]:
+def batcher(
+    max_batch_size: int, timeout: float = NEVER, wait_when_idle: bool = False
+) -> tuple[Batcher, list[int]]:
     sizes: list[int] = []
     executor = ThreadPoolExecutor(max_workers=1)
-    return (
-        Batcher(double, executor, max_batch_size, timeout, lambda sig, rows: sizes.append(rows)),
-        sizes,
-    )
+    observe = lambda sig, rows: sizes.append(rows)  # noqa: E731
+    return Batcher(double, executor, max_batch_size, timeout, observe, wait_when_idle), sizes
 
 
 def rows(n: int, width: int = 3, start: float = 0) -> np.ndarray[Any, Any]:
@@ -112,13 +112,12 @@ def test_one_bad_request_does_not_fail_its_batch() -> None:
 
 
 def test_draining_runs_a_waiting_batch_at_once() -> None:
-    batch, sizes = batcher(max_batch_size=100)
+    # TF Serving's rule: the request waits for company (for ever, here) even when none comes.
+    batch, sizes = batcher(max_batch_size=100, wait_when_idle=True)
 
     async def scenario() -> Arrays:
-        # A batch of 4 first, so the next request waits for company (for ever, here).
-        await asyncio.gather(*(batch.submit("s", {"x": rows(1)}, 1) for _ in range(4)))
         pending = asyncio.ensure_future(batch.submit("s", {"x": rows(2)}, 2))
-        while len(sizes) == 1 and not pending.done():
+        while not sizes and not pending.done():
             await asyncio.sleep(0)
             if batch._queues and not batch._draining:
                 batch.drain()  # the request waits in its queue: stop waiting for company
@@ -127,7 +126,7 @@ def test_draining_runs_a_waiting_batch_at_once() -> None:
         return result
 
     assert run(scenario())["seen"].tolist() == [2, 2]
-    assert sizes == [4, 2]
+    assert sizes == [2]
 
 
 def test_a_client_calling_one_at_a_time_never_waits_for_the_timeout() -> None:
@@ -136,7 +135,10 @@ def test_a_client_calling_one_at_a_time_never_waits_for_the_timeout() -> None:
     batch, sizes = batcher(max_batch_size=32)
 
     async def scenario() -> list[Arrays]:
-        results = [await batch.submit("s", {"x": rows(1, start=i)}, 1) for i in range(5)]
+        results = []
+        for i in range(5):
+            with batch.expecting():
+                results.append(await batch.submit("s", {"x": rows(1, start=i)}, 1))
         await batch.close()
         return results
 
@@ -145,21 +147,56 @@ def test_a_client_calling_one_at_a_time_never_waits_for_the_timeout() -> None:
     assert sizes == [1, 1, 1, 1, 1]
 
 
-def test_after_a_batch_of_several_the_next_request_waits_for_as_many() -> None:
+def test_a_batch_waits_for_requests_already_on_their_way() -> None:
     batch, sizes = batcher(max_batch_size=32)
+    parsed = asyncio.Event()
+
+    async def quick() -> Arrays:
+        with batch.expecting():
+            return await batch.submit("s", {"x": rows(1)}, 1)
+
+    async def slow() -> Arrays:
+        with batch.expecting():  # received, still being read and parsed
+            await parsed.wait()
+            return await batch.submit("s", {"x": rows(1, start=9)}, 1)
 
     async def scenario() -> None:
-        await asyncio.gather(*(batch.submit("s", {"x": rows(1)}, 1) for _ in range(3)))
-        first = asyncio.ensure_future(batch.submit("s", {"x": rows(1)}, 1))
+        first = asyncio.ensure_future(quick())
+        second = asyncio.ensure_future(slow())
         for _ in range(10):  # let the batcher look at its queue of one
             await asyncio.sleep(0)
-        later = [batch.submit("s", {"x": rows(1)}, 1) for _ in range(2)]
-        await asyncio.gather(first, *later)
+        parsed.set()
+        await asyncio.gather(first, second)
         await batch.close()
 
     run(scenario())
-    # Had the lone request been cut at once, the calls would be [3, 1, 2].
-    assert sizes == [3, 3]
+    # Had the first request been cut at once, the calls would be [1, 1].
+    assert sizes == [2]
+
+
+def test_a_request_that_never_comes_stops_the_wait() -> None:
+    batch, sizes = batcher(max_batch_size=32)
+    failed = asyncio.Event()
+
+    async def refused() -> None:
+        with batch.expecting():
+            await failed.wait()
+            raise ValueError("a bad body: never submitted")
+
+    async def scenario() -> Arrays:
+        doomed = asyncio.ensure_future(refused())
+        with batch.expecting():
+            pending = asyncio.ensure_future(batch.submit("s", {"x": rows(1)}, 1))
+            for _ in range(10):
+                await asyncio.sleep(0)
+            failed.set()
+            result = await pending
+        await asyncio.gather(doomed, return_exceptions=True)
+        await batch.close()
+        return result
+
+    assert run(scenario())["seen"].tolist() == [1]
+    assert sizes == [1]
 
 
 def test_requests_without_a_batch_dimension_run_alone() -> None:
