@@ -242,3 +242,20 @@ def test_operator_killed_mid_rollout_converges_without_duplicates(
         for k in md["metadata"].get("annotations", {})
     )
     assert "kopf.zalando.org/finalizer" not in md["metadata"].get("finalizers", [])
+
+
+def test_a_model_deployment_is_deleted_even_with_the_operator_stopped(
+    operating: ModelWorld,
+) -> None:
+    """No finalizer: its objects go by owner references, so nothing waits for the operator."""
+    world = operating
+    world.publish()
+    world.cluster.apply(world.model_deployment().obj(), namespace=world.namespace)
+    world.wait_status(is_ready_with(1), "Ready on version 1")
+    assert not world.md()["metadata"].get("finalizers")
+    assert world.operator is not None
+    world.operator.stop()
+    world.cluster.kubectl(
+        "delete", "modeldeployment", "digits", "-n", world.namespace, "--timeout=30s"
+    )
+    assert world.cluster.get("modeldeployment", "digits", world.namespace) is None

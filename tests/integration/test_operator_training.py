@@ -9,9 +9,7 @@ the operator, end to end in `tests/e2e/test_lifecycle.py`."""
 from __future__ import annotations
 
 import json
-import os
 import re
-import textwrap
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -257,21 +255,6 @@ def test_unschedulable_training_pods_show_the_schedulers_message(operating: Mode
     assert "0/6 nodes are available" in message and "Insufficient nvidia.com/gpu" in message
 
 
-# Loaded at the start of the operator process (a sitecustomize module on its PYTHONPATH): the
-# operator's clock (`controller.modeldeployment.clock`) runs ahead by the offset. Only that
-# clock: S3 request signatures and TLS still need the real time.
-_CLOCK = textwrap.dedent(
-    """
-    import datetime, os
-    from modelship.controller import modeldeployment
-
-    _offset = datetime.timedelta(seconds=float(os.environ["MODELSHIP_TEST_CLOCK_OFFSET_SECONDS"]))
-    _real = modeldeployment.clock
-    modeldeployment.clock = lambda: _real() + _offset
-    """
-)
-
-
 def test_the_cron_schedule_starts_a_run_when_it_is_due(
     world: ModelWorld, run_operator: Callable[..., OperatorProcess], tmp_path: Path
 ) -> None:
@@ -280,20 +263,11 @@ def test_the_cron_schedule_starts_a_run_when_it_is_due(
     md["spec"]["training"] = {"entrypoint": "digits_train:main", "schedule": "0 3 * * *"}
     world.cluster.apply(md, namespace=world.namespace)
 
-    # The operator's clock is a day and an hour ahead, so the 03:00 (UTC) run that follows the
-    # resource's creation is due at once.
-    (tmp_path / "clock").mkdir()
-    (tmp_path / "clock" / "sitecustomize.py").write_text(_CLOCK)
+    # The operator's clock (injected at its start) is a day and an hour ahead, so the 03:00
+    # (UTC) run that follows the resource's creation is due at once. Only that clock: S3
+    # request signatures and TLS still use the real time.
     world.operator = run_operator(
-        "--namespace",
-        world.namespace,
-        env={
-            **OPERATOR_ENV,
-            "MODELSHIP_TEST_CLOCK_OFFSET_SECONDS": str(25 * 3600),
-            "PYTHONPATH": os.pathsep.join(
-                filter(None, [str(tmp_path / "clock"), os.environ.get("PYTHONPATH")])
-            ),
-        },
+        "--namespace", world.namespace, env={**OPERATOR_ENV, "MODELSHIP_CLOCK_OFFSET": "25h"}
     )
     status = world.wait_status(
         lambda s: (s.get("training") or {}).get("jobName") == "digits-train-2",

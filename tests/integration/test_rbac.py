@@ -22,7 +22,7 @@ from tests.unit.chart.permissions import (
     IN_WATCHED_NAMESPACE,
     NEVER,
     Permission,
-    peering_permissions,
+    leader_election_permissions,
 )
 from tests.unit.chart.served_model import (
     model_deployment,
@@ -163,14 +163,15 @@ def test_cluster_wide_rbac_allows_what_the_operator_does_everywhere_and_nothing_
 ) -> None:
     identity = install_rbac({"replicas": 2}, namespace)
     somewhere = namespaces()
-    needed = IN_WATCHED_NAMESPACE + peering_permissions(clusterwide=True)
-    assert denied(identity, needed, somewhere) == []
+    assert denied(identity, IN_WATCHED_NAMESPACE, somewhere) == []
     listing = tuple(p for p in IN_WATCHED_NAMESPACE if p.verb in ("list", "watch"))
     assert denied(identity, listing, None) == []
     assert allowed(identity, NEVER, somewhere) == []
-    # Only its own peering object may be written.
-    other_peering = Permission("kopf.dev", "clusterkopfpeerings", "patch", name="someone-else")
-    assert allowed(identity, (other_peering,), None) == []
+    # The Lease: its own, in its own namespace only.
+    assert denied(identity, leader_election_permissions(), namespace) == []
+    other_lease = Permission("coordination.k8s.io", "leases", "update", name="someone-else")
+    assert allowed(identity, (other_lease,), namespace) == []
+    assert allowed(identity, leader_election_permissions(), somewhere) == []
 
 
 def test_namespaced_rbac_allows_only_inside_the_watched_namespaces(
@@ -184,15 +185,15 @@ def test_namespaced_rbac_allows_only_inside_the_watched_namespaces(
         {"replicas": 2, "rbac": {"namespaced": True}, "watchNamespaces": [team_a, team_b]},
         namespace,
     )
-    needed = IN_WATCHED_NAMESPACE + peering_permissions(clusterwide=False)
+    needed = IN_WATCHED_NAMESPACE
     for watched in (team_a, team_b):
         assert denied(identity, needed, watched) == []
     assert allowed(identity, NEVER, team_a) == []
     # Not in a namespace it does not watch (not even its own), and nothing cluster-wide.
     for elsewhere in (unwatched, namespace):
         assert allowed(identity, needed, elsewhere) == []
-    everywhere = IN_WATCHED_NAMESPACE + peering_permissions(clusterwide=True)
-    assert allowed(identity, everywhere, None) == []
+    assert allowed(identity, IN_WATCHED_NAMESPACE, None) == []
+    assert denied(identity, leader_election_permissions(), namespace) == []
 
 
 def test_reading_secrets_is_refused_outside_the_watched_namespaces(
@@ -214,11 +215,10 @@ def test_reading_secrets_is_refused_outside_the_watched_namespaces(
         )
     identity = install_rbac({"rbac": {"namespaced": True}, "watchNamespaces": [watched]}, namespace)
     as_operator = KubeCluster(identity.kubeconfig)
-    assert as_operator.get("secret", "s3-credentials", watched) is not None
-    refused = as_operator.kubectl("get", "secret", "s3-credentials", "-n", unwatched, check=False)
+    # The operator reads Secrets from a watch (list + watch) in the namespaces it watches.
+    assert as_operator.list("secrets", watched)
+    refused = as_operator.kubectl("get", "secrets", "-n", unwatched, check=False)
     assert refused.returncode != 0 and "forbidden" in refused.stderr.lower()
-    listing = as_operator.kubectl("get", "secrets", "-n", watched, check=False)
-    assert listing.returncode != 0 and "forbidden" in listing.stderr.lower()
 
 
 @needs_controller

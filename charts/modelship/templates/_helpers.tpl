@@ -40,11 +40,6 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
 {{- end -}}
 {{- end -}}
 
-{{/* "true" when several replicas share the work through kopf peering. */}}
-{{- define "modelship.peering" -}}
-{{- if gt (int .Values.replicas) 1 }}true{{ end -}}
-{{- end -}}
-
 {{/* Stops rendering with a message a person can act on when values contradict each other. */}}
 {{- define "modelship.validate" -}}
 {{- if and .Values.rbac.namespaced (not .Values.watchNamespaces) -}}
@@ -53,12 +48,13 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
 {{- end -}}
 
 {{/* What the operator does inside a namespace it watches: every verb here is a call in
-controller/kube.py or kopf (watching, finalizers and annotations, status, events). */}}
+controller/kube.py or a kopf watch (controller/cache.py: reads come from watch-fed caches,
+so no get), finalizer removal and annotations, status, events. */}}
 {{- define "modelship.namespacedRules" -}}
 - apiGroups: [modelship.io]
   resources: [modeldeployments]
-  # patch: kopf's finalizer and modelship.io/ annotations; the spec is never written.
-  verbs: [get, list, watch, patch]
+  # patch: removing the finalizer older versions added; the spec is never written.
+  verbs: [list, watch, patch]
 - apiGroups: [modelship.io]
   resources: [modeldeployments/status]
   # A merge patch of the fields the operator owns.
@@ -67,11 +63,11 @@ controller/kube.py or kopf (watching, finalizers and annotations, status, events
   resources: [deployments]
   # create + patch: server-side apply creates the object when it is absent. Never deleted:
   # the garbage collector removes it with its ModelDeployment (owner reference).
-  verbs: [get, list, watch, create, patch]
+  verbs: [list, watch, create, patch]
 - apiGroups: [""]
   resources: [services]
   # delete: the headless Service of a multi-worker training run, with its Job.
-  verbs: [get, create, patch, delete]
+  verbs: [list, watch, create, patch, delete]
 - apiGroups: [batch]
   resources: [jobs]
   # delete: finished training Jobs beyond the last few kept.
@@ -82,21 +78,12 @@ controller/kube.py or kopf (watching, finalizers and annotations, status, events
   verbs: [list, watch]
 - apiGroups: [""]
   resources: [secrets]
-  # The S3 credentials a ModelDeployment names in spec.storage.secretRef; never listed.
-  verbs: [get]
+  # Read only, from a watch: the S3 credentials a ModelDeployment names in
+  # spec.storage.secretRef (users name their Secrets, so no label selects them). Only
+  # Secrets that can hold keys are kept in memory (not tokens, TLS or Helm releases).
+  verbs: [list, watch]
 - apiGroups: [""]
   resources: [events]
   # kopf posts Events (core v1) and never changes them.
   verbs: [create]
-{{- end -}}
-
-{{/* kopf's peering object for namespaced operators, one per watched namespace. */}}
-{{- define "modelship.namespacedPeeringRules" -}}
-- apiGroups: [kopf.dev]
-  resources: [kopfpeerings]
-  verbs: [list, watch]
-- apiGroups: [kopf.dev]
-  resources: [kopfpeerings]
-  resourceNames: [{{ .Values.peering.name | quote }}]
-  verbs: [patch]
 {{- end -}}

@@ -50,8 +50,16 @@ class S3Settings:
     secret_access_key: str | None = field(default=None, repr=False)
 
 
-def make_s3_client(settings: S3Settings, concurrency: int = DEFAULT_CONCURRENCY) -> S3Client:
-    """A client with bounded retries and timeouts, and a pool sized for `concurrency`."""
+def make_s3_client(
+    settings: S3Settings,
+    concurrency: int = DEFAULT_CONCURRENCY,
+    *,
+    connect_timeout: float = 5,
+    read_timeout: float = 60,
+    max_attempts: int = 5,
+) -> S3Client:
+    """A client with bounded retries and timeouts, and a pool sized for `concurrency`.
+    The operator passes short timeouts: it must report a hung store within a poll."""
     import boto3  # boto3 costs ~0.3 s to import; `modelship --help` should not pay it
     from botocore.config import Config
 
@@ -63,9 +71,9 @@ def make_s3_client(settings: S3Settings, concurrency: int = DEFAULT_CONCURRENCY)
     )
     config = Config(
         # "standard" retries throttling, 5xx and connection errors with exponential backoff.
-        retries={"max_attempts": 5, "mode": "standard"},
-        connect_timeout=5,
-        read_timeout=60,
+        retries={"max_attempts": max_attempts, "mode": "standard"},
+        connect_timeout=connect_timeout,
+        read_timeout=read_timeout,
         tcp_keepalive=True,
         max_pool_connections=concurrency + 4,
         # S3-compatible servers (MinIO, versitygw, Ceph) are addressed by path; virtual-host

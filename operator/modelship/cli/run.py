@@ -79,10 +79,41 @@ def _seconds(ctx: click.Context, param: click.Parameter, value: str) -> float:
     help="Liveness /healthz port (0: off).",
 )
 @click.option(
-    "--peering",
-    envvar="MODELSHIP_PEERING",
+    "--leader-election/--no-leader-election",
+    envvar="MODELSHIP_LEADER_ELECTION",
+    default=False,
+    show_default=True,
+    help="Several replicas: only the holder of a coordination.k8s.io Lease reconciles.",
+)
+@click.option("--lease-name", envvar="MODELSHIP_LEASE_NAME", default="modelship", show_default=True)
+@click.option(
+    "--lease-namespace",
+    envvar="MODELSHIP_LEASE_NAMESPACE",
     default=None,
-    help="kopf peering name, for several replicas with one active (default: standalone).",
+    help="Namespace of the Lease (default: POD_NAMESPACE, else the service account's).",
+)
+@click.option(
+    "--max-concurrent-reconciles",
+    envvar="MODELSHIP_MAX_CONCURRENT_RECONCILES",
+    default=16,
+    type=click.IntRange(min=1),
+    show_default=True,
+)
+@click.option(
+    "--listings-per-endpoint",
+    envvar="MODELSHIP_LISTINGS_PER_ENDPOINT",
+    default=4,
+    type=click.IntRange(min=1),
+    show_default=True,
+    help="Concurrent S3 listings per S3 endpoint (each endpoint has its own threads).",
+)
+@click.option(
+    "--clock-offset",
+    envvar="MODELSHIP_CLOCK_OFFSET",
+    default="0s",
+    callback=_seconds,
+    hidden=True,
+    help="Run the operator's clock ahead (simulations and tests only).",
 )
 def run(
     namespaces: tuple[str, ...],
@@ -94,7 +125,12 @@ def run(
     bind_address: str,
     metrics_port: int,
     health_port: int,
-    peering: str | None,
+    leader_election: bool,
+    lease_name: str,
+    lease_namespace: str | None,
+    max_concurrent_reconciles: int,
+    listings_per_endpoint: int,
+    clock_offset: float,
 ) -> None:
     """Run the operator against the cluster in KUBECONFIG (or in-cluster credentials)."""
     from modelship.controller.main import run_operator
@@ -114,6 +150,11 @@ def run(
             bind_address=bind_address,
             metrics_port=metrics_port,
             health_port=health_port,
-            peering=peering,
+            leader_election=leader_election,
+            lease_name=lease_name,
+            lease_namespace=lease_namespace,
+            max_concurrent_reconciles=max_concurrent_reconciles,
+            listings_per_endpoint=listings_per_endpoint,
+            clock_offset=clock_offset,
         )
     )

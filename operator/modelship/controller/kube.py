@@ -1,13 +1,16 @@
 """The operator's only door to the Kubernetes API: read what it observes, apply what it
 decided (server-side apply, field manager `modelship`), write status.
 
-Calls are synchronous (the official client) and run in a worker thread from the async
-handlers, so one slow API call never blocks kopf's event loop.
+Calls are synchronous (the official client) and run in the operator's own sized thread pool
+(`Operator.in_thread`), so one slow API call never blocks kopf's event loop and the
+Kubernetes calls never wait behind S3 listings (those have their own pools).
+
+Reads of owned objects come from the watch-fed cache (controller/cache.py); `get` here is
+for what is not cached (the leader-election Lease).
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -30,6 +33,7 @@ _KINDS: Final[dict[tuple[str, str], tuple[str, str]]] = {
     ("apps/v1", "Deployment"): ("/apis/apps/v1", "deployments"),
     ("batch/v1", "Job"): ("/apis/batch/v1", "jobs"),
     (f"{GROUP}/{VERSION}", "ModelDeployment"): (f"/apis/{GROUP}/{VERSION}", PLURAL),
+    ("coordination.k8s.io/v1", "Lease"): ("/apis/coordination.k8s.io/v1", "leases"),
 }
 
 
@@ -120,6 +124,19 @@ class Kube:
             content_type="application/apply-patch+yaml",
         )
 
+    def create(self, obj: Mapping[str, Any]) -> dict[str, Any]:
+        """POST: fails with 409 when the object exists (someone else made it first)."""
+        meta = obj["metadata"]
+        return self._call(
+            "POST", object_path(obj["apiVersion"], obj["kind"], meta["namespace"]), body=dict(obj)
+        )
+
+    def replace(self, obj: Mapping[str, Any]) -> dict[str, Any]:
+        """PUT with the object's resourceVersion: fails with 409 when it changed meanwhile."""
+        meta = obj["metadata"]
+        path = object_path(obj["apiVersion"], obj["kind"], meta["namespace"], meta["name"])
+        return self._call("PUT", path, body=dict(obj))
+
     def delete(self, api_version: str, kind: str, namespace: str, name: str) -> None:
         try:
             self._call(
@@ -131,16 +148,13 @@ class Kube:
             if error.status != 404:
                 raise
 
-    def patch_status(self, namespace: str, name: str, status: Mapping[str, Any]) -> None:
-        """Replaces status fields with a merge patch on the status subresource (never spec)."""
+    def patch_status(self, namespace: str, name: str, status: Mapping[str, Any]) -> dict[str, Any]:
+        """Replaces status fields with a merge patch on the status subresource (never spec);
+        returns the ModelDeployment as it is now."""
         path = object_path(f"{GROUP}/{VERSION}", "ModelDeployment", namespace, name) + "/status"
-        self._call(
+        return self._call(
             "PATCH",
             path,
             body={"status": dict(status)},
             content_type="application/merge-patch+json",
         )
-
-
-async def in_thread(function: Any, *args: Any, **kwargs: Any) -> Any:
-    return await asyncio.to_thread(function, *args, **kwargs)

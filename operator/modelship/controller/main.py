@@ -1,18 +1,24 @@
 """Starts kopf with modelship's settings: its bookkeeping under `modelship.io/` names, the
-handlers of controller.modeldeployment, metrics and a liveness endpoint."""
+watches and caches of controller.cache, the handlers of controller.modeldeployment, the
+`Operator` object they share (kopf's memo), leader election, metrics and the health endpoints.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
-import random
 from typing import Any
 
 import kopf
+from aiohttp import web
 
 from modelship.controller import metrics
+from modelship.controller.operator import Operator
 from modelship.controller.settings import OperatorSettings
 
 PREFIX = "modelship.io"
+log = logging.getLogger("modelship.operator")
 
 
 def configure_kopf(settings: kopf.OperatorSettings, operator: OperatorSettings) -> None:
@@ -29,42 +35,73 @@ def configure_kopf(settings: kopf.OperatorSettings, operator: OperatorSettings) 
     settings.scanning.disabled = True
     settings.watching.server_timeout = 300
     settings.watching.client_timeout = 330
+    # A lost connection (an API server restart) is retried quickly, and the watches resume.
     settings.networking.error_backoffs = [1, 2, 5, 10, 30]
     settings.batching.error_delays = [1, 2, 5, 10, 30, 60]
-    if operator.peering:
-        settings.peering.name = operator.peering
-        settings.peering.mandatory = True
-        # kopf pauses every peer that shares the highest priority, so equal priorities would
-        # leave all replicas idle: a random one makes exactly one replica active.
-        settings.peering.priority = random.randint(1, 2**31 - 1)
-        settings.peering.standalone = False
-    else:
-        settings.peering.standalone = True
+    # Every replica watches and caches (a hot standby); the Lease decides who acts, so kopf's
+    # own peering stays off.
+    settings.peering.standalone = True
 
 
-def run_operator(operator: OperatorSettings) -> None:
-    from modelship.controller import modeldeployment
+async def health_app(op: Operator) -> web.Application:
+    """/healthz: the event loop answers. /readyz: caches filled and the replica can act now
+    or take over (leader, or a standby in touch with the Lease)."""
+
+    async def healthz(_: web.Request) -> web.Response:
+        return web.Response(text="ok")
+
+    async def readyz(_: web.Request) -> web.Response:
+        if op.ready:
+            return web.Response(text="leader" if op.leading else "standby")
+        return web.Response(status=503, text="not ready: caches filling or Lease unreachable")
+
+    app = web.Application()
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
+    return app
+
+
+def run_operator(settings: OperatorSettings, op: Operator | None = None) -> None:
+    from modelship.controller import cache, modeldeployment  # noqa: F401  (registers handlers)
 
     kopf.configure(
         verbose=False,
-        log_format=kopf.LogFormat.JSON if operator.log_format == "json" else kopf.LogFormat.FULL,
+        log_format=kopf.LogFormat.JSON if settings.log_format == "json" else kopf.LogFormat.FULL,
     )
-    modeldeployment.OPERATOR = operator
+    operator = op or Operator.build(settings)
+    tasks: list[asyncio.Task[Any]] = []
+    runners: list[web.AppRunner] = []
 
     @kopf.on.startup()
-    def _startup(settings: kopf.OperatorSettings, **_: Any) -> None:
-        configure_kopf(settings, operator)
-        metrics.serve_metrics(operator.bind_address, operator.metrics_port)
+    async def _startup(settings: kopf.OperatorSettings, **_: Any) -> None:
+        configure_kopf(settings, operator.settings)
+        metrics.serve_metrics(operator.settings.bind_address, operator.settings.metrics_port)
+        if operator.settings.health_port:
+            runner = web.AppRunner(await health_app(operator), access_log=None)
+            await runner.setup()
+            await web.TCPSite(
+                runner, operator.settings.bind_address, operator.settings.health_port
+            ).start()
+            runners.append(runner)
+        if operator.leader is not None:
+            tasks.append(asyncio.create_task(operator.leader.run(), name="leader election"))
+        else:
+            metrics.LEADER.set(1)
 
-    liveness = (
-        f"http://{operator.bind_address}:{operator.health_port}/healthz"
-        if operator.health_port
-        else None
-    )
+    @kopf.on.cleanup()
+    async def _cleanup(**_: Any) -> None:
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await operator.stop()
+        for runner in runners:
+            await runner.cleanup()
+
     kopf.run(
-        clusterwide=not operator.namespaces,
-        namespaces=list(operator.namespaces),
-        standalone=operator.peering is None,
-        peering_name=operator.peering,
-        liveness_endpoint=liveness,
+        clusterwide=not settings.namespaces,
+        namespaces=list(settings.namespaces),
+        standalone=True,
+        memo=kopf.Memo(operator=operator),
     )

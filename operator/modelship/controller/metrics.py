@@ -1,10 +1,12 @@
-"""The operator's Prometheus metrics: reconciles, errors and durations by result."""
+"""The operator's Prometheus metrics: reconciles, errors and durations by result, API requests,
+S3 listings, leadership. (Prometheus' registry is process-wide by design; these are the only
+module-level objects in controller/, and they hold counts, never state a decision reads.)"""
 
 from __future__ import annotations
 
 from typing import Final
 
-from prometheus_client import Counter, Histogram, start_http_server
+from prometheus_client import Counter, Gauge, Histogram, start_http_server
 
 RECONCILES: Final = Counter(
     "modelship_reconciles_total", "Reconcile cycles of ModelDeployments, by result.", ["result"]
@@ -24,6 +26,14 @@ API_REQUESTS: Final = Counter(
     "modelship_api_requests_total",
     "Kubernetes API requests made by the reconcile loops (kopf's own watches excluded).",
     ["verb", "resource"],
+)
+S3_LISTINGS: Final = Counter(
+    "modelship_s3_listings_total",
+    "Listings of a model's versions in S3 (one per reconcile pass), by result.",
+    ["result"],
+)
+LEADER: Final = Gauge(
+    "modelship_leader", "1 while this replica holds the leader-election Lease (or runs alone)."
 )
 
 

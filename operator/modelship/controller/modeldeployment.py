@@ -1,41 +1,41 @@
-"""kopf handlers for ModelDeployment: thin. Each resource gets one reconcile loop (a kopf
-daemon) that gathers what is observed, asks `reconcile.plan_serving` what to do, applies the
-objects with server-side apply, writes the status when it changed and posts the Events.
+"""kopf handlers for ModelDeployment: thin. Each resource gets one reconcile loop (an asyncio
+task the `Operator` keeps) that gathers what is observed, asks `reconcile.plan_serving` what to
+do, applies the objects with server-side apply, writes the status when it changed and posts
+the Events.
 
 The loop is level-triggered: it wakes when the spec changes, when one of the resource's
-Deployments, Pods or Jobs changes, and otherwise every `spec.storage.pollInterval` to look for
-new versions. Nothing is kept in memory that the cluster does not also hold, so restarting the
-operator at any moment loses nothing and creates no duplicates.
+Deployments, Services, Pods, Jobs or its Secret changes, and otherwise every
+`spec.storage.pollInterval` to look for new versions. Everything it reads of the cluster comes
+from the watch-fed cache (controller/cache.py), so an idle resource costs no API request; it
+writes only what changed. Nothing is kept in memory that the cluster does not also hold, so
+restarting the operator at any moment loses nothing and creates no duplicates.
+
+No finalizer: owned objects go with their ModelDeployment by owner references, so deleting
+one (or its namespace) never waits for the operator. kopf removes the finalizer that older
+versions (a kopf daemon) put on existing resources.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import hashlib
 import json
 import logging
 import time
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, cast
 
 import kopf
 from kubernetes.client.exceptions import ApiException
 
-from modelship.api import GROUP, KIND, PLURAL, VERSION, ModelDeploymentSpec, SpecError, parse_spec
-from modelship.artifacts import (
-    ArtifactError,
-    ArtifactStore,
-    S3Settings,
-    VersionInfo,
-    make_s3_client,
-)
-from modelship.artifacts.uri import StorageUri, parse_storage_uri
+from modelship.api import GROUP, PLURAL, VERSION, ModelDeploymentSpec, SpecError, parse_spec
+from modelship.artifacts import ArtifactError, VersionInfo
+from modelship.artifacts.uri import parse_storage_uri
 from modelship.controller import metrics
-from modelship.controller.kube import Kube, in_thread
-from modelship.controller.settings import OperatorSettings
+from modelship.controller.cache import MANAGED
+from modelship.controller.operator import Operator
 from modelship.reconcile.deployment import ServingSettings
 from modelship.reconcile.desired import ServingObservation, ServingPlan, plan_serving
 from modelship.reconcile.lifecycle import (
@@ -44,96 +44,79 @@ from modelship.reconcile.lifecycle import (
     plan_training,
     refused_run,
 )
-from modelship.reconcile.owner import (
-    LABEL_INSTANCE,
-    LABEL_MANAGED_BY,
-    SERVING,
-    TRAINING,
-    Owner,
-    selector_labels,
-)
+from modelship.reconcile.owner import LABEL_INSTANCE, SERVING, TRAINING, Owner
 from modelship.reconcile.storage import storage_settings
 from modelship.reconcile.training import TrainingSettings, is_training_service
 
 Logger = logging.Logger | logging.LoggerAdapter[Any]
-API_VERSION = f"{GROUP}/{VERSION}"
-MANAGED = {LABEL_MANAGED_BY: "modelship"}
-
-OPERATOR = OperatorSettings()
-"""Replaced by `run_operator` with the settings from the command line."""
-
-_wakeups: dict[tuple[str, str], asyncio.Event] = {}
-_kube: Kube | None = None
-_s3_clients: dict[S3Settings, Any] = {}
+log = logging.getLogger("modelship.reconcile")
 
 
-def kube() -> Kube:
-    global _kube
-    if _kube is None:
-        _kube = Kube.from_environment()
-    return _kube
+def operator_of(memo: Any) -> Operator:
+    """The one `Operator` of this process (kopf copies the memo per object, not its values)."""
+    return cast(Operator, memo["operator"])
 
 
-def wake(namespace: str | None, name: str | None) -> None:
-    if namespace and name and (event := _wakeups.get((namespace, name))):
-        event.set()
-
-
-@kopf.daemon(GROUP, VERSION, PLURAL, cancellation_timeout=10)
-async def model_deployment_loop(
-    name: str, namespace: str | None, stopped: kopf.DaemonStopped, logger: Logger, **_: Any
-) -> None:
+async def reconcile_loop(op: Operator, namespace: str, name: str) -> None:
     """One reconcile loop per ModelDeployment, for as long as it exists."""
-    assert namespace is not None  # the resource is namespaced
-    key = (namespace, name)
-    wakeup = _wakeups.setdefault(key, asyncio.Event())
+    wakeup = op.wakeups[(namespace, name)]
+    logger = logging.LoggerAdapter(log, {"object": f"{namespace}/{name}"})
     failures = 0
-    try:
-        while not stopped:
-            wakeup.clear()
-            started = time.perf_counter()
-            try:
-                delay = await reconcile(namespace, name, logger)
-                failures = 0
-                result = "converging" if delay <= OPERATOR.converge_interval else "steady"
-            except Exception as error:  # the loop must survive anything; the next try heals
-                failures += 1
-                delay = min(2.0**failures, 60.0)
-                result = "error"
-                metrics.RECONCILE_ERRORS.labels(error=type(error).__name__).inc()
+    last_error = ""
+    while True:
+        await op.wait_leading()
+        wakeup.clear()
+        started = time.perf_counter()
+        try:
+            async with op.slots():
+                delay = await reconcile(op, namespace, name, logger)
+            failures, last_error = 0, ""
+            result = "converging" if delay <= op.settings.converge_interval else "steady"
+        except asyncio.CancelledError:
+            raise
+        except Exception as error:  # the loop must survive anything; the next try heals
+            failures += 1
+            delay = min(2.0**failures, 60.0)
+            result = "error"
+            metrics.RECONCILE_ERRORS.labels(error=type(error).__name__).inc()
+            described = f"{type(error).__name__}: {error}"
+            if is_namespace_terminating(error):
+                # Expected while a namespace is deleted: the loop ends with its resource.
+                logger.info(f"{namespace}/{name}: the namespace is being deleted")
+            elif described != last_error:
                 logger.exception(
-                    f"reconcile failed ({type(error).__name__}); retrying in {delay:.0f}s"
+                    f"{namespace}/{name}: reconcile failed ({type(error).__name__}); "
+                    f"retrying in {delay:.0f}s"
                 )
-            metrics.RECONCILES.labels(result=result).inc()
-            metrics.RECONCILE_DURATION.labels(result=result).observe(time.perf_counter() - started)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(wakeup.wait(), timeout=delay)
-    finally:
-        _wakeups.pop(key, None)
+            else:
+                logger.warning(f"{namespace}/{name}: reconcile failed again: {described}")
+            last_error = described
+        metrics.RECONCILES.labels(result=result).inc()
+        metrics.RECONCILE_DURATION.labels(result=result).observe(time.perf_counter() - started)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(wakeup.wait(), timeout=delay)
 
 
-def clock() -> datetime:
-    """Now, for every decision of a reconcile that depends on the time (cron schedules, the
-    grace for a trained version to appear, condition times). Read through this one function
-    so that a test can run the operator process on another clock."""
-    return datetime.now(UTC)
+def is_namespace_terminating(error: Exception) -> bool:
+    return isinstance(error, ApiException) and "NamespaceTerminating" in str(error.body or "")
 
 
-async def reconcile(namespace: str, name: str, logger: Logger) -> float:
-    """One pass: gather, plan, apply, write status. Returns seconds until the next pass."""
-    client = kube()
-    body = await in_thread(client.get, API_VERSION, KIND, namespace, name)
+async def reconcile(op: Operator, namespace: str, name: str, logger: Logger) -> float:
+    """One pass: gather (from the cache), plan, apply, write status. Returns seconds until
+    the next pass."""
+    settings = op.settings
+    body = op.cache.model_deployment(namespace, name)
     if body is None or body["metadata"].get("deletionTimestamp"):
-        return OPERATOR.max_poll_interval
+        return settings.max_poll_interval
     owner = Owner(name=name, namespace=namespace, uid=body["metadata"]["uid"])
     spec = parse(body)
-    artifacts = await gather_artifacts(client, spec, namespace)
-    deployment = await in_thread(client.get, "apps/v1", "Deployment", namespace, f"{name}-serving")
-    service = await in_thread(client.get, "v1", "Service", namespace, name)
-    pods = await in_thread(client.list, "v1", "Pod", namespace, selector_labels(owner, SERVING))
-    now = clock()
-    training = await plan_training_run(client, owner, body, spec, artifacts, now)
-    training = await start_training(client, training, logger)
+    artifacts = await gather_artifacts(op, spec, namespace)
+    deployment = op.cache.deployment(namespace, f"{name}-serving")
+    service = op.cache.service(namespace, name)
+    pods = op.cache.pods(namespace, name, SERVING)
+    now = op.clock()
+    training = plan_training_run(op, owner, body, spec, artifacts, now)
+    training = await start_training(op, training, logger)
     observed = ServingObservation(
         spec=spec,
         generation=int(body["metadata"].get("generation", 1)),
@@ -144,32 +127,31 @@ async def reconcile(namespace: str, name: str, logger: Logger) -> float:
         training=training.active,
         training_failure=training.failure,
     )
-    plan = plan_serving(owner, observed, now, ServingSettings(default_image=OPERATOR.server_image))
-    await apply_plan(client, owner, body, plan, training, logger, observed=(deployment, service))
+    plan = plan_serving(owner, observed, now, ServingSettings(default_image=settings.server_image))
+    await apply_plan(op, owner, body, plan, training, logger, observed=(deployment, service))
     if is_converging(plan.status):
-        return OPERATOR.converge_interval
-    delay = OPERATOR.max_poll_interval
+        return settings.converge_interval
+    delay = settings.max_poll_interval
     if isinstance(spec, ModelDeploymentSpec):
-        delay = OPERATOR.poll_interval(spec.storage.poll_interval)
+        delay = settings.poll_interval(spec.storage.poll_interval)
     if training.next_check is not None:
         delay = max(1.0, min(delay, (training.next_check - now).total_seconds()))
     return delay
 
 
-async def plan_training_run(
-    client: Kube,
+def plan_training_run(
+    op: Operator,
     owner: Owner,
     body: Mapping[str, Any],
     spec: ModelDeploymentSpec | SpecError,
     artifacts: Sequence[VersionInfo] | ArtifactError,
     now: datetime,
 ) -> TrainingPlan:
-    """Gather the training Jobs and their pods, then decide the training side."""
+    """Gather the training Jobs and their pods (from the cache), then decide the training side."""
     if isinstance(spec, SpecError) or spec.training is None:
         return TrainingPlan((), None, (), active=False)
-    labels = selector_labels(owner, TRAINING)
-    jobs = await in_thread(client.list, "batch/v1", "Job", owner.namespace, labels)
-    pods = await in_thread(client.list, "v1", "Pod", owner.namespace, labels)
+    jobs = op.cache.jobs(owner.namespace, owner.name, TRAINING)
+    pods = op.cache.pods(owner.namespace, owner.name, TRAINING)
     created = datetime.fromisoformat(body["metadata"]["creationTimestamp"].replace("Z", "+00:00"))
     return plan_training(
         owner,
@@ -180,19 +162,20 @@ async def plan_training_run(
         (body.get("status") or {}).get("training"),
         created=created,
         now=now,
-        settings=TrainingSettings(default_image=OPERATOR.trainer_image),
+        settings=TrainingSettings(default_image=op.settings.trainer_image),
         retrain=(body["metadata"].get("annotations") or {}).get(RETRAIN_ANNOTATION),
         current_version=(body.get("status") or {}).get("currentVersion"),
     )
 
 
-async def start_training(client: Kube, training: TrainingPlan, logger: Logger) -> TrainingPlan:
+async def start_training(op: Operator, training: TrainingPlan, logger: Logger) -> TrainingPlan:
     """Create a new run's objects. When the API server refuses them (an env var or resource
     it will not accept), the run is recorded as failed with the server's own words, instead
     of the whole reconcile failing again on every pass."""
     try:
         for obj in training.objects:
-            await in_thread(client.apply, obj)
+            created = await op.in_thread(op.kube.apply, obj)
+            op.cache.wrote(None, created)  # seen by the next pass even before the watch
     except ApiException as error:
         if error.status is None or not 400 <= error.status < 500 or error.status == 429:
             raise  # not about the objects: retried with backoff
@@ -219,41 +202,28 @@ def parse(body: Mapping[str, Any]) -> ModelDeploymentSpec | SpecError:
 
 
 async def gather_artifacts(
-    client: Kube, spec: ModelDeploymentSpec | SpecError, namespace: str
+    op: Operator, spec: ModelDeploymentSpec | SpecError, namespace: str
 ) -> Sequence[VersionInfo] | ArtifactError:
-    """The store's listing of versions (cheap: no model bytes), or why it cannot be read."""
+    """The store's listing of versions (cheap: no model bytes), or why it cannot be read
+    within the poll interval."""
     if isinstance(spec, SpecError):
         return ()
     secret = None
     if spec.storage.secret_ref is not None:
-        secret = await in_thread(
-            client.get, "v1", "Secret", namespace, spec.storage.secret_ref.name
-        )
+        secret = op.cache.secret(namespace, spec.storage.secret_ref.name)
     try:
         settings = storage_settings(spec.storage, secret, namespace=namespace)
-        store = artifact_store(settings, parse_storage_uri(spec.model.storage_uri))
-        versions: list[VersionInfo] = await in_thread(store.list_versions)
-        return versions
+        uri = parse_storage_uri(spec.model.storage_uri)
     except ArtifactError as error:
         return error
-
-
-@functools.lru_cache(maxsize=1024)
-def artifact_store(settings: S3Settings, uri: StorageUri) -> ArtifactStore:
-    """One store per credentials and base path, kept across polls: its manifests are read
-    again only when their ETag changes, so a steady poll costs one listing and no GETs."""
-    return ArtifactStore(s3_client(settings), uri)
-
-
-def s3_client(settings: S3Settings) -> Any:
-    """One client per distinct endpoint and credentials (clients are thread-safe)."""
-    if settings not in _s3_clients:
-        _s3_clients[settings] = make_s3_client(settings, concurrency=4)
-    return _s3_clients[settings]
+    deadline = op.settings.poll_interval(spec.storage.poll_interval)
+    listed = await op.storage.list_versions(settings, uri, deadline)
+    metrics.S3_LISTINGS.labels(result="error" if isinstance(listed, ArtifactError) else "ok").inc()
+    return listed
 
 
 async def apply_plan(
-    client: Kube,
+    op: Operator,
     owner: Owner,
     body: Mapping[str, Any],
     plan: ServingPlan,
@@ -263,15 +233,15 @@ async def apply_plan(
 ) -> None:
     current = {_key(o): o for o in observed if o is not None}
     for obj in plan.objects:
-        await apply_if_changed(client, obj, current.get(_key(obj)))
+        await apply_if_changed(op, obj, current.get(_key(obj)))
     namespace = owner.namespace
     for job in training.stale_jobs:
-        await in_thread(client.delete, "batch/v1", "Job", namespace, job)
+        await op.in_thread(op.kube.delete, "batch/v1", "Job", namespace, job)
         # A multi-worker run's headless Service has the Job's name; only ours is deleted (a
         # ModelDeployment named like the Job would own a serving Service of that name).
-        service = await in_thread(client.get, "v1", "Service", namespace, job)
+        service = op.cache.service(namespace, job)
         if service is not None and is_training_service(service, owner):
-            await in_thread(client.delete, "v1", "Service", namespace, job)
+            await op.in_thread(op.kube.delete, "v1", "Service", namespace, job)
     patch = dict(plan.status_patch)
     previous_training = (body.get("status") or {}).get("training")
     if training.training_status is not None and training.training_status != previous_training:
@@ -282,18 +252,18 @@ async def apply_plan(
         }
     if patch:
         meta = body["metadata"]
-        await in_thread(client.patch_status, meta["namespace"], meta["name"], patch)
+        updated = await op.in_thread(op.kube.patch_status, meta["namespace"], meta["name"], patch)
+        op.cache.wrote(body, updated)
     for event in (*training.events, *plan.events):
         kopf.event(cast(Any, body), type=event.type, reason=event.reason, message=event.message)
-        log = logger.warning if event.type == "Warning" else logger.info
-        log(f"{event.reason}: {event.message}")
+        write = logger.warning if event.type == "Warning" else logger.info
+        write(f"{namespace}/{owner.name}: {event.reason}: {event.message}")
 
 
 APPLIED_HASH = "modelship.io/applied-hash"
 # Even an unchanged object is applied again this often, so an edit made behind the operator's
 # back (kubectl edit) is undone within this time.
 REAPPLY_AFTER = 600.0
-_last_applied: dict[tuple[str, str, str, str], float] = {}
 
 
 def _key(obj: Mapping[str, Any]) -> tuple[str, str, str, str]:
@@ -305,21 +275,29 @@ def applied_hash(obj: Mapping[str, Any]) -> str:
     return hashlib.sha256(json.dumps(obj, sort_keys=True).encode()).hexdigest()[:16]
 
 
+def needs_apply(
+    digest: str, observed: Mapping[str, Any] | None, applied_at: float | None, now: float
+) -> bool:
+    """Apply unless the object in the cluster was made from the same desired object and we
+    applied it less than REAPPLY_AFTER ago (an idle resource then costs no writes at all)."""
+    seen = ((observed or {}).get("metadata") or {}).get("annotations") or {}
+    fresh = applied_at is not None and now - applied_at < REAPPLY_AFTER
+    return not (seen.get(APPLIED_HASH) == digest and fresh)
+
+
 async def apply_if_changed(
-    client: Kube, obj: Mapping[str, Any], observed: Mapping[str, Any] | None
+    op: Operator, obj: Mapping[str, Any], observed: Mapping[str, Any] | None
 ) -> None:
-    """Server-side apply, skipped when the object in the cluster was made from the same
-    desired object (an idle resource then costs no writes at all)."""
+    """Server-side apply, skipped when nothing changed (see `needs_apply`)."""
     digest = applied_hash(obj)
     key = _key(obj)
-    seen = ((observed or {}).get("metadata") or {}).get("annotations") or {}
-    fresh = time.monotonic() - _last_applied.get(key, -REAPPLY_AFTER) < REAPPLY_AFTER
-    if seen.get(APPLIED_HASH) == digest and fresh:
+    if not needs_apply(digest, observed, op.applied.get(key), time.monotonic()):
         return
     meta = dict(obj["metadata"])
     meta["annotations"] = {**(meta.get("annotations") or {}), APPLIED_HASH: digest}
-    await in_thread(client.apply, {**obj, "metadata": meta})
-    _last_applied[key] = time.monotonic()
+    applied = await op.in_thread(op.kube.apply, {**obj, "metadata": meta})
+    op.cache.wrote(observed, applied)
+    op.applied[key] = time.monotonic()
 
 
 def is_converging(status: Mapping[str, Any]) -> bool:
@@ -329,25 +307,57 @@ def is_converging(status: Mapping[str, Any]) -> bool:
     )
 
 
-@kopf.on.event(GROUP, VERSION, PLURAL)
-def model_deployment_changed(event: Mapping[str, Any], **_: Any) -> None:
-    """A spec change, or a new value of the retrain annotation, wakes the loop at once
-    instead of at the next poll."""
-    obj = event.get("object") or {}
+def wants_attention(obj: Mapping[str, Any]) -> bool:
+    """A spec change, or a new value of the retrain annotation: worth a pass at once instead
+    of at the next poll."""
     meta = obj.get("metadata", {})
     status = obj.get("status") or {}
     retrain = (meta.get("annotations") or {}).get(RETRAIN_ANNOTATION)
     retrain_seen = (status.get("training") or {}).get("retrain")
-    if meta.get("generation") != status.get("observedGeneration") or (
+    return meta.get("generation") != status.get("observedGeneration") or (
         retrain is not None and retrain != retrain_seen
-    ):
-        wake(meta.get("namespace"), meta.get("name"))
+    )
+
+
+@kopf.on.event(GROUP, VERSION, PLURAL)
+async def model_deployment_changed(event: Mapping[str, Any], memo: Any, **kwargs: Any) -> None:
+    """Starts the resource's loop when it is first seen, stops it when the resource goes,
+    and wakes it for a spec change or a retrain request."""
+    op = operator_of(memo)
+    op.cache.attach(kwargs)
+    obj = event.get("object") or {}
+    meta = obj.get("metadata", {})
+    key = (meta.get("namespace") or "", meta.get("name") or "")
+    if event.get("type") == "DELETED" or meta.get("deletionTimestamp"):
+        op.stop_loop(key)
+        return
+    if key not in op.loops:
+        op.start_loop(key, lambda: reconcile_loop(op, *key))
+    elif wants_attention(obj):
+        op.wake(*key)
 
 
 @kopf.on.event("apps", "v1", "deployments", labels=MANAGED)
+@kopf.on.event("", "v1", "services", labels=MANAGED)
 @kopf.on.event("", "v1", "pods", labels=MANAGED)
 @kopf.on.event("batch", "v1", "jobs", labels=MANAGED)
-def owned_object_changed(event: Mapping[str, Any], **_: Any) -> None:
-    """A change in what the resource owns (a pod crashing, becoming ready) wakes its loop."""
+async def owned_object_changed(event: Mapping[str, Any], memo: Any, **_: Any) -> None:
+    """A change in what the resource owns (a pod crashing, becoming ready) wakes its loop.
+    (async: kopf runs sync handlers in threads, and an asyncio.Event is set from its loop.)"""
     meta = (event.get("object") or {}).get("metadata", {})
-    wake(meta.get("namespace"), (meta.get("labels") or {}).get(LABEL_INSTANCE))
+    operator_of(memo).wake(meta.get("namespace"), (meta.get("labels") or {}).get(LABEL_INSTANCE))
+
+
+@kopf.on.event("", "v1", "secrets")
+async def secret_changed(event: Mapping[str, Any], memo: Any, **_: Any) -> None:
+    """New or rotated S3 credentials: the resources that name the Secret look again now."""
+    meta = (event.get("object") or {}).get("metadata", {})
+    op = operator_of(memo)
+    namespace = meta.get("namespace")
+    for key in list(op.loops):
+        if key[0] != namespace:
+            continue
+        body = op.cache.model_deployment(*key) if op.cache.ready else None
+        ref = (((body or {}).get("spec") or {}).get("storage") or {}).get("secretRef") or {}
+        if ref.get("name") == meta.get("name"):
+            op.wake(*key)

@@ -30,8 +30,20 @@ class OperatorSettings:
     """Prometheus /metrics port; 0 turns metrics off."""
     health_port: int = 8081
     """kopf's liveness endpoint port (/healthz); 0 turns it off."""
-    peering: str | None = None
-    """kopf peering name for several operator replicas (one is active); None = standalone."""
+    leader_election: bool = False
+    """Several replicas: only the holder of the Lease `lease_name` reconciles."""
+    lease_name: str = "modelship"
+    lease_namespace: str | None = None
+    """Where the Lease is; None = the namespace this replica runs in."""
+    max_concurrent_reconciles: int = 16
+    """Reconcile passes running at once (the rest wait their turn, in order)."""
+    api_threads: int = 16
+    """Threads for Kubernetes API calls (writes, and the Lease)."""
+    listings_per_endpoint: int = 4
+    """Concurrent S3 listings per S3 endpoint; each endpoint has its own threads."""
+    clock_offset: float = 0.0
+    """Seconds the operator's clock runs ahead of the wall clock: a simulation of a later
+    time (cron schedules) for tests; 0 in production."""
     extra: dict[str, str] = field(default_factory=dict)
 
     def poll_interval(self, wanted: float) -> float:

@@ -35,44 +35,46 @@ def _each(group: str, resource: str, verbs: str, subresource: str = "") -> list[
     return [Permission(group, resource, verb, subresource) for verb in verbs.split()]
 
 
-# Inside every namespace the operator watches. Each line is a call site:
+# Inside every namespace the operator watches. Each line is a call site; reads come from the
+# watches (controller/cache.py), so nothing is read with get:
 IN_WATCHED_NAMESPACE: tuple[Permission, ...] = (
-    # Kube.get of the resource, kopf's watch, kopf's finalizer and modelship.io/ annotations.
-    *_each("modelship.io", "modeldeployments", "get list watch patch"),
+    # kopf's watch; patch: kopf removes the finalizer older versions added.
+    *_each("modelship.io", "modeldeployments", "list watch patch"),
     # Kube.patch_status.
     *_each("modelship.io", "modeldeployments", "patch", subresource="status"),
-    # Kube.get, kopf's watch of owned objects, Kube.apply (server-side apply may create).
-    *_each("apps", "deployments", "get list watch create patch"),
-    # Kube.get, Kube.apply, Kube.delete of a finished multi-worker run's headless Service.
-    *_each("", "services", "get create patch delete"),
-    # Kube.list, kopf's watch, Kube.apply, Kube.delete of finished Jobs beyond the last few.
+    # kopf's watch of owned objects, Kube.apply (server-side apply may create).
+    *_each("apps", "deployments", "list watch create patch"),
+    # kopf's watch, Kube.apply, Kube.delete of a finished multi-worker run's headless Service.
+    *_each("", "services", "list watch create patch delete"),
+    # kopf's watch, Kube.apply, Kube.delete of finished Jobs beyond the last few.
     *_each("batch", "jobs", "list watch create patch delete"),
-    # Kube.list and kopf's watch.
+    # kopf's watch.
     *_each("", "pods", "list watch"),
-    # Kube.get of spec.storage.secretRef.
-    *_each("", "secrets", "get"),
+    # kopf's watch: the Secret named by spec.storage.secretRef (users name it; no label).
+    *_each("", "secrets", "list watch"),
     # kopf.event / kopf's own Events.
     *_each("", "events", "create"),
 )
 
 
-def peering_permissions(clusterwide: bool, name: str = "modelship") -> tuple[Permission, ...]:
-    """kopf peering (replicas > 1): watch the peering objects, patch only ours."""
-    resource = "clusterkopfpeerings" if clusterwide else "kopfpeerings"
+def leader_election_permissions(name: str = "modelship") -> tuple[Permission, ...]:
+    """The Lease in the release namespace (controller/leader.py): create it, read and renew
+    only ours."""
     return (
-        *_each("kopf.dev", resource, "list watch"),
-        Permission("kopf.dev", resource, "patch", name=name),
+        Permission("coordination.k8s.io", "leases", "create"),
+        Permission("coordination.k8s.io", "leases", "get", name=name),
+        Permission("coordination.k8s.io", "leases", "update", name=name),
     )
 
 
 # Things the operator never does, so it must not be able to.
 NEVER: tuple[Permission, ...] = (
-    *_each("", "secrets", "list watch create update patch delete"),
+    *_each("", "secrets", "create update patch delete"),
     *_each("", "pods", "create update patch delete deletecollection"),
     Permission("", "pods", "create", subresource="exec"),
     *_each("modelship.io", "modeldeployments", "create update delete deletecollection"),
     *_each("apps", "deployments", "update delete deletecollection"),
-    *_each("", "services", "list watch update"),
+    *_each("", "services", "update"),
     *_each("batch", "jobs", "update deletecollection"),
     *_each("modelship.io", "modeldeployments", "update", subresource="status"),
     *_each("", "events", "update delete"),
@@ -88,4 +90,6 @@ NEVER: tuple[Permission, ...] = (
     *_each("rbac.authorization.k8s.io", "clusterroles", "bind escalate"),
     *_each("apiextensions.k8s.io", "customresourcedefinitions", "create update delete"),
     *_each("", "users", "impersonate"),
+    *_each("coordination.k8s.io", "leases", "list watch patch delete"),
+    *_each("kopf.dev", "kopfpeerings", "list watch patch"),
 )

@@ -1,6 +1,6 @@
 """The rendered RBAC grants the operator exactly what it uses, in the scope it uses it:
-cluster-wide by default, only inside the watched namespaces in namespaced mode, plus kopf's
-peering objects when several replicas run."""
+cluster-wide by default, only inside the watched namespaces in namespaced mode, plus its one
+leader-election Lease in the release namespace."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from tests.unit.chart.permissions import (
     IN_WATCHED_NAMESPACE,
     NEVER,
     Permission,
-    peering_permissions,
+    leader_election_permissions,
 )
 
 SERVICE_ACCOUNT = "ms-modelship"
@@ -26,14 +26,12 @@ def granted(values: dict[str, Any]) -> set[Grant]:
     return grants_to(render(values), SERVICE_ACCOUNT, RELEASE_NAMESPACE)
 
 
+def lease(name: str = "modelship") -> set[Grant]:
+    return expected(RELEASE_NAMESPACE, leader_election_permissions(name))
+
+
 def test_cluster_wide_mode_grants_exactly_what_the_operator_uses() -> None:
-    assert granted({}) == expected("*", IN_WATCHED_NAMESPACE)
-
-
-def test_cluster_wide_peering_adds_only_the_cluster_peering_object() -> None:
-    assert granted({"replicas": 2}) == expected(
-        "*", IN_WATCHED_NAMESPACE + peering_permissions(clusterwide=True)
-    )
+    assert granted({}) == expected("*", IN_WATCHED_NAMESPACE) | lease()
 
 
 def test_namespaced_mode_grants_only_inside_the_watched_namespaces() -> None:
@@ -41,23 +39,16 @@ def test_namespaced_mode_grants_only_inside_the_watched_namespaces() -> None:
     objects = render(values)
     assert not find(objects, "ClusterRole") and not find(objects, "ClusterRoleBinding")
     assert granted(values) == (
-        expected("team-a", IN_WATCHED_NAMESPACE) | expected("team-b", IN_WATCHED_NAMESPACE)
+        expected("team-a", IN_WATCHED_NAMESPACE)
+        | expected("team-b", IN_WATCHED_NAMESPACE)
+        | lease()
     )
 
 
-def test_namespaced_peering_is_granted_in_each_watched_namespace() -> None:
-    values = {"replicas": 2, "rbac": {"namespaced": True}, "watchNamespaces": ["team-a"]}
-    assert granted(values) == expected(
-        "team-a", IN_WATCHED_NAMESPACE + peering_permissions(clusterwide=False)
-    )
-
-
-def test_watching_some_namespaces_with_cluster_rbac_peers_in_those_namespaces() -> None:
-    # kopf peers through KopfPeerings whenever it watches named namespaces.
-    values = {"replicas": 2, "watchNamespaces": ["team-a"]}
-    assert granted(values) == expected(
-        "*", IN_WATCHED_NAMESPACE + peering_permissions(clusterwide=False)
-    )
+def test_the_lease_grant_follows_its_name_and_not_the_replica_count() -> None:
+    for replicas in (1, 3):
+        values = {"replicas": replicas, "leaderElection": {"leaseName": "ours"}}
+        assert granted(values) == expected("*", IN_WATCHED_NAMESPACE) | lease("ours")
 
 
 def test_nothing_the_operator_never_does_is_granted() -> None:

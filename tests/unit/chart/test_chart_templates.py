@@ -89,14 +89,16 @@ def test_helm_lint_is_clean_with_every_option_on() -> None:
         assert "[WARNING]" not in result.stdout and "[ERROR]" not in result.stdout
 
 
-def test_default_install_runs_one_standalone_operator_watching_every_namespace() -> None:
+def test_default_install_runs_two_replicas_that_elect_a_leader_watching_every_namespace() -> None:
     objects = render()
     deployment = only(objects, "Deployment")
-    assert deployment["spec"]["replicas"] == 1
-    assert deployment["spec"]["strategy"]["type"] == "Recreate"
+    assert deployment["spec"]["replicas"] == 2
+    # Only the Lease holder acts, so an upgrade may overlap old and new replicas.
+    assert deployment["spec"]["strategy"]["type"] == "RollingUpdate"
     container = operator_container(objects)
     assert container["command"] == ["modelship", "run"]
-    assert not any(a.startswith("--peering") for a in container["args"])
+    assert "--leader-election" in container["args"]
+    assert "--lease-name=modelship" in container["args"]
     env = env_values(container)
     assert "MODELSHIP_NAMESPACES" not in env
     assert env["MODELSHIP_SERVER_IMAGE"] == "ghcr.io/modelship/server:0.1.0"
@@ -106,6 +108,11 @@ def test_default_install_runs_one_standalone_operator_watching_every_namespace()
     assert container["resources"]["requests"] and container["resources"]["limits"]["memory"]
     assert not find(objects, "ClusterKopfPeering") and not find(objects, "KopfPeering")
     assert not find(objects, "ServiceMonitor") and not find(objects, "NetworkPolicy")
+    budget = only(objects, "PodDisruptionBudget")
+    assert budget["spec"]["minAvailable"] == 1
+    assert (
+        budget["spec"]["selector"]["matchLabels"] == (deployment["spec"]["selector"]["matchLabels"])
+    )
 
 
 def test_values_reach_the_operator_settings() -> None:
@@ -162,7 +169,7 @@ def test_modelship_run_accepts_the_deployments_arguments_and_environment(
     params = _parsed_by_modelship_run(container, monkeypatch)
     assert params["namespaces"] == ("a,b",)
     assert params["metrics_port"] == 8080 and params["health_port"] == 8081
-    assert params["peering"] == "modelship"
+    assert params["leader_election"] is True and params["lease_name"] == "modelship"
     assert params["log_format"] == "text"
     assert params["server_image"] == "ghcr.io/modelship/server:0.1.0"
 
@@ -176,6 +183,8 @@ def test_ports_and_probe_follow_the_values(monkeypatch: pytest.MonkeyPatch) -> N
     assert ports == {"metrics": 9090, "health": 9091}
     probe = container["livenessProbe"]["httpGet"]
     assert (probe["path"], probe["port"]) == ("/healthz", "health")
+    ready = container["readinessProbe"]["httpGet"]
+    assert (ready["path"], ready["port"]) == ("/readyz", "health")
     service = only(objects, "Service")
     assert service["spec"]["ports"] == [
         {"name": "metrics", "port": 9090, "targetPort": "metrics", "protocol": "TCP"}
@@ -198,27 +207,18 @@ def test_operator_pod_meets_the_restricted_profile() -> None:
     assert "emptyDir" in volume
 
 
-def test_several_replicas_share_the_work_through_kopf_peering() -> None:
-    objects = render({"replicas": 3})
-    deployment = only(objects, "Deployment")
-    assert deployment["spec"]["strategy"]["type"] == "RollingUpdate"
-    assert "--peering=modelship" in operator_container(objects)["args"]
-    peering = only(objects, "ClusterKopfPeering")
-    assert peering["metadata"]["name"] == "modelship"
-    env = operator_container(objects)["env"]
-    pod_id = next(e for e in env if e["name"] == "POD_ID")
-    assert pod_id["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.name"
+def test_replicas_meet_on_a_lease_named_by_the_values_in_the_release_namespace() -> None:
+    objects = render({"replicas": 3, "leaderElection": {"leaseName": "ours"}})
+    assert "--lease-name=ours" in operator_container(objects)["args"]
+    env = {e["name"]: e for e in operator_container(objects)["env"]}
+    assert env["POD_NAME"]["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.name"
+    assert env["POD_NAMESPACE"]["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.namespace"
+    assert not find(objects, "ClusterKopfPeering") and not find(objects, "KopfPeering")
 
 
-def test_namespaced_peering_has_an_object_in_each_watched_namespace() -> None:
-    objects = render({"replicas": 2, "watchNamespaces": ["a", "b"], "peering": {"name": "ours"}})
-    assert "--peering=ours" in operator_container(objects)["args"]
-    assert not find(objects, "ClusterKopfPeering")
-    peerings = find(objects, "KopfPeering")
-    assert sorted((p["metadata"]["namespace"], p["metadata"]["name"]) for p in peerings) == [
-        ("a", "ours"),
-        ("b", "ours"),
-    ]
+def test_one_replica_has_no_disruption_budget_that_would_block_a_drain() -> None:
+    assert not find(render({"replicas": 1}), "PodDisruptionBudget")
+    assert not find(render({"podDisruptionBudget": {"enabled": False}}), "PodDisruptionBudget")
 
 
 def test_service_monitor_scrapes_the_metrics_service() -> None:

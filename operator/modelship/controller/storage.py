@@ -1,0 +1,102 @@
+"""The operator's S3 listings, isolated per endpoint: each endpoint has its own small thread
+pool, its clients time out quickly, and a listing that passes its deadline is reported as
+StorageUnavailable naming the endpoint. A hung store then holds only its own threads, and
+the ModelDeployments on every other store keep their poll interval.
+
+One ArtifactStore per (credentials, base path) is kept, so a steady poll costs one listing
+and no manifest reads (the store reads a manifest again only when its ETag changes).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+from modelship.artifacts import ArtifactError, ArtifactStore, S3Settings, VersionInfo
+from modelship.artifacts.errors import STORAGE_UNAVAILABLE
+from modelship.artifacts.s3 import make_s3_client
+from modelship.artifacts.uri import StorageUri
+
+AWS_DEFAULT = "the default AWS S3 endpoint"
+
+
+@dataclass(frozen=True)
+class StorageLimits:
+    """How much of the operator one S3 endpoint may hold, and for how long."""
+
+    listings_per_endpoint: int = 4
+    """Concurrent listings against one endpoint (threads of its own pool)."""
+    connect_timeout: float = 3.0
+    read_timeout: float = 5.0
+    attempts: int = 2
+    """boto3 attempts per request (1 = no retry); the next poll is the real retry."""
+    deadline: float = 15.0
+    """Longest a listing may take (never more than the ModelDeployment's poll interval)."""
+
+
+@dataclass
+class Storage:
+    """Clients, artifact stores and thread pools, one set per S3 endpoint."""
+
+    limits: StorageLimits = field(default_factory=StorageLimits)
+    _pools: dict[str, ThreadPoolExecutor] = field(default_factory=dict)
+    _clients: dict[S3Settings, Any] = field(default_factory=dict)
+    _stores: dict[tuple[S3Settings, StorageUri], ArtifactStore] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def _pool(self, endpoint: str) -> ThreadPoolExecutor:
+        if endpoint not in self._pools:
+            self._pools[endpoint] = ThreadPoolExecutor(
+                max_workers=self.limits.listings_per_endpoint,
+                thread_name_prefix=f"s3 {endpoint}",
+            )
+        return self._pools[endpoint]
+
+    def store(self, settings: S3Settings, uri: StorageUri) -> ArtifactStore:
+        with self._lock:  # called from the endpoint's threads
+            if settings not in self._clients:
+                self._clients[settings] = make_s3_client(
+                    settings,
+                    concurrency=self.limits.listings_per_endpoint,
+                    connect_timeout=self.limits.connect_timeout,
+                    read_timeout=self.limits.read_timeout,
+                    max_attempts=self.limits.attempts,
+                )
+            key = (settings, uri)
+            if key not in self._stores:
+                self._stores[key] = ArtifactStore(self._clients[settings], uri)
+            return self._stores[key]
+
+    async def list_versions(
+        self, settings: S3Settings, uri: StorageUri, deadline: float
+    ) -> list[VersionInfo] | ArtifactError:
+        """The versions under `uri`, or why they cannot be read within `deadline` seconds."""
+        endpoint = settings.endpoint or AWS_DEFAULT
+        deadline = min(deadline, self.limits.deadline)
+
+        def listing() -> list[VersionInfo]:
+            return self.store(settings, uri).list_versions()
+
+        loop = asyncio.get_running_loop()
+        try:
+            return await asyncio.wait_for(
+                loop.run_in_executor(self._pool(endpoint), listing), timeout=deadline
+            )
+        except ArtifactError as error:
+            return error
+        except TimeoutError:
+            # The thread may stay blocked until the client's own timeouts end it; it holds
+            # only this endpoint's pool.
+            return ArtifactError(
+                STORAGE_UNAVAILABLE,
+                f"the S3 endpoint {endpoint} did not answer a listing of {uri} within "
+                f"{deadline:g}s; the operator keeps serving the current version and tries "
+                "again at the next poll.",
+            )
+
+    def close(self) -> None:
+        for pool in self._pools.values():
+            pool.shutdown(wait=False, cancel_futures=True)

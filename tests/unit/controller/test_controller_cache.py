@@ -1,0 +1,72 @@
+"""The controller's reads after its own writes (controller/cache.py): the object a write
+returned is used until the watch delivers a newer one, so a pass right after a write does not
+act on the old copy (and never starts a training Job twice)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from modelship.controller.cache import ObjectCache
+from modelship.controller.modeldeployment import needs_apply
+
+
+class FakeIndex(dict[tuple[str, ...], list[dict[str, Any]]]):
+    """kopf's Index as the cache reads it: key -> the values of every object with that key."""
+
+
+def obj(kind: str, name: str, version: str, **labels: str) -> dict[str, Any]:
+    return {
+        "kind": kind,
+        "metadata": {
+            "name": name,
+            "namespace": "ns",
+            "resourceVersion": version,
+            "labels": labels,
+        },
+    }
+
+
+def cache_with(**indexes: dict[tuple[str, ...], list[dict[str, Any]]]) -> ObjectCache:
+    names = ("model_deployments", "deployments", "services", "pods", "jobs", "secrets")
+    return ObjectCache({name: FakeIndex(indexes.get(name, {})) for name in names})
+
+
+def test_a_written_object_is_read_until_the_watch_catches_up() -> None:
+    old = obj("Deployment", "d", "1")
+    cache = cache_with(deployments={("ns", "d"): [old]})
+    cache.wrote(old, obj("Deployment", "d", "2"))
+    assert cache.deployment("ns", "d")["metadata"]["resourceVersion"] == "2"
+    cache.indexes["deployments"][("ns", "d")] = [obj("Deployment", "d", "2")]
+    assert cache.deployment("ns", "d")["metadata"]["resourceVersion"] == "2"
+    cache.indexes["deployments"][("ns", "d")] = [obj("Deployment", "d", "3")]  # someone else
+    assert cache.deployment("ns", "d")["metadata"]["resourceVersion"] == "3"
+
+
+def test_a_created_job_is_listed_before_the_watch_delivers_it() -> None:
+    labels = {"app.kubernetes.io/instance": "digits", "app.kubernetes.io/component": "training"}
+    cache = cache_with()
+    assert cache.jobs("ns", "digits", "training") == []
+    cache.wrote(None, obj("Job", "digits-train-4", "9", **labels))
+    assert [j["metadata"]["name"] for j in cache.jobs("ns", "digits", "training")] == [
+        "digits-train-4"
+    ]
+    assert cache.jobs("ns", "other", "training") == []
+    cache.indexes["jobs"][("ns", "digits", "training")] = [obj("Job", "digits-train-4", "9")]
+    assert len(cache.jobs("ns", "digits", "training")) == 1
+
+
+def test_an_object_deleted_after_our_write_is_gone() -> None:
+    old = obj("Service", "s", "1")
+    cache = cache_with(services={("ns", "s"): [old]})
+    cache.wrote(old, obj("Service", "s", "2"))
+    cache.indexes["services"].clear()
+    assert cache.service("ns", "s") is None
+
+
+def test_an_unchanged_object_is_applied_again_only_after_a_while() -> None:
+    seen = {"metadata": {"annotations": {"modelship.io/applied-hash": "abc"}}}
+    assert not needs_apply("abc", seen, applied_at=100.0, now=130.0)
+    assert needs_apply("abc", seen, applied_at=100.0, now=100.0 + 601)
+    assert needs_apply("abc", seen, applied_at=None, now=130.0)  # a restarted operator
+    assert needs_apply("def", seen, applied_at=100.0, now=130.0)
+    assert needs_apply("abc", None, applied_at=100.0, now=130.0)
