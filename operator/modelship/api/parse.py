@@ -95,7 +95,10 @@ def _decode_typed(hint: Any, raw: Any, path: str) -> Any:
     if dataclasses.is_dataclass(hint):
         return _decode_object(typing.cast(type, hint), raw, path)
     if origin is Literal:
-        return _expect(raw, str, "a string", path)
+        # The field's own enum= checks a plain field; this covers Literal list items too.
+        text = _expect(raw, str, "a string", path)
+        _check_text(text, path, enum=args)
+        return text
     if origin in (types.UnionType, typing.Union) and set(args) == {int, str}:
         if isinstance(raw, bool) or not isinstance(raw, int | str):
             raise SpecError(

@@ -428,7 +428,23 @@ class BatchingSpec:
 class ServingSpec:
     """The pods that serve the model."""
 
-    RULES: ClassVar[tuple[Rule, ...]] = (_gpus_only_through_gpu_field(),)
+    RULES: ClassVar[tuple[Rule, ...]] = (
+        _gpus_only_through_gpu_field(),
+        Rule(
+            cel="!has(self.protocols) || size(self.protocols) > 0",
+            holds=lambda serving: bool(serving.protocols),
+            field="protocols",
+            reason="InvalidValue",
+            message="{path}.protocols is empty: name rest, grpc or both (omit it for both)",
+        ),
+        Rule(
+            cel="!has(self.port) || !has(self.grpcPort) || self.port != self.grpcPort",
+            holds=lambda serving: serving.port != serving.grpc_port,
+            field="grpcPort",
+            reason="ConflictingFields",
+            message="{path}.grpcPort and {path}.port are the same port; give gRPC its own",
+        ),
+    )
 
     replicas: int = prop(
         "How many serving pods to run. Default 1; 0 stops serving. Works with kubectl scale "
@@ -474,6 +490,19 @@ class ServingSpec:
         default=8501,
         minimum=1,
         maximum=65535,
+    )
+    grpc_port: int = prop(
+        "The gRPC port of the model server (TF Serving's PredictionService, the Open "
+        "Inference Protocol, grpc.health.v1 and reflection). Default 8500.",
+        default=8500,
+        minimum=1,
+        maximum=65535,
+    )
+    protocols: list[Literal["rest", "grpc"]] = prop(
+        "The APIs the server answers: rest (port), grpc (grpcPort). Omitted: both. Without "
+        "rest, the HTTP port still answers health checks and metrics.",
+        default_factory=lambda: ["rest", "grpc"],
+        extensions={"x-kubernetes-list-type": "set", "minItems": 1},
     )
 
 

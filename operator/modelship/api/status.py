@@ -235,6 +235,12 @@ class ModelDeploymentStatus:
         "http://digits.ml.svc.cluster.local:8501/v1/models/digits.",
         default=None,
     )
+    grpc_endpoint: str | None = prop(
+        "The in-cluster gRPC target of the model (TF Serving's PredictionService and the Open "
+        "Inference Protocol), e.g. digits.ml.svc.cluster.local:8500; absent when "
+        "spec.serving.protocols leaves out grpc.",
+        default=None,
+    )
     conditions: list[Condition] = prop(
         "Ready, Reconciling, Stalled and ArtifactReady, as in Kubernetes API conventions.",
         default_factory=list,

@@ -52,6 +52,11 @@ from modelship.serving.server import DEFAULT_MAX_BODY_BYTES, ModelServer, ServeE
 )
 @click.option("--no-grpc", is_flag=True, help="Serve REST only.")
 @click.option(
+    "--no-rest",
+    is_flag=True,
+    help="Serve the model over gRPC only; the HTTP port answers health checks and /metrics.",
+)
+@click.option(
     "--max-batch-size",
     default=32,
     show_default=True,
@@ -99,6 +104,7 @@ def serve(
     port: int,
     grpc_port: int,
     no_grpc: bool,
+    no_rest: bool,
     max_batch_size: int,
     batch_timeout_micros: int,
     batch_wait_when_idle: bool,
@@ -121,12 +127,15 @@ def serve(
         host=host,
         port=port,
         grpc_port=None if no_grpc else grpc_port,
+        rest_apis=not no_rest,
         max_batch_size=max_batch_size,
         batch_timeout_micros=batch_timeout_micros,
         batch_wait_when_idle=batch_wait_when_idle,
         max_body_bytes=max_body_bytes,
         shutdown_timeout=shutdown_timeout,
     )
+    if no_grpc and no_rest:
+        fail("NoProtocol", "--no-grpc and --no-rest leave no way to call the model.")
     if not config.model_base_path.is_dir():
         fail("ModelPathNotFound", f"the model path {config.model_base_path} is not a folder.")
 

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
-from modelship.api import ModelDeploymentSpec
+from modelship.api import ModelDeploymentSpec, ServingSpec
 from modelship.reconcile.gpu import gpu_pod_fields
 from modelship.reconcile.owner import (
     ANNOTATION_DIGEST,
@@ -31,6 +31,7 @@ DEFAULT_SERVING_IMAGE: Final = "ghcr.io/modelship/server:0.1.0"
 PULL_CONTAINER: Final = "pull"
 SERVER_CONTAINER: Final = "server"
 PORT_NAME: Final = "http"
+GRPC_PORT_NAME: Final = "grpc"
 MODELS_DIR: Final = "/models"
 SCRATCH_DIR: Final = "/tmp"
 READY_PATH: Final = "/v2/health/ready"
@@ -124,9 +125,10 @@ def serving_deployment(
             str(serving.batching.max_batch_size),
             "--batch-timeout-micros",
             str(serving.batching.batch_timeout_micros),
+            *_protocol_args(serving),
         ],
         "env": [home],
-        "ports": [{"name": PORT_NAME, "containerPort": serving.port, "protocol": "TCP"}],
+        "ports": _container_ports(serving),
         # Ready only once the model is loaded and warmed up, so a rollout never sends traffic
         # to a pod still loading; live as soon as the HTTP server answers.
         "readinessProbe": _probe(READY_PATH, period=5, failures=3),
@@ -189,6 +191,26 @@ def deployed_version(deployment: Mapping[str, Any] | None) -> TargetVersion | No
     if not (isinstance(version, str) and version.isdigit() and digest):
         return None
     return TargetVersion(int(version), str(digest))
+
+
+def serves_grpc(serving: ServingSpec) -> bool:
+    return "grpc" in serving.protocols
+
+
+def _protocol_args(serving: ServingSpec) -> list[str]:
+    args = ["--grpc-port", str(serving.grpc_port)] if serves_grpc(serving) else ["--no-grpc"]
+    if "rest" not in serving.protocols:
+        args.append("--no-rest")  # the HTTP port stays for the probes and /metrics
+    return args
+
+
+def _container_ports(serving: ServingSpec) -> list[dict[str, Any]]:
+    ports = [{"name": PORT_NAME, "containerPort": serving.port, "protocol": "TCP"}]
+    if serves_grpc(serving):
+        ports.append(
+            {"name": GRPC_PORT_NAME, "containerPort": serving.grpc_port, "protocol": "TCP"}
+        )
+    return ports
 
 
 def _probe(path: str, *, period: int, failures: int) -> dict[str, Any]:

@@ -1,18 +1,31 @@
 """The Service `<md>` in front of the serving pods, whatever version they run; its name and
-port make the endpoint `http://<md>.<ns>.svc.cluster.local:<port>/v1/models/<model>`."""
+ports make the endpoint `http://<md>.<ns>.svc.cluster.local:<port>/v1/models/<model>` and
+the gRPC target `<md>.<ns>.svc.cluster.local:<grpcPort>`."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from modelship.api import ModelDeploymentSpec
-from modelship.reconcile.deployment import PORT_NAME
+from modelship.reconcile.deployment import GRPC_PORT_NAME, PORT_NAME, serves_grpc
 from modelship.reconcile.owner import SERVING, Owner, object_labels, owned_metadata, selector_labels
 
 
 def serving_service(owner: Owner, spec: ModelDeploymentSpec) -> dict[str, Any]:
     """The ClusterIP Service selecting the serving pods, ready for server-side apply."""
     model = spec.model.name or owner.name
+    ports = [
+        {"name": PORT_NAME, "port": spec.serving.port, "targetPort": PORT_NAME, "protocol": "TCP"}
+    ]
+    if serves_grpc(spec.serving):
+        ports.append(
+            {
+                "name": GRPC_PORT_NAME,
+                "port": spec.serving.grpc_port,
+                "targetPort": GRPC_PORT_NAME,
+                "protocol": "TCP",
+            }
+        )
     return {
         "apiVersion": "v1",
         "kind": "Service",
@@ -20,14 +33,7 @@ def serving_service(owner: Owner, spec: ModelDeploymentSpec) -> dict[str, Any]:
         "spec": {
             "type": "ClusterIP",
             "selector": selector_labels(owner, SERVING),
-            "ports": [
-                {
-                    "name": PORT_NAME,
-                    "port": spec.serving.port,
-                    "targetPort": PORT_NAME,
-                    "protocol": "TCP",
-                }
-            ],
+            "ports": ports,
         },
     }
 
@@ -39,3 +45,10 @@ def serving_endpoint(owner: Owner, spec: ModelDeploymentSpec) -> str:
         f"http://{owner.name}.{owner.namespace}.svc.cluster.local:{spec.serving.port}"
         f"/v1/models/{model}"
     )
+
+
+def serving_grpc_endpoint(owner: Owner, spec: ModelDeploymentSpec) -> str | None:
+    """The gRPC target clients dial (host:port, plaintext), or None when gRPC is off."""
+    if not serves_grpc(spec.serving):
+        return None
+    return f"{owner.name}.{owner.namespace}.svc.cluster.local:{spec.serving.grpc_port}"

@@ -38,7 +38,7 @@ from modelship.artifacts.versions import VersionInfo
 from modelship.reconcile.findings import Finding
 from modelship.reconcile.health import ServingHealth
 from modelship.reconcile.owner import SERVING, Owner, label_selector, selector_labels
-from modelship.reconcile.service import serving_endpoint
+from modelship.reconcile.service import serving_endpoint, serving_grpc_endpoint
 from modelship.reconcile.versions import (
     NO_VERSIONS,
     VERIFIED,
@@ -65,6 +65,7 @@ OWNED_FIELDS: Final = (
     "readyReplicas",
     "selector",
     "endpoint",
+    "grpcEndpoint",
     "model",
     "versions",
     "conditions",
@@ -131,6 +132,7 @@ def compute_status(
         if target_number is None:  # not `or`: version 0 is a version
             target_number = health.template_version
         endpoint = previous.get("endpoint")
+        grpc_endpoint = previous.get("grpcEndpoint")
         model_name = previous.get("model")
         wanted = health.wanted_replicas
     else:
@@ -141,6 +143,7 @@ def compute_status(
             )
         target_number = choice.number
         endpoint = serving_endpoint(owner, spec)
+        grpc_endpoint = serving_grpc_endpoint(owner, spec)
         model_name = spec.model.name
         wanted = spec.serving.replicas
     current = _current_version(health, target_number, previous_current)
@@ -235,6 +238,8 @@ def compute_status(
         status["targetVersion"] = target_number
     if endpoint:
         status["endpoint"] = endpoint
+    if grpc_endpoint:
+        status["grpcEndpoint"] = grpc_endpoint
     if model_name:
         status["model"] = model_name
     versions = choice.versions if choice is not None else None

@@ -60,6 +60,7 @@ class ServerConfig:
     host: str = "0.0.0.0"
     port: int = 8501
     grpc_port: int | None = 8500  # None: no gRPC
+    rest_apis: bool = True  # False: HTTP answers health and /metrics only
     max_batch_size: int = 32
     batch_timeout_micros: int = 2000
     batch_wait_when_idle: bool = False  # wait the timeout even with no other request coming
@@ -302,16 +303,19 @@ class ModelServer:
         app = web.Application(
             client_max_size=self.config.max_body_bytes, middlewares=[self._middleware]
         )
+        # Health and metrics answer whatever the protocols: the kubelet and Prometheus use them.
+        app.router.add_get("/v2/health/live", self.v2_live)
+        app.router.add_get("/v2/health/ready", self.v2_ready)
+        app.router.add_get("/metrics", self.prometheus)
+        if not self.config.rest_apis:
+            return app
         app.router.add_get("/v1/models/{tail:.+}", self.v1_get)
         app.router.add_post("/v1/models/{tail:.+}", self.v1_post)
         app.router.add_get("/v2", self.v2_server)
-        app.router.add_get("/v2/health/live", self.v2_live)
-        app.router.add_get("/v2/health/ready", self.v2_ready)
         for prefix in ("/v2/models/{name}", "/v2/models/{name}/versions/{version}"):
             app.router.add_get(prefix, self.v2_metadata)
             app.router.add_get(prefix + "/ready", self.v2_model_ready)
             app.router.add_post(prefix + "/infer", self.v2_infer)
-        app.router.add_get("/metrics", self.prometheus)
         return app
 
     @web.middleware

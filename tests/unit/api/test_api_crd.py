@@ -271,6 +271,7 @@ STORED_BY_THE_API_SERVER = {
         "batching": {"batchTimeoutMicros": 2000, "maxBatchSize": 32},
         "gpu": {"count": 0, "resourceName": "nvidia.com/gpu"},
         "port": 8501,
+        "grpcPort": 8500,
         "progressDeadline": "10m",
         "replicas": 1,
     },

@@ -71,6 +71,11 @@ class ModelDeploymentBuilder:
     def port(self, port: int) -> ModelDeploymentBuilder:
         return self._set("serving", "port", port)
 
+    def protocols(self, *names: str, grpc_port: int | None = None) -> ModelDeploymentBuilder:
+        if grpc_port is not None:
+            self._set("serving", "grpcPort", grpc_port)
+        return self._set("serving", "protocols", list(names))
+
     def resources(self, **sections: dict[str, str]) -> ModelDeploymentBuilder:
         return self._set("serving", "resources", sections)
 

@@ -6,6 +6,8 @@ import base64
 import json
 from typing import Any
 
+import pytest
+
 from modelship.api import parse_spec
 from modelship.reconcile.deployment import (
     DEFAULT_SERVING_IMAGE,
@@ -13,7 +15,7 @@ from modelship.reconcile.deployment import (
     deployed_version,
     serving_deployment,
 )
-from modelship.reconcile.service import serving_endpoint, serving_service
+from modelship.reconcile.service import serving_endpoint, serving_grpc_endpoint, serving_service
 from modelship.reconcile.storage import storage_settings
 from tests.unit.reconcile.builders import NAMESPACE, UID, digest_of, model_deployment, target
 
@@ -57,7 +59,33 @@ def test_deployment_runs_the_contract_commands() -> None:
         "64",
         "--batch-timeout-micros",
         "5000",
+        "--grpc-port",
+        "8500",
     ]
+
+
+@pytest.mark.parametrize(
+    ("protocols", "flags", "ports"),
+    [
+        (("rest", "grpc"), ["--grpc-port", "9000"], {"http": 8501, "grpc": 9000}),
+        (("rest",), ["--no-grpc"], {"http": 8501}),
+        # Without REST the HTTP port stays: the probes and Prometheus use it.
+        (("grpc",), ["--grpc-port", "9000", "--no-rest"], {"http": 8501, "grpc": 9000}),
+    ],
+)
+def test_protocols_choose_the_server_flags_ports_service_and_endpoint(
+    protocols: tuple[str, ...], flags: list[str], ports: dict[str, int]
+) -> None:
+    md = model_deployment().protocols(*protocols, grpc_port=9000)
+    _, server = containers(serving_deployment(md.owner(), md.spec(), target(1)))
+    assert server["args"][-len(flags) :] == flags
+    assert {p["name"]: p["containerPort"] for p in server["ports"]} == ports
+    service = serving_service(md.owner(), md.spec())
+    assert {p["name"]: (p["port"], p["targetPort"]) for p in service["spec"]["ports"]} == {
+        name: (port, name) for name, port in ports.items()
+    }
+    expected = "digits.ml.svc.cluster.local:9000" if "grpc" in protocols else None
+    assert serving_grpc_endpoint(md.owner(), md.spec()) == expected
 
 
 def test_model_name_differs_from_resource_name() -> None:
@@ -139,7 +167,10 @@ def test_probes_ports_volumes_and_termination_messages() -> None:
     md = model_deployment()
     dep = serving_deployment(md.owner(), md.spec(), target(1))
     pull, server = containers(dep)
-    assert server["ports"] == [{"name": "http", "containerPort": 8501, "protocol": "TCP"}]
+    assert server["ports"] == [
+        {"name": "http", "containerPort": 8501, "protocol": "TCP"},
+        {"name": "grpc", "containerPort": 8500, "protocol": "TCP"},
+    ]
     assert server["readinessProbe"]["httpGet"] == {
         "path": "/v2/health/ready",
         "port": "http",
@@ -254,7 +285,8 @@ def test_service_selects_every_version_of_the_serving_pods() -> None:
     assert service["metadata"]["ownerReferences"][0]["uid"] == UID
     assert service["spec"]["selector"] == SELECTOR
     assert service["spec"]["ports"] == [
-        {"name": "http", "port": 8501, "targetPort": "http", "protocol": "TCP"}
+        {"name": "http", "port": 8501, "targetPort": "http", "protocol": "TCP"},
+        {"name": "grpc", "port": 8500, "targetPort": "grpc", "protocol": "TCP"},
     ]
 
 

@@ -479,6 +479,12 @@ def test_current_digest_is_the_serving_version_s() -> None:
     assert status["versions"][-1]["number"] == 2
 
 
+def test_status_names_the_rest_and_grpc_endpoints() -> None:
+    status = observe(artifacts=V2, dep=deployment(MD, 2).obj(), pods=ready_pods(2, 2))
+    assert status["endpoint"] == "http://digits.ml.svc.cluster.local:8501/v1/models/digits"
+    assert status["grpcEndpoint"] == "digits.ml.svc.cluster.local:8500"
+
+
 def test_same_input_same_status() -> None:
     args: dict[str, Any] = {
         "artifacts": V2,

@@ -33,3 +33,16 @@ def test_the_model_name_and_path_come_from_tf_serving_s_environment_too(
     result = CliRunner().invoke(main, ["serve"])
     assert result.exit_code == 1
     assert str(tmp_path / "absent") in result.output
+
+
+def test_turning_off_both_protocols_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MODELSHIP_TERMINATION_LOG", str(tmp_path / "log"))
+    result = CliRunner().invoke(
+        main,
+        ["serve", "--model-name", "digits", "--model-base-path", str(tmp_path), "--no-grpc",
+         "--no-rest"],
+    )  # fmt: skip
+    assert result.exit_code == 1
+    assert "NoProtocol: --no-grpc and --no-rest leave no way to call the model." in result.output
