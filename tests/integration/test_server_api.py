@@ -64,7 +64,7 @@ class ServerProcess:
     @property
     def grpc_port(self) -> int:
         """The gRPC port, from the log line the server writes once it listens there."""
-        found = re.search(r"gRPC on 127\.0\.0\.1:(\d+)", self.log_text())
+        found = re.search(r"gRPC on 127\.0\.0\.1:(\d+)", self.log.read_text(errors="replace"))
         assert found, self.log_text()
         return int(found[1])
 

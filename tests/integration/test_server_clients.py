@@ -8,6 +8,7 @@ One server (REST and gRPC on free ports) is shared by the whole module.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -50,7 +51,10 @@ def expected(in_process: InProcess) -> dict[str, np.ndarray[Any, Any]]:
 @pytest.fixture(scope="module")
 def server(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     log = tmp_path_factory.mktemp("logs") / "serve.log"
-    running = start_server("tiny", tiny_model, log, "--max-body-bytes", str(MAX_MESSAGE_BYTES))
+    running = start_server(
+        "tiny", tiny_model, log, "--max-body-bytes", str(MAX_MESSAGE_BYTES),
+        "--log-format", "json", "--access-log-sample", "1",
+    )  # fmt: skip
     try:
         running.wait_ready()
         yield running
@@ -437,3 +441,20 @@ def test_grpc_calls_are_counted_by_protocol(server: ServerProcess, triton_grpc: 
     before = server.metric("modelship_requests_total", **labels, code="OK")
     triton_grpc.infer("tiny", grpc_inputs())
     assert server.metric("modelship_requests_total", **labels, code="OK") == before + 1
+
+
+def test_logs_are_json_lines_with_an_access_line_per_call(
+    server: ServerProcess, triton_grpc: Any, triton_http: Any
+) -> None:
+    triton_grpc.infer("tiny", grpc_inputs())
+    triton_http.infer("tiny", http_inputs(True))
+    # TensorFlow's own C++ start-up lines bypass Python logging; every line of ours is JSON.
+    text = server.log.read_text(errors="replace")
+    lines = [json.loads(line) for line in text.splitlines() if line.startswith("{")]
+    assert any(line["message"].startswith("listening on http://") for line in lines)
+    access = [line for line in lines if line["logger"] == "modelship.access"]
+    assert {"protocol": "grpc", "target": "/inference.GRPCInferenceService/ModelInfer",
+            "code": "OK"}.items() <= access[-2].items()  # fmt: skip
+    assert {"protocol": "rest", "target": "/v2/models/tiny/infer", "code": 200}.items() <= (
+        access[-1].items()
+    )

@@ -17,6 +17,7 @@ from pathlib import Path
 import click
 
 from modelship.cli.termination import fail
+from modelship.serving import logs
 from modelship.serving.server import DEFAULT_MAX_BODY_BYTES, ModelServer, ServeError, ServerConfig
 
 
@@ -93,9 +94,26 @@ from modelship.serving.server import DEFAULT_MAX_BODY_BYTES, ModelServer, ServeE
 )
 @click.option(
     "--log-level",
+    envvar="MODELSHIP_LOG_LEVEL",
     default="info",
     show_default=True,
     type=click.Choice(["debug", "info", "warning", "error"]),
+)
+@click.option(
+    "--log-format",
+    envvar="MODELSHIP_LOG_FORMAT",
+    default="text",
+    show_default=True,
+    type=click.Choice(["text", "json"]),
+    help="json: one object per line (timestamp, severity, logger, message), for log shippers.",
+)
+@click.option(
+    "--access-log-sample",
+    envvar="MODELSHIP_ACCESS_LOG_SAMPLE",
+    default=0.0,
+    show_default=True,
+    type=click.FloatRange(0, 1),
+    help="Share of model requests (REST and gRPC) written to the access log: 0 none, 1 all.",
 )
 def serve(
     model_name: str,
@@ -111,14 +129,12 @@ def serve(
     max_body_bytes: int,
     shutdown_timeout: float,
     log_level: str,
+    log_format: str,
+    access_log_sample: float,
 ) -> None:
     """Serve a TensorFlow SavedModel: TF Serving's REST and gRPC APIs, the Open Inference
     Protocol (REST and gRPC), /metrics."""
-    logging.basicConfig(
-        level=log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    logs.configure(log_level, log_format)
     # TensorFlow's C++ start-up chatter buries the server's own lines; warnings still show.
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")
     config = ServerConfig(
@@ -133,6 +149,7 @@ def serve(
         batch_wait_when_idle=batch_wait_when_idle,
         max_body_bytes=max_body_bytes,
         shutdown_timeout=shutdown_timeout,
+        access_log_rate=access_log_sample,
     )
     if no_grpc and no_rest:
         fail("NoProtocol", "--no-grpc and --no-rest leave no way to call the model.")

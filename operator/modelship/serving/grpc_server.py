@@ -167,15 +167,17 @@ class GrpcFrontend:
                 await context.abort(grpc.StatusCode.INTERNAL, f"internal error: {err}")
             finally:
                 if measured:
+                    seconds = time.perf_counter() - started
                     gauge.dec()
                     server.metrics.observe_request(
                         version=labels.get("version", ""),
                         api=api,
                         code=code,
-                        seconds=time.perf_counter() - started,
+                        seconds=seconds,
                         model=labels.get("model", "unknown"),
                         protocol="grpc",
                     )
+                    server.access_log.record("grpc", "POST", f"/{service}/{name}", code, seconds)
 
         return handle
 

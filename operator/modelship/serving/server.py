@@ -37,6 +37,7 @@ from modelship.serving.errors import (
     ServingError,
     UnavailableError,
 )
+from modelship.serving.logs import AccessLog
 from modelship.serving.metrics import CONTENT_TYPE, ServingMetrics
 from modelship.serving.model import LoadedModel, load_model, serialize_examples
 from modelship.serving.model_path import ModelPathError, ModelVersionPath, find_model_version
@@ -67,6 +68,7 @@ class ServerConfig:
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     shutdown_timeout: float = 25.0  # seconds in-flight requests get after SIGTERM
     poll_interval: float = 1.0  # seconds between looks for a first version folder
+    access_log_rate: float = 0.0  # share of model requests written to the access log
 
 
 class ServeError(Exception):
@@ -105,6 +107,7 @@ class ModelServer:
     ) -> None:
         self.config = config
         self.metrics = ServingMetrics(config.model_name)
+        self.access_log = AccessLog(config.access_log_rate)
         self._load = load
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="model")
         self.batcher = Batcher(
@@ -339,14 +342,16 @@ class ModelServer:
             raise
         finally:
             gauge.dec()
+        seconds = time.perf_counter() - started
         self.metrics.observe_request(
             version=request.get("version", ""),
             api=request.get("api", "unknown"),
             code=response.status,
-            seconds=time.perf_counter() - started,
+            seconds=seconds,
             model=request.get("model", "unknown"),
             protocol="rest",
         )
+        self.access_log.record("rest", request.method, request.path, response.status, seconds)
         return response
 
     async def _answer(
