@@ -9,6 +9,8 @@ One server (REST and gRPC on free ports) is shared by the whole module.
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -458,3 +460,63 @@ def test_logs_are_json_lines_with_an_access_line_per_call(
     assert {"protocol": "rest", "target": "/v2/models/tiny/infer", "code": 200}.items() <= (
         access[-1].items()
     )
+
+
+# -- KServe's Python client (a process of its own) ---------------------------------------------
+
+# KServe's gRPC module and tritonclient.grpc both register `inference.*` in protobuf's default
+# descriptor pool, so KServe's client runs in a separate process, as a real client would.
+KSERVE_CLIENT = """
+import asyncio, json, sys
+import httpx, numpy as np
+from kserve import InferenceGRPCClient, InferenceRESTClient, InferInput, InferRequest, RESTConfig
+
+rest_port, grpc_port = sys.argv[1], sys.argv[2]
+x = np.array(json.loads(sys.argv[3]), np.float32)
+k = np.array(json.loads(sys.argv[4]), np.int64)
+
+def request(x, binary):
+    inputs = [InferInput("x", list(x.shape), "FP32"), InferInput("k", list(k.shape), "INT64")]
+    inputs[0].set_data_from_numpy(x, binary_data=binary)
+    inputs[1].set_data_from_numpy(k, binary_data=binary)
+    return InferRequest("tiny", infer_inputs=inputs)
+
+async def main():
+    found = {}
+    rest = InferenceRESTClient(RESTConfig(protocol="v2", timeout=60))
+    base = f"http://127.0.0.1:{rest_port}"
+    for binary in (False, True):
+        response = await rest.infer(base, request(x, binary), model_name="tiny")
+        outputs = {o.name: o.as_numpy().tolist() for o in response.outputs}
+        found[f"rest binary={binary}"] = outputs
+    try:
+        await rest.infer(base, request(np.zeros((2, 4), np.float32), False), model_name="tiny")
+    except httpx.HTTPStatusError as err:
+        found["rest error"] = str(err)
+    grpc_client = InferenceGRPCClient(f"127.0.0.1:{grpc_port}")
+    response = await grpc_client.infer(request(x, True))
+    found["grpc"] = {o.name: o.as_numpy().tolist() for o in response.outputs}
+    found["grpc ready"] = await grpc_client.is_model_ready("tiny")
+    print(json.dumps(found))
+
+asyncio.run(main())
+"""
+
+
+def test_kserve_client_over_rest_and_grpc(
+    server: ServerProcess, expected: dict[str, np.ndarray[Any, Any]]
+) -> None:
+    pytest.importorskip("kserve", reason="KServe's client: pip install kserve (dev extra)")
+    ran = subprocess.run(
+        [sys.executable, "-c", KSERVE_CLIENT, str(server.port), str(server.grpc_port),
+         json.dumps(X.tolist()), json.dumps(K.tolist())],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert ran.returncode == 0, ran.stderr[-3000:]
+    found = json.loads(ran.stdout.strip().splitlines()[-1])
+    for way in ("rest binary=False", "rest binary=True", "grpc"):
+        assert close(found[way]["y"], expected["y"]), way
+        assert found[way]["ids"] == expected["ids"].tolist(), way
+    # The client reads the message only from a Content-Type of exactly application/json.
+    assert "input 'x' expects shape [-1, 3] but got [2, 4]" in found["rest error"]
+    assert found["grpc ready"] is True
