@@ -92,6 +92,39 @@ def naive_server(model_dir: str) -> None:
     asyncio.run(run())
 
 
+def kserve_server(model_dir: str, port: int) -> None:
+    """KServe's Python ModelServer (pip kserve) serving the same SavedModel through a
+    kserve.Model, with its defaults (one worker), on the same v1 route."""
+    import kserve
+    import tensorflow as tf
+
+    class SavedModel(kserve.Model):  # type: ignore[misc]
+        def __init__(self) -> None:
+            super().__init__(MODEL)
+            self.load()
+
+        def load(self) -> bool:
+            self.signature = tf.saved_model.load(model_dir).signatures["serving_default"]
+            self.ready = True
+            return True
+
+        def predict(self, payload: dict[str, Any], headers: Any = None) -> dict[str, Any]:
+            pixels = np.asarray(payload["instances"], dtype=np.float32)
+            outputs = self.signature(pixels=tf.constant(pixels))
+            return {"predictions": outputs["probabilities"].numpy().tolist()}
+
+    kserve.ModelServer(http_port=port, enable_grpc=False, workers=1).start([SavedModel()])
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
 # -- processes ---------------------------------------------------------------------------
 
 
@@ -123,9 +156,12 @@ class Server:
             self.process.wait()
 
 
-def start(name: str, command: list[str], log: Path) -> Server:
+def start(name: str, command: list[str], log: Path, port: int | None = None) -> Server:
+    """Start a server; its port is `port`, or the one its log line says it listens on."""
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
     process = subprocess.Popen(command, stdout=log.open("wb"), stderr=subprocess.STDOUT, env=env)
+    if port is not None:
+        return Server(name, process, port, log)
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline:
         found = re.search(
@@ -331,6 +367,69 @@ def train_digits(folder: Path, epochs: int) -> np.ndarray[Any, Any]:
     return np.asarray(x_test[:1], dtype=np.float32)
 
 
+def build_mlp(folder: Path, width: int = 4096, features: int = 1024) -> None:
+    """A compute-bound model: three dense layers `width` wide (random weights), softmax over
+    10 classes, exported with input `pixels` float32 [-1, features]."""
+    import tensorflow as tf
+
+    inputs = tf.keras.Input((features,), name="pixels")
+    hidden = inputs
+    for _ in range(3):
+        hidden = tf.keras.layers.Dense(width, activation="relu")(hidden)
+    outputs = tf.keras.layers.Dense(10, activation="softmax", name="probabilities")(hidden)
+    model = tf.keras.Model(inputs, outputs)
+
+    @tf.function(input_signature=[tf.TensorSpec([None, features], tf.float32, name="pixels")])
+    def serve(pixels: Any) -> dict[str, Any]:
+        return {"probabilities": model(pixels)}
+
+    tf.saved_model.save(model, str(folder), signatures={"serving_default": serve})
+
+
+def compute_bound(args: argparse.Namespace) -> None:
+    """gRPC and REST at 64 in flight, one row per request, against the physical limit: one
+    process calling the signature with batches of 64 rows."""
+    import tensorflow as tf
+
+    features, rows, total = 1024, 64, args.requests
+    with tempfile.TemporaryDirectory(prefix="modelship-bench-") as scratch:
+        base = Path(scratch) / MODEL
+        build_mlp(base / "1", features=features)
+        signature = tf.saved_model.load(str(base / "1")).signatures["serving_default"]
+        batch = tf.constant(np.random.default_rng(0).random((rows, features), np.float32))
+        for _ in range(3):
+            signature(pixels=batch)
+        calls = max(total // rows, 5)
+        began = time.perf_counter()
+        for _ in range(calls):
+            signature(pixels=batch)
+        in_process = calls * rows / (time.perf_counter() - began)
+        image = np.random.default_rng(1).random((1, features), np.float32)
+        body = json.dumps({"instances": image.tolist()}).encode()
+        server = start(
+            "modelship",
+            [sys.executable, "-c", "from modelship.cli import main; main()", "serve",
+             "--model-name", MODEL, "--model-base-path", str(base), "--host", "127.0.0.1",
+             "--port", "0", "--grpc-port", "0", "--max-batch-size", str(rows),
+             "--batch-timeout-micros", str(args.batch_timeout_micros)],
+            Path(scratch) / "modelship.log",
+        )  # fmt: skip
+        try:
+            wait_ready(server, "/v2/health/ready")
+            over_grpc = measure_http(server, body, rows, total, predict_request_bytes(image))
+            over_rest = measure_http(server, body, rows, total)
+        finally:
+            server.stop()
+    print(f"model: MLP {features} -> 3 x 4096 (relu) -> 10, random weights; "
+          f"machine: {os.cpu_count()} CPUs, TensorFlow {tf.__version__}")  # fmt: skip
+    print(f"in-process, batches of {rows}: {in_process:.0f} rows/s")
+    for result in (over_grpc, over_rest):
+        print(f"{result.label:<16} {rows} in flight, 1 row each: {result.throughput:.0f} rows/s "
+              f"= {result.throughput / in_process:.2f} x in-process; p50 "
+              f"{result.percentile(50):.1f} ms, rows/call {result.mean_batch:.1f}, "
+              f"errors {result.errors}")  # fmt: skip
+
+
 def table(results: list[Result]) -> None:
     print(f"{'endpoint':<18} {'conc':>4} {'requests':>8} {'req/s':>8} {'p50 ms':>8} "
           f"{'p99 ms':>8} {'errors':>6} {'rows/call':>9}")  # fmt: skip
@@ -348,10 +447,22 @@ def main() -> None:
     parser.add_argument("--max-batch-size", type=int, default=32)
     parser.add_argument("--batch-timeout-micros", type=int, default=2000)
     parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument(
+        "--mlp",
+        action="store_true",
+        help="instead: the compute-bound comparison (an MLP of three 4096-wide layers)",
+    )
     parser.add_argument("--naive-server", metavar="MODEL_DIR", help=argparse.SUPPRESS)
+    parser.add_argument("--kserve-server", nargs=2, metavar="X", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.naive_server:
         naive_server(args.naive_server)
+        return
+    if args.kserve_server:
+        kserve_server(args.kserve_server[0], int(args.kserve_server[1]))
+        return
+    if args.mlp:
+        compute_bound(args)
         return
     levels = [int(c) for c in args.concurrency.split(",")]
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -393,12 +504,25 @@ def main() -> None:
             [sys.executable, "-P", __file__, "--naive-server", str(base / "1")],
             Path(scratch) / "naive.log",
         )
-        servers = (modelship, no_wait, naive)
+        servers: tuple[Server, ...] = (modelship, no_wait, naive)
+        if importlib.util.find_spec("kserve") is not None:
+            port = free_port()
+            kserve = start(
+                "kserve",
+                [sys.executable, "-P", __file__, "--kserve-server", str(base / "1"), str(port)],
+                Path(scratch) / "kserve.log",
+                port,
+            )
+            servers = (*servers, kserve)
+        else:
+            print("kserve is not installed: no KServe ModelServer baseline (pip install kserve)")
         grpc_request = predict_request_bytes(image)
         try:
             for server in (modelship, no_wait):
                 wait_ready(server, "/v2/health/ready")
             wait_ready(naive, PREDICT_PATH, body)
+            if servers[-1].name == "kserve":
+                wait_ready(servers[-1], f"/v1/models/{MODEL}")
             memory = {f"{s.name} idle": s.rss_mib() for s in servers}
             loads = [(s, None) for s in servers] + [(modelship, grpc_request)]
             for server, over_grpc in loads:
@@ -420,8 +544,14 @@ def main() -> None:
             served = by[(label, c)].throughput
             versus_in_process = served / by[("in-process", c)].throughput
             versus_naive = served / by[("naive", c)].throughput
-            print(f"{label:<16} concurrency {c:>3}: / in-process = {versus_in_process:.2f}, "
-                  f"/ naive = {versus_naive:.2f}")  # fmt: skip
+            line = (f"{label:<16} concurrency {c:>3}: / in-process = {versus_in_process:.2f}, "
+                    f"/ naive = {versus_naive:.2f}")  # fmt: skip
+            if ("kserve", c) in by:
+                kserve_result = by[("kserve", c)]
+                line += f", / kserve = {served / kserve_result.throughput:.2f}"
+                p50_ratio = by[(label, c)].percentile(50) / kserve_result.percentile(50)
+                line += f", p50 / kserve p50 = {p50_ratio:.2f}"
+            print(line)
     print()
     for name, mib in memory.items():
         print(f"RSS {name}: {mib:.0f} MiB")
