@@ -368,6 +368,10 @@ def test_tf_serving_errors_are_the_status_codes_they_mean(
     assert code == grpc.StatusCode.NOT_FOUND and "model 'other' is not served here" in message
     code, message = code_and_message(predict.Predict, predict_request(version=2, x=X, k=K))
     assert code == grpc.StatusCode.NOT_FOUND and "has no version 2" in message
+    labelled = predict_request(x=X, k=K)
+    labelled.model_spec.version_label = "stable"
+    code, message = code_and_message(predict.Predict, labelled)
+    assert code == grpc.StatusCode.NOT_FOUND and "version label 'stable'" in message
     classify = classification_pb2.ClassificationRequest()
     classify.model_spec.name = "tiny"
     classify.model_spec.signature_name = "scores"
@@ -523,3 +527,21 @@ def test_kserve_client_over_rest_and_grpc(
     # The client reads the message only from a Content-Type of exactly application/json.
     assert "input 'x' expects shape [-1, 3] but got [2, 4]" in found["rest error"]
     assert found["grpc ready"] is True
+
+
+def test_grpc_only_keeps_health_and_metrics_on_http(
+    tiny_model: Path, tmp_path: Path, expected: dict[str, np.ndarray[Any, Any]]
+) -> None:
+    """spec.serving.protocols: [grpc] runs `modelship serve --no-rest`."""
+    import tritonclient.grpc as grpcclient
+
+    running = start_server("tiny", tiny_model, tmp_path / "serve.log", "--no-rest")
+    try:
+        running.wait_ready()  # the kubelet's probe path still answers
+        assert running.get("/v1/models/tiny").status == 404
+        assert running.post("/v2/models/tiny/infer", {"inputs": []}).status == 404
+        assert "modelship_model_ready" in running.get("/metrics").body
+        client = grpcclient.InferenceServerClient(f"127.0.0.1:{running.grpc_port}")
+        assert close(client.infer("tiny", grpc_inputs()).as_numpy("y"), expected["y"])
+    finally:
+        assert running.terminate() == 0, running.log_text()
