@@ -8,6 +8,7 @@ from __future__ import annotations
 import secrets
 import signal
 import time
+import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -67,6 +68,7 @@ def test_the_standby_takes_over_within_15s_when_the_leader_is_killed(
     election = [a for a in container["args"] if a.startswith(("--leader-election", "--lease"))]
     assert election, container["args"]
     ports = [free_port(), free_port()]
+    health = [free_port(), free_port()]
     replicas = [
         run_operator(
             *election,
@@ -74,7 +76,7 @@ def test_the_standby_takes_over_within_15s_when_the_leader_is_killed(
             env={
                 "MODELSHIP_BIND_ADDRESS": "127.0.0.1",
                 "MODELSHIP_METRICS_PORT": str(port),
-                "MODELSHIP_HEALTH_PORT": "0",
+                "MODELSHIP_HEALTH_PORT": str(health[i]),
                 "MODELSHIP_NAMESPACES": world.namespace,
                 "POD_NAME": f"op-{i}",
                 "POD_NAMESPACE": operator_namespace,
@@ -93,6 +95,9 @@ def test_the_standby_takes_over_within_15s_when_the_leader_is_killed(
     world.operator = replicas[leader]
     wait_for(lambda: leading(ports[leader]), timeout=10, what="the leader's own word")
     assert not leading(ports[standby])
+    # Both are ready (the chart's readiness probe): one to act, one to take over.
+    assert readiness(health[leader]) == (200, "leader")
+    assert readiness(health[standby]) == (200, "standby")
     # Only the leader acted: the standby wrote nothing (its reads come from its watches).
     assert total(scrape(ports[standby]), "modelship_api_requests_total", verb="PATCH") == 0
 
@@ -141,6 +146,11 @@ def test_the_leader_releases_the_lease_when_stopped_so_the_standby_need_not_wait
     stopped = time.monotonic()
     wait_for(lambda: leading(ports[1]), timeout=15, what="the standby leading")
     assert time.monotonic() - stopped < 6  # well before the 10 s lease would have expired
+
+
+def readiness(port: int) -> tuple[int, str]:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=5) as response:
+        return response.status, response.read().decode()
 
 
 def _serves(port: int) -> bool:

@@ -96,7 +96,13 @@ def release(cluster: KubeCluster) -> Iterator[Release]:
         f"up-{suffix}",
         f"t-ms-{suffix}",
         f"t-ml-{suffix}",
-        {"watchNamespaces": [f"t-ml-{suffix}"], "rbac": {"namespaced": True}, "logFormat": "text"},
+        {
+            "watchNamespaces": [f"t-ml-{suffix}"],
+            "rbac": {"namespaced": True},
+            "logFormat": "text",
+            # The session's cluster has the CRD already (kubectl apply of crds/).
+            "crds": {"enabled": False},
+        },
     )
     for name in (installed.namespace, installed.watched):
         cluster.kubectl("create", "namespace", name)
@@ -184,7 +190,8 @@ def test_upgrade_rolls_the_operator_and_leaves_modeldeployments_alone(
         )
 
     wait_for(new_pods_only, timeout=60, what="only upgraded operator pods, running")
-    assert len(release.operator_pods()) == 1  # Recreate: never two standalone operators
+    # The default two replicas (leader and standby), all of them the upgraded ones.
+    assert len(release.operator_pods()) == 2
 
     after = cluster.get("modeldeployment", "survivor", release.watched)
     crd_after = cluster.get("crd", "modeldeployments.modelship.io")
@@ -251,6 +258,9 @@ def start_like_the_pod(
             "MODELSHIP_BIND_ADDRESS": "127.0.0.1",
             "MODELSHIP_METRICS_PORT": "0",
             "MODELSHIP_HEALTH_PORT": "0",
+            # What the pod's fieldRefs give it: its name, and its namespace (the Lease's).
+            "POD_NAME": f"{deployment['metadata']['name']}-like-the-pod",
+            "POD_NAMESPACE": deployment["metadata"]["namespace"],
         }
     )
     return run_operator(*args, kubeconfig=kubeconfig, env=env)

@@ -1,13 +1,16 @@
 """The operator when its dependencies misbehave, on the real test bed: an S3 server that hangs
-(SIGSTOP) holds up only the ModelDeployments stored on it, and says so in their status.
+(SIGSTOP) holds up only the ModelDeployments stored on it, and says so in their status; and
+an operator SIGKILLed again and again during a rollout loses nothing and makes nothing twice;
+and when the API server restarts, the operator's watches reconnect without a restart.
 (Killing the leader of two replicas: test_chart_leader_election.py.)"""
 
 from __future__ import annotations
 
 import os
 import signal
+import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +18,9 @@ import pytest
 
 from modelship.artifacts import ArtifactStore, parse_storage_uri
 from modelship.dev.s3 import S3Server
+from tests.cluster_fixtures import KubeCluster, OperatorProcess, wait_for
 from tests.integration.operator_env import (
+    OPERATOR_ENV,
     ModelWorld,
     condition_of,
     is_ready_with,
@@ -96,3 +101,107 @@ def test_a_hung_s3_server_delays_only_its_own_models_and_is_named_in_their_statu
         timeout=20,
     )
     world.wait_status(is_ready_with(1), "stuck Ready again", name="stuck", timeout=20)
+
+
+MODELS = 20
+KILLS = 5
+
+
+def all_ready_on(world: ModelWorld, version: int) -> bool:
+    items = world.cluster.list("modeldeployments", world.namespace)
+    return len(items) == MODELS and all(
+        is_ready_with(version)(md.get("status") or {}) for md in items
+    )
+
+
+def test_killing_the_operator_again_and_again_during_a_rollout_loses_and_doubles_nothing(
+    world: ModelWorld, run_operator: Callable[..., OperatorProcess]
+) -> None:
+    def start() -> OperatorProcess:
+        world.operator = run_operator("--namespace", world.namespace, env=OPERATOR_ENV)
+        return world.operator
+
+    world.publish()
+    operator = start()
+    world.cluster.apply(
+        *[world.model_deployment(f"m{i}").obj() for i in range(MODELS)], namespace=world.namespace
+    )
+    wait_for(lambda: all_ready_on(world, 1), timeout=180, what=f"{MODELS} Ready on version 1")
+
+    world.publish()  # version 2: every model rolls to it while the operator keeps dying
+    for _ in range(KILLS):
+        time.sleep(3)  # the kill schedule, not a wait for anything
+        operator.process.send_signal(signal.SIGKILL)
+        operator.process.wait()
+        operator = start()
+    wait_for(lambda: all_ready_on(world, 2), timeout=180, what=f"{MODELS} Ready on version 2")
+
+    models = {
+        md["metadata"]["name"]: md["metadata"]["uid"]
+        for md in world.cluster.list("modeldeployments", world.namespace)
+    }
+    for kind, suffix in (("deployments", "-serving"), ("services", "")):
+        objects = world.cluster.list(kind, world.namespace)
+        assert sorted(o["metadata"]["name"] for o in objects) == sorted(
+            f"{name}{suffix}" for name in models
+        ), kind
+        for obj in objects:
+            (owner,) = obj["metadata"]["ownerReferences"]
+            assert owner["uid"] == models[owner["name"]]
+    assert not world.cluster.list("jobs", world.namespace)
+
+
+def restart_apiserver(cluster: KubeCluster, down: float) -> None:
+    """SIGKILL the kube-apiserver, and `down` seconds later start it again exactly as kwokctl
+    did (its command line, working directory and environment, read from /proc)."""
+    sim = cluster.cluster
+    assert sim is not None
+    pid = sim.component_pids()["kube-apiserver"]
+    proc = Path(f"/proc/{pid}")
+    command = [part.decode() for part in proc.joinpath("cmdline").read_bytes().split(b"\0")[:-1]]
+    cwd = os.readlink(proc / "cwd")
+    environ = dict(
+        entry.split("=", 1)
+        for entry in proc.joinpath("environ").read_bytes().decode().split("\0")
+        if "=" in entry
+    )
+    os.kill(pid, signal.SIGKILL)
+    wait_for(
+        lambda: not proc.exists() or "Z" in proc.joinpath("stat").read_text().split()[2],
+        timeout=10,
+        what="the API server gone",
+    )
+    time.sleep(down)  # the outage itself
+    with (sim.workdir / "logs" / "kube-apiserver.restarted.log").open("ab") as log:
+        started = subprocess.Popen(
+            command, cwd=cwd, env=environ, stdout=log, stderr=log, start_new_session=True
+        )
+    # kwokctl stops the cluster's components by their pid files.
+    (sim.workdir / "pids" / "kube-apiserver.pid").write_text(str(started.pid))
+    wait_for(
+        lambda: cluster.kubectl("get", "--raw", "/readyz", check=False).returncode == 0,
+        timeout=60,
+        what="the API server back",
+    )
+
+
+def test_the_operator_reconnects_its_watches_after_the_api_server_restarts(
+    operating: ModelWorld,
+) -> None:
+    world = operating
+    if world.cluster.cluster is None:
+        pytest.skip("restarts the test bed's own API server")
+    world.publish()
+    world.cluster.apply(world.model_deployment().obj(), namespace=world.namespace)
+    world.wait_status(is_ready_with(1), "Ready on version 1")
+    assert world.operator is not None
+
+    restart_apiserver(world.cluster, down=5)
+    world.publish()
+    # Version 2 reaches Ready only through the watches: its new pods are seen in the cache.
+    world.wait_status(is_ready_with(2), "Ready on version 2 after the restart", timeout=90)
+    world.cluster.apply(world.model_deployment().replicas(2).obj(), namespace=world.namespace)
+    world.wait_status(
+        lambda s: is_ready_with(2)(s) and s.get("readyReplicas") == 2, "scaled to 2", timeout=60
+    )
+    assert world.operator.process.poll() is None, "the same operator process, never restarted"

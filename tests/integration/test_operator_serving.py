@@ -138,7 +138,7 @@ def test_bad_spec_is_refused_at_apply_with_the_field_named(
     assert world.cluster.get("modeldeployment", "digits", world.namespace) is None
 
 
-def test_operator_metrics_and_liveness_endpoints(
+def test_operator_metrics_liveness_and_readiness_endpoints(
     world: ModelWorld, run_operator: Callable[..., OperatorProcess]
 ) -> None:
     metrics_port, health_port = free_port(), free_port()
@@ -164,6 +164,8 @@ def test_operator_metrics_and_liveness_endpoints(
 
     code, _ = wait_for(lambda: fetch(health_port, "/healthz"), timeout=30, what="/healthz")
     assert code == 200
+    # Ready: it runs alone, so it is the one that acts.
+    assert fetch(health_port, "/readyz") == (200, "leader")
     code, text = wait_for(lambda: fetch(metrics_port, "/metrics"), timeout=30, what="/metrics")
     assert code == 200
     reconciles = re.findall(r'^modelship_reconciles_total\{result="(\w+)"\} (\S+)$', text, re.M)

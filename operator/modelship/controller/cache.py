@@ -114,13 +114,9 @@ class ObjectCache:
     indexes: dict[str, Any] = field(default_factory=dict)
     _written: dict[ObjectKey, tuple[str | None, dict[str, Any]]] = field(default_factory=dict)
 
-    @property
-    def ready(self) -> bool:
-        """kopf has handed us its indexes: their initial listings are complete."""
-        return all(name in self.indexes for name in INDEXES)
-
     def attach(self, kwargs: Mapping[str, Any]) -> None:
-        """Keep kopf's (live) index objects from a handler's kwargs."""
+        """Keep kopf's (live) index objects from a handler's kwargs (kopf hands the same
+        objects to every handler, the startup one included, and fills them in place)."""
         for name in INDEXES:
             if name in kwargs:
                 self.indexes[name] = kwargs[name]

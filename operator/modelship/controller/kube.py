@@ -34,6 +34,7 @@ _KINDS: Final[dict[tuple[str, str], tuple[str, str]]] = {
     ("batch/v1", "Job"): ("/apis/batch/v1", "jobs"),
     (f"{GROUP}/{VERSION}", "ModelDeployment"): (f"/apis/{GROUP}/{VERSION}", PLURAL),
     ("coordination.k8s.io/v1", "Lease"): ("/apis/coordination.k8s.io/v1", "leases"),
+    ("v1", "Event"): ("/api/v1", "events"),
 }
 
 

@@ -44,8 +44,8 @@ def configure_kopf(settings: kopf.OperatorSettings, operator: OperatorSettings) 
 
 
 async def health_app(op: Operator) -> web.Application:
-    """/healthz: the event loop answers. /readyz: caches filled and the replica can act now
-    or take over (leader, or a standby in touch with the Lease)."""
+    """/healthz: the event loop answers. /readyz: the replica can act now or take over (the
+    leader, or a standby in touch with the Lease)."""
 
     async def healthz(_: web.Request) -> web.Response:
         return web.Response(text="ok")
@@ -73,8 +73,9 @@ def run_operator(settings: OperatorSettings, op: Operator | None = None) -> None
     runners: list[web.AppRunner] = []
 
     @kopf.on.startup()
-    async def _startup(settings: kopf.OperatorSettings, **_: Any) -> None:
+    async def _startup(settings: kopf.OperatorSettings, **kwargs: Any) -> None:
         configure_kopf(settings, operator.settings)
+        operator.cache.attach(kwargs)  # kopf's (still empty) indexes, filled by its watches
         metrics.serve_metrics(operator.settings.bind_address, operator.settings.metrics_port)
         if operator.settings.health_port:
             runner = web.AppRunner(await health_app(operator), access_log=None)
@@ -87,6 +88,7 @@ def run_operator(settings: OperatorSettings, op: Operator | None = None) -> None
             tasks.append(asyncio.create_task(operator.leader.run(), name="leader election"))
         else:
             metrics.LEADER.set(1)
+        operator.started = True
 
     @kopf.on.cleanup()
     async def _cleanup(**_: Any) -> None:

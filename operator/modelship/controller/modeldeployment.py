@@ -30,7 +30,15 @@ from typing import Any, cast
 import kopf
 from kubernetes.client.exceptions import ApiException
 
-from modelship.api import GROUP, PLURAL, VERSION, ModelDeploymentSpec, SpecError, parse_spec
+from modelship.api import (
+    GROUP,
+    KIND,
+    PLURAL,
+    VERSION,
+    ModelDeploymentSpec,
+    SpecError,
+    parse_spec,
+)
 from modelship.artifacts import ArtifactError, VersionInfo
 from modelship.artifacts.uri import parse_storage_uri
 from modelship.controller import metrics
@@ -45,6 +53,7 @@ from modelship.reconcile.lifecycle import (
     refused_run,
 )
 from modelship.reconcile.owner import LABEL_INSTANCE, SERVING, TRAINING, Owner
+from modelship.reconcile.status import Event
 from modelship.reconcile.storage import storage_settings
 from modelship.reconcile.training import TrainingSettings, is_training_service
 
@@ -255,9 +264,45 @@ async def apply_plan(
         updated = await op.in_thread(op.kube.patch_status, meta["namespace"], meta["name"], patch)
         op.cache.wrote(body, updated)
     for event in (*training.events, *plan.events):
-        kopf.event(cast(Any, body), type=event.type, reason=event.reason, message=event.message)
         write = logger.warning if event.type == "Warning" else logger.info
         write(f"{namespace}/{owner.name}: {event.reason}: {event.message}")
+        await post_event(op, body, event, logger)
+
+
+async def post_event(op: Operator, body: Mapping[str, Any], event: Event, logger: Logger) -> None:
+    """Posts an Event on the ModelDeployment. Best effort: an Event that cannot be posted (the
+    namespace is being deleted, the API server is busy) never fails the reconcile."""
+    try:
+        await op.in_thread(op.kube.create, event_object(body, event, op.clock()))
+    except ApiException as error:
+        if not is_namespace_terminating(error):
+            logger.warning(f"the Event {event.reason} was not posted: {api_message(error)}")
+
+
+def event_object(body: Mapping[str, Any], event: Event, now: datetime) -> dict[str, Any]:
+    """A core/v1 Event about the ModelDeployment, as `kubectl describe` shows it."""
+    meta = body["metadata"]
+    stamp = now.strftime("%Y-%m-%dT%H:%M:%SZ")
+    return {
+        "apiVersion": "v1",
+        "kind": "Event",
+        "metadata": {"generateName": f"{meta['name']}.", "namespace": meta["namespace"]},
+        "involvedObject": {
+            "apiVersion": body.get("apiVersion", f"{GROUP}/{VERSION}"),
+            "kind": body.get("kind", KIND),
+            "name": meta["name"],
+            "namespace": meta["namespace"],
+            "uid": meta["uid"],
+        },
+        "type": event.type,
+        "reason": event.reason,
+        "message": event.message[:1024],
+        "source": {"component": "modelship"},
+        "reportingComponent": "modelship",
+        "firstTimestamp": stamp,
+        "lastTimestamp": stamp,
+        "count": 1,
+    }
 
 
 APPLIED_HASH = "modelship.io/applied-hash"
@@ -357,7 +402,7 @@ async def secret_changed(event: Mapping[str, Any], memo: Any, **_: Any) -> None:
     for key in list(op.loops):
         if key[0] != namespace:
             continue
-        body = op.cache.model_deployment(*key) if op.cache.ready else None
+        body = op.cache.model_deployment(*key)
         ref = (((body or {}).get("spec") or {}).get("storage") or {}).get("secretRef") or {}
         if ref.get("name") == meta.get("name"):
             op.wake(*key)

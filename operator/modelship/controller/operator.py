@@ -69,6 +69,9 @@ class Operator:
     wakeups: dict[LoopKey, asyncio.Event] = field(default_factory=dict)
     api_pool: ThreadPoolExecutor | None = None
     reconcile_slots: asyncio.Semaphore | None = None
+    started: bool = False
+    """kopf's startup is done: its watches are starting and the caches filling (kopf runs no
+    handler, so no reconcile, before every cache has its initial listing)."""
 
     @classmethod
     def build(cls, settings: OperatorSettings, kube: Kube | None = None) -> Operator:
@@ -114,8 +117,8 @@ class Operator:
 
     @property
     def ready(self) -> bool:
-        """Able to serve: caches filled, and leading or a standby in touch with the Lease."""
-        return self.cache.ready and (self.leader is None or self.leader.healthy)
+        """Able to serve: started, and leading or a standby in touch with the Lease."""
+        return self.started and (self.leader is None or self.leader.healthy)
 
     def wake(self, namespace: str | None, name: str | None) -> None:
         if namespace and name and (event := self.wakeups.get((namespace, name))):
