@@ -58,6 +58,9 @@ class GrpcFrontend:
                 # Over the limit, gRPC itself answers RESOURCE_EXHAUSTED.
                 ("grpc.max_receive_message_length", limit),
                 ("grpc.max_send_message_length", -1),
+                # gRPC shares a busy port by default (SO_REUSEPORT): a second server on the
+                # same port would then take half the calls instead of failing to start.
+                ("grpc.so_reuseport", 0),
             ]
         )
         self._grpc.add_generic_rpc_handlers(self._handlers())
@@ -69,7 +72,8 @@ class GrpcFrontend:
         )
         for service in ("", *OUR_SERVICES):
             await self.health.set(service, NOT_SERVING)
-        bound = self._grpc.add_insecure_port(f"{host}:{port}")
+        address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"  # IPv6 literal
+        bound = self._grpc.add_insecure_port(address)
         if bound == 0:
             raise OSError(f"cannot listen for gRPC on {host}:{port}")
         await self._grpc.start()

@@ -206,7 +206,8 @@ class ModelServer:
             await runner.cleanup()
             raise ServeError(
                 "AddressInUse",
-                f"cannot listen for gRPC on {self.config.host}:{self.config.grpc_port}: {err}.",
+                f"cannot listen for gRPC on {self.config.host}:{self.config.grpc_port}: "
+                f"{str(err).rstrip('.')}.",
             ) from None
         if on_listening is not None:
             on_listening(self.config.host, port)

@@ -46,3 +46,22 @@ def test_turning_off_both_protocols_is_refused(
     )  # fmt: skip
     assert result.exit_code == 1
     assert "NoProtocol: --no-grpc and --no-rest leave no way to call the model." in result.output
+
+
+def test_a_grpc_port_in_use_exits_1_with_address_in_use(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import socket
+
+    monkeypatch.setenv("MODELSHIP_TERMINATION_LOG", str(tmp_path / "log"))
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = CliRunner().invoke(
+            main,
+            ["serve", "--model-name", "digits", "--model-base-path", str(tmp_path),
+             "--host", "127.0.0.1", "--port", "0", "--grpc-port", str(port)],
+        )  # fmt: skip
+    assert result.exit_code == 1
+    assert f"AddressInUse: cannot listen for gRPC on 127.0.0.1:{port}" in result.output
