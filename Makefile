@@ -10,7 +10,7 @@ MS := $(VENV)/bin/modelship
 BIN := $(MODELSHIP_CACHE)/bin
 PYTEST_ARGS ?=
 
-.PHONY: install testbed images lint test test-unit test-integration test-e2e dev dev-down crds bench helm-lint
+.PHONY: install testbed images chart-docs lint test test-unit test-integration test-e2e dev dev-down crds bench helm-lint
 
 install:
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -25,9 +25,13 @@ testbed: install
 images: testbed
 	$(MS) dev images
 
+# charts/modelship/README.md, from the comments in values.yaml.
+chart-docs: install
+	$(PY) -m modelship.dev.chartdocs charts/modelship > charts/modelship/README.md
+
 crds: install
 	$(PY) -m modelship.api.crd > crds/modeldeployments.modelship.io.yaml
-	cp crds/*.yaml charts/modelship/crds/ 2>/dev/null || true
+	cp crds/modeldeployments.modelship.io.yaml charts/modelship/files/crds/
 
 lint: install
 	$(VENV)/bin/ruff check operator tests bench examples
@@ -59,8 +63,13 @@ dev: images
 	  { $(MS) versions s3://models/digits --output json 2>/dev/null | grep -q '"number"' || \
 	    $(MS) push $$model s3://models/digits --metrics $$model.metrics.json; } && \
 	  $(BIN)/kubectl apply -f examples/digits/modeldeployment.yaml && \
-	  $(BIN)/kubectl wait --for=condition=Ready modeldeployment/digits --timeout=120s && \
-	  $(BIN)/kubectl get modeldeployments -o wide
+	  $(BIN)/kubectl wait --for=condition=Ready modeldeployment/digits --timeout=300s && \
+	  $(BIN)/kubectl get modeldeployments -o wide && \
+	  $(BIN)/kubectl get pods -o wide -l app.kubernetes.io/component=serving && \
+	  echo && echo "A prediction through the digits Service (a picture of a 0):" && \
+	  curl -sS --fail-with-body -d @examples/digits/request.json \
+	    "http://$$($(BIN)/kubectl get service digits -o jsonpath='{.spec.clusterIP}'):8501/v1/models/digits:predict"
+	@echo
 	@echo
 	@echo "The sandbox is up. Use it with:  source $(MODELSHIP_CACHE)/sandbox-env.sh"
 	@echo "Stop it with:                     make dev-down"

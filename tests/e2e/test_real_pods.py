@@ -105,7 +105,7 @@ def assert_same_predictions(answer: Any, model: DigitsModel) -> None:
 
 
 def serving_pods(world: ModelWorld) -> list[dict[str, Any]]:
-    return world.cluster.list("pods", world.namespace, "modelship.io/component=serving")
+    return world.cluster.list("pods", world.namespace, "app.kubernetes.io/component=serving")
 
 
 @pytest.fixture
@@ -129,7 +129,7 @@ def test_helm_operator_serves_digits_on_the_real_node(
         },
         "watchNamespaces": [world.namespace],
         "rbac": {"namespaced": True},
-        "crds": {"enabled": False},
+        "crds": {"enabled": False},  # the session's cluster has it (kubectl apply of crds/)
         "nodeSelector": {node.REAL_NODE_LABEL: "true"},
         "tolerations": node.tolerations(),
     }
@@ -150,7 +150,7 @@ def test_helm_operator_serves_digits_on_the_real_node(
     )
 
     # The operator's pods run on the real node, from the image pinned by digest, and are Ready.
-    pods = world.cluster.list("pods", world.namespace, "app.kubernetes.io/name=modelship")
+    pods = world.cluster.list("pods", world.namespace, "app.kubernetes.io/component=operator")
     assert pods and all(p["spec"]["nodeName"] == node.NODE_NAME for p in pods)
     assert all(p["spec"]["containers"][0]["image"].endswith(digest) for p in pods)
     assert all(

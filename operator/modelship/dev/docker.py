@@ -120,6 +120,11 @@ class DockerEngine:
             time.sleep(0.2)
         if Path(f"/proc/{pid}").exists():
             os.kill(pid, 9)
+        # dockerd leaves its network namespace mounted under the exec root.
+        for line in Path("/proc/self/mountinfo").read_text().splitlines():
+            point = line.split()[4]
+            if point.startswith(str(self.exec_root)):
+                subprocess.run(["umount", "-l", point], check=False, capture_output=True)
 
     def docker(
         self, *args: str, check: bool = True, env: dict[str, str] | None = None

@@ -391,7 +391,17 @@ class RealNode:
 
     def import_images(self, tarball: Path) -> None:
         """Loads the images into the node's containerd (unchanged layers are skipped)."""
-        self.ctr("images", "import", "--no-unpack", str(tarball))
+        self.ctr("images", "import", str(tarball))
+        # A pod may name an image by digest (the chart's image.digest). A pull would record
+        # that name; an import records only the tag, so add the digest name beside it.
+        for line in self.ctr("images", "ls").stdout.splitlines()[1:]:
+            fields = line.split()
+            named = "@" not in fields[0] and not fields[0].startswith("sha256:")
+            if len(fields) > 2 and named and fields[2].startswith("sha256:"):
+                repository = fields[0].rsplit(":", 1)[0]
+                by_digest = f"{repository}@{fields[2]}"
+                self.ctr("images", "rm", by_digest, check=False)
+                self.ctr("images", "tag", fields[0], by_digest)
 
     def image_digest(self, ref: str) -> str | None:
         """The manifest digest containerd holds for `ref` (for pinning images by digest)."""

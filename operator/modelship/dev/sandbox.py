@@ -123,6 +123,16 @@ class Sandbox:
             found.append("the simulated cluster has no running components")
         if not _alive(state.s3_pid):
             found.append(f"the S3 server (pid {state.s3_pid}) is not running")
+        if state.real_node == "running":
+            node_state = self.real_node().state()
+            pids = node_state.pids if node_state else {}
+            found += [
+                f"{name} of the real node (pid {pid}) is not running"
+                for name, pid in pids.items()
+                if not _alive(pid)
+            ]
+            if node_state is None:
+                found.append("the real node is not running")
         return found
 
     def real_node(self) -> node.RealNode:

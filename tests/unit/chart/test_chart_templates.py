@@ -29,13 +29,37 @@ from tests.unit.chart.helm import (
 
 def test_chart_crds_are_the_generated_crds() -> None:
     generated = sorted(p.name for p in (REPO / "crds").glob("*.yaml"))
-    assert generated, "crds/ is empty"
+    assert generated == ["modeldeployments.modelship.io.yaml"], generated
     for name in generated:
-        shipped = CHART / "crds" / name
-        assert shipped.exists(), f"charts/modelship/crds/{name} is missing; run `make crds`"
+        shipped = CHART / "files" / "crds" / name
+        assert shipped.exists(), f"charts/modelship/files/crds/{name} is missing; run `make crds`"
         assert filecmp.cmp(REPO / "crds" / name, shipped, shallow=False), (
-            f"charts/modelship/crds/{name} differs from crds/{name}; run `make crds`"
+            f"charts/modelship/files/crds/{name} differs from crds/{name}; run `make crds`"
         )
+    # Not in crds/, which Helm installs once and never upgrades.
+    assert not (CHART / "crds" / "modeldeployments.modelship.io.yaml").exists()
+
+
+def test_the_crd_is_a_template_helm_upgrades_and_keeps() -> None:
+    (crd,) = [doc for doc in render() if doc["kind"] == "CustomResourceDefinition"]
+    generated = yaml.safe_load((REPO / "crds" / "modeldeployments.modelship.io.yaml").read_text())
+    assert crd["spec"] == generated["spec"]
+    assert crd["metadata"]["name"] == generated["metadata"]["name"]
+    # Uninstalling the release must not delete every ModelDeployment with the CRD.
+    assert crd["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep"
+    assert crd["metadata"]["labels"]["app.kubernetes.io/managed-by"] == "Helm"
+    (unkept,) = [
+        doc
+        for doc in render({"crds": {"keep": False}})
+        if doc["kind"] == "CustomResourceDefinition"
+    ]
+    assert "helm.sh/resource-policy" not in (unkept["metadata"].get("annotations") or {})
+    # Left to the user (kubectl apply -f crds/, a GitOps tool): not rendered at all.
+    assert not [
+        doc
+        for doc in render({"crds": {"enabled": False}})
+        if doc["kind"] == "CustomResourceDefinition"
+    ]
 
 
 def test_kopf_peering_crds_have_kopfs_names_and_scopes() -> None:

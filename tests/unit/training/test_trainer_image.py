@@ -1,4 +1,4 @@
-"""The trainer image runs `modelship train` as a non-root user, from a pinned base."""
+"""The trainer image runs `modelship train` as a non-root user, on top of the server image."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from modelship.cli import COMMANDS, main
+from modelship.dev import images
 from modelship.reconcile.podsecurity import RUN_AS_USER
 
 DOCKERFILE = Path(__file__).resolve().parents[3] / "images" / "trainer" / "Dockerfile"
@@ -28,7 +29,7 @@ def instructions() -> list[tuple[str, str]]:
 
 def test_the_entrypoint_is_the_train_subcommand() -> None:
     (entrypoint,) = [args for keyword, args in instructions() if keyword == "ENTRYPOINT"]
-    assert json.loads(entrypoint) == ["modelship", "train"]
+    assert json.loads(entrypoint) == ["/usr/bin/tini", "--", "modelship", "train"]
     assert "train" in COMMANDS
     result = CliRunner().invoke(main, ["train", "--help"])
     assert result.exit_code == 0, result.output
@@ -44,12 +45,14 @@ def test_it_runs_as_a_numeric_non_root_user() -> None:
     assert int(uid) == RUN_AS_USER  # the user the operator's pods run as
 
 
-def test_the_base_image_is_pinned_and_ships_the_training_extras() -> None:
+def test_it_builds_on_the_server_image_and_adds_the_training_extra() -> None:
     steps = instructions()
-    (base,) = [args.split("=", 1)[1] for keyword, args in steps if keyword == "ARG"]
-    assert re.fullmatch(r"python:\d+\.\d+\.\d+-slim-\w+@sha256:[0-9a-f]{64}", base)
-    assert all(args.split()[0] == "${BASE}" for keyword, args in steps if keyword == "FROM")
-    assert any("[train,tf-gpu]" in args for keyword, args in steps if keyword == "RUN")
+    # The server image: the same base and the same TensorFlow build, so the layers are shared.
+    (server,) = [args.split("=", 1)[1] for keyword, args in steps if keyword == "ARG"]
+    assert re.fullmatch(r"ghcr\.io/modelship/server:\d+\.\d+\.\d+", server)
+    assert [args for keyword, args in steps if keyword == "FROM"] == ["${SERVER}"]
+    assert any("requirements-trainer.txt" in args for keyword, args in steps if keyword == "RUN")
+    assert images._requirements(("train",), False) == ["numpy>=1.26", "scikit-learn>=1.3"]
 
 
 def test_usage_errors_exit_2_with_the_problem_named() -> None:
