@@ -134,6 +134,7 @@ def test_tritonclient_http_compressed_requests_are_inflated(
 
 
 def test_tritonclient_http_gets_the_servers_error_message(triton_http: Any) -> None:
+    import tritonclient.http as httpclient
     from tritonclient.utils import InferenceServerException
 
     x = np.zeros((2, 4), np.float32)
@@ -145,6 +146,9 @@ def test_tritonclient_http_gets_the_servers_error_message(triton_http: Any) -> N
     assert "input 'x' expects shape [-1, 3] but got [2, 4]" in str(caught.value)
     with pytest.raises(InferenceServerException, match="model 'other' is not served here"):
         triton_http.infer("other", http_inputs(True))
+    top = [httpclient.InferRequestedOutput("y", class_count=1)]
+    with pytest.raises(InferenceServerException, match="classification extension"):
+        triton_http.infer("tiny", http_inputs(True), outputs=top)
 
 
 # -- gRPC: tritonclient.grpc ---------------------------------------------------------------------

@@ -349,7 +349,13 @@ def parse_model_infer(request: Any, model: ModelInfo) -> tuple[inference_v2.Infe
     for spec in signature.inputs:
         if spec.key not in inputs:
             raise BadRequestError(f"input '{spec.key}' is missing")
-    names = [{"name": output.name} for output in request.outputs]
+    names = [
+        {
+            "name": output.name,
+            "parameters": {k: parameter_value(v) for k, v in output.parameters.items()},
+        }
+        for output in request.outputs
+    ]
     parsed = inference_v2.InferRequest(
         id=request.id or None,
         signature=signature,

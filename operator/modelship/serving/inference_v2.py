@@ -276,11 +276,18 @@ def requested_outputs(outputs: Any, signature: SignatureInfo) -> tuple[str, ...]
     ):
         raise BadRequestError("'outputs' must be a list of objects with a 'name'")
     names = tuple(o["name"] for o in outputs)
-    for name in names:
+    for output in outputs:
+        name = output["name"]
         if signature.output_named(name) is None:
             keys = ", ".join(t.key for t in signature.outputs)
             raise BadRequestError(
                 f"unknown output '{name}'; signature '{signature.key}' returns: {keys}"
+            )
+        if (output.get("parameters") or {}).get("classification"):
+            # tritonclient's class_count: answering the plain tensor would be misread.
+            raise BadRequestError(
+                f"output '{name}' asks for the classification extension (class_count), "
+                "which this server does not offer; ask for the tensor and take the top classes"
             )
     return names
 
