@@ -67,7 +67,7 @@ def on_real_node(world: ModelWorld, bed: RealNodeBed, replicas: int = 1) -> dict
     and the S3 endpoint as pods reach it."""
     md = (
         world.model_deployment()
-        .storage(world.uri, endpoint=bed.pod_s3_endpoint, secret="s3-creds", poll="3s")
+        .storage(world.uri, endpoint=bed.pod_s3_endpoint, secret="s3-creds", poll="5s")
         .replicas(replicas)
         .gpus(1, product=node.GPU_PRODUCT)
         .set("serving.tolerations", node.tolerations())

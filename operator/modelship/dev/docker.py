@@ -7,6 +7,7 @@ so starting and stopping it changes nothing else on the machine.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import subprocess
@@ -31,8 +32,10 @@ class DockerEngine:
 
     def __init__(self, root: Path | None = None) -> None:
         self.root = root or cache_dir() / "docker"
-        # The exec root holds unix sockets, whose paths must stay short (108 bytes).
-        self.exec_root = Path("/run/modelship-docker")
+        # The exec root holds unix sockets, whose paths must stay short (108 bytes); one per
+        # data root, so two caches (two checkouts' CI runs) never share an engine.
+        key = hashlib.sha256(str(self.root).encode()).hexdigest()[:8]
+        self.exec_root = Path(f"/run/modelship-docker-{key}")
 
     @property
     def socket(self) -> Path:
