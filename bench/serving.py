@@ -20,6 +20,7 @@ import json
 import os
 import platform
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -285,24 +286,99 @@ def predict_request_bytes(image: np.ndarray[Any, Any]) -> bytes:
     return data
 
 
+def load_client(spec_json: str) -> None:
+    """One load-generating process (see run_load): waits for the shared start time, runs its
+    share of the load and prints its latencies as JSON."""
+    spec = json.loads(spec_json)
+    payload = Path(spec["payload"]).read_bytes()
+    time.sleep(max(0.0, spec["start"] - time.time()))
+    if spec["grpc"]:
+        result = asyncio.run(grpc_load(spec["port"], payload, spec["concurrency"], spec["total"]))
+    else:
+        result = asyncio.run(http_load(spec["port"], payload, spec["concurrency"], spec["total"]))
+    print(json.dumps(result))
+
+
+def ghz_load(
+    ghz: str, port: int, payload: bytes, concurrency: int, total: int
+) -> tuple[float, list[float], int]:
+    """gRPC load from ghz (a Go load generator: far less CPU per call than a Python client),
+    every call on one connection, as grpc_load does."""
+    with tempfile.NamedTemporaryFile(prefix="modelship-bench-", suffix=".bin") as body_file:
+        body_file.write(payload)
+        body_file.flush()
+        ran = subprocess.run(
+            [ghz, "--insecure", "--call", "tensorflow.serving.PredictionService.Predict",
+             "-B", body_file.name, "-c", str(concurrency), "-n", str(total), "-O", "json",
+             f"127.0.0.1:{port}"],
+            capture_output=True, text=True, check=True,
+        )  # fmt: skip
+    report = json.loads(ran.stdout)
+    latencies = [d["latency"] / 1e9 for d in report["details"]]
+    errors = sum(n for code, n in report["statusCodeDistribution"].items() if code != "OK")
+    return report["total"] / 1e9, latencies, errors
+
+
+def run_load(
+    port: int, payload: bytes, over_grpc: bool, concurrency: int, total: int, processes: int
+) -> tuple[float, list[float], int]:
+    """The load from `processes` client processes (one Python client process saturates a
+    core long before the server does), each with its share of the requests in flight; gRPC
+    from ghz instead when it is installed (GHZ, or on PATH)."""
+    ghz = os.environ.get("GHZ") or shutil.which("ghz")
+    if over_grpc and ghz:
+        return ghz_load(ghz, port, payload, concurrency, total)
+    processes = max(1, min(processes, concurrency))
+    if processes == 1:
+        if over_grpc:
+            return asyncio.run(grpc_load(port, payload, concurrency, total))
+        return asyncio.run(http_load(port, payload, concurrency, total))
+    with tempfile.NamedTemporaryFile(prefix="modelship-bench-", suffix=".bin") as body_file:
+        body_file.write(payload)
+        body_file.flush()
+        start = time.time() + 3.0  # every client imported and connected-ready by then
+        clients = []
+        for index in range(processes):
+            spec = {
+                "payload": body_file.name,
+                "grpc": over_grpc,
+                "port": port,
+                "concurrency": concurrency // processes + (index < concurrency % processes),
+                "total": total // processes + (index < total % processes),
+                "start": start,
+            }
+            clients.append(
+                subprocess.Popen(
+                    [sys.executable, "-P", __file__, "--load-client", json.dumps(spec)],
+                    stdout=subprocess.PIPE,
+                )
+            )
+        results = [json.loads(c.communicate()[0].decode().splitlines()[-1]) for c in clients]
+    seconds = max(r[0] for r in results)
+    latencies = [latency for r in results for latency in r[1]]
+    return seconds, latencies, sum(r[2] for r in results)
+
+
 def measure_http(
-    server: Server, body: bytes, concurrency: int, total: int, grpc_request: bytes | None = None
+    server: Server,
+    body: bytes,
+    concurrency: int,
+    total: int,
+    grpc_request: bytes | None = None,
+    processes: int = 1,
 ) -> Result:
     """REST load (or gRPC, when `grpc_request` is given) after a short warm-up."""
-
-    def load(count: int) -> tuple[float, list[float], int]:
-        if grpc_request is not None:
-            return asyncio.run(grpc_load(server.grpc_port, grpc_request, concurrency, count))
-        return asyncio.run(http_load(server.port, body, concurrency, count))
-
-    load(min(total, 4 * concurrency))  # warm
+    over_grpc = grpc_request is not None
+    port = server.grpc_port if over_grpc else server.port
+    payload = grpc_request if grpc_request is not None else body
+    run_load(port, payload, over_grpc, concurrency, min(total, 4 * concurrency), 1)  # warm
     before = batch_totals(server) if server.name.startswith("modelship") else None
-    seconds, latencies, errors = load(total)
+    seconds, latencies, errors = run_load(port, payload, over_grpc, concurrency, total, processes)
     mean_batch = None
     if before is not None:
         calls, rows = batch_totals(server)
         mean_batch = (rows - before[1]) / max(calls - before[0], 1)
-    label = f"{server.name} grpc" if grpc_request is not None else server.name
+    label = f"{server.name} grpc" if over_grpc else server.name
     return Result(label, concurrency, total, seconds, tuple(latencies), errors, mean_batch)
 
 
@@ -400,10 +476,16 @@ def compute_bound(args: argparse.Namespace) -> None:
         for _ in range(3):
             signature(pixels=batch)
         calls = max(total // rows, 5)
-        began = time.perf_counter()
-        for _ in range(calls):
-            signature(pixels=batch)
-        in_process = calls * rows / (time.perf_counter() - began)
+
+        def in_process_rate() -> float:
+            began = time.perf_counter()
+            for _ in range(calls):
+                signature(pixels=batch)
+            return calls * rows / (time.perf_counter() - began)
+
+        # Measured before and after the server's loads: on a shared machine the CPU left to
+        # this run drifts, and the ratio should not ride on one moment.
+        before = in_process_rate()
         image = np.random.default_rng(1).random((1, features), np.float32)
         body = json.dumps({"instances": image.tolist()}).encode()
         server = start(
@@ -416,13 +498,18 @@ def compute_bound(args: argparse.Namespace) -> None:
         )  # fmt: skip
         try:
             wait_ready(server, "/v2/health/ready")
-            over_grpc = measure_http(server, body, rows, total, predict_request_bytes(image))
-            over_rest = measure_http(server, body, rows, total)
+            over_grpc = measure_http(
+                server, body, rows, total, predict_request_bytes(image), args.client_processes
+            )
+            over_rest = measure_http(server, body, rows, total, None, args.client_processes)
         finally:
             server.stop()
+        after = in_process_rate()
+    in_process = (before + after) / 2
     print(f"model: MLP {features} -> 3 x 4096 (relu) -> 10, random weights; "
           f"machine: {os.cpu_count()} CPUs, TensorFlow {tf.__version__}")  # fmt: skip
-    print(f"in-process, batches of {rows}: {in_process:.0f} rows/s")
+    print(f"in-process, batches of {rows}: {in_process:.0f} rows/s "
+          f"(before the server: {before:.0f}, after: {after:.0f})")  # fmt: skip
     for result in (over_grpc, over_rest):
         print(f"{result.label:<16} {rows} in flight, 1 row each: {result.throughput:.0f} rows/s "
               f"= {result.throughput / in_process:.2f} x in-process; p50 "
@@ -452,9 +539,19 @@ def main() -> None:
         action="store_true",
         help="instead: the compute-bound comparison (an MLP of three 4096-wide layers)",
     )
+    parser.add_argument(
+        "--client-processes",
+        type=int,
+        default=2,
+        help="load-generating processes (each with its share of the requests in flight)",
+    )
     parser.add_argument("--naive-server", metavar="MODEL_DIR", help=argparse.SUPPRESS)
+    parser.add_argument("--load-client", metavar="SPEC", help=argparse.SUPPRESS)
     parser.add_argument("--kserve-server", nargs=2, metavar="X", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.load_client:
+        load_client(args.load_client)
+        return
     if args.naive_server:
         naive_server(args.naive_server)
         return
@@ -476,8 +573,11 @@ def main() -> None:
               f"--batch-timeout-micros {args.batch_timeout_micros}")  # fmt: skip
         print(f"machine: {os.cpu_count()} CPUs ({platform.machine()}), Python "
               f"{platform.python_version()}, TensorFlow {tf.__version__}")  # fmt: skip
+        ghz = os.environ.get("GHZ") or shutil.which("ghz")
+        print(f"gRPC load: {'ghz (' + ghz + ')' if ghz else 'grpc.aio in Python'}")
         print(f"requests: {args.requests} per endpoint and concurrency level (+ a short warm-up);"
-              " one 1x64 image per request, loopback HTTP/1.1 keep-alive")  # fmt: skip
+              " one 1x64 image per request, loopback HTTP/1.1 keep-alive; "
+              f"{args.client_processes} client processes when more than 1 in flight")  # fmt: skip
         print()
 
         signature = tf.saved_model.load(str(base / "1")).signatures["serving_default"]
@@ -528,7 +628,11 @@ def main() -> None:
             for server, over_grpc in loads:
                 for c in levels:
                     with PeakRss(server) as peak:
-                        results.append(measure_http(server, body, c, args.requests, over_grpc))
+                        results.append(
+                            measure_http(
+                                server, body, c, args.requests, over_grpc, args.client_processes
+                            )
+                        )
                     memory[f"{server.name} peak under load"] = max(
                         memory.get(f"{server.name} peak under load", 0.0), peak.peak
                     )

@@ -445,6 +445,9 @@ def test_reflection_lists_and_describes_the_services(server: ServerProcess) -> N
         }
         infer = pool.FindMessageTypeByName("inference.ModelInferRequest")
         assert "raw_input_contents" in infer.fields_by_name
+        # A method's file, as ghz and `grpcurl describe <service>.<method>` ask for it.
+        method = database.FindFileContainingSymbol("tensorflow.serving.PredictionService.Predict")
+        assert method.name == "tensorflow_serving.proto"
 
 
 def test_grpc_calls_are_counted_by_protocol(server: ServerProcess, triton_grpc: Any) -> None:

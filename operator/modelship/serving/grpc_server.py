@@ -68,7 +68,7 @@ class GrpcFrontend:
         reflection.enable_server_reflection(
             [*OUR_SERVICES, "grpc.health.v1.Health", reflection.SERVICE_NAME],
             self._grpc,
-            pool=protos.pool(),
+            pool=protos.ReflectionPool(protos.pool()),
         )
         for service in ("", *OUR_SERVICES):
             await self.health.set(service, NOT_SERVING)

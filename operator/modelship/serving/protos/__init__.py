@@ -49,3 +49,29 @@ def method_types(service: str, method: str) -> tuple[Any, Any]:
     """The request and response classes of one method of one of our services."""
     found = pool().FindServiceByName(service).FindMethodByName(method)
     return message(found.input_type.full_name), message(found.output_type.full_name)
+
+
+class ReflectionPool:
+    """The pool as server reflection sees it. Reflection clients may ask for the file of a
+    method ("tensorflow.serving.PredictionService.Predict"), as ghz and `grpcurl describe`
+    do; protobuf's pool finds services but not methods, so a method is looked up through its
+    service."""
+
+    def __init__(self, wrapped: descriptor_pool.DescriptorPool) -> None:
+        self._wrapped = wrapped
+
+    def FindFileContainingSymbol(self, symbol: str) -> Any:  # noqa: N802 - protobuf's name
+        try:
+            return self._wrapped.FindFileContainingSymbol(symbol)
+        except KeyError:
+            service, _, method = symbol.rpartition(".")
+            try:
+                found = self._wrapped.FindServiceByName(service)
+            except KeyError:
+                raise KeyError(f"Couldn't find symbol {symbol}") from None
+            if method not in found.methods_by_name:
+                raise KeyError(f"Couldn't find symbol {symbol}") from None
+            return found.file
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._wrapped, name)
