@@ -13,7 +13,8 @@ process watching one namespace, all on 127.0.0.1. Then it prints:
 (b) the same for --count objects created at once: time until all are Ready / Available;
 (c) Kubernetes API writes (PATCH/POST/PUT/DELETE in the operator's
     modelship_api_requests_total) per ModelDeployment to reach Ready, and per minute once idle
-    over --idle-seconds; plus what the counter cannot see (kopf's Events, object changes);
+    over --idle-seconds; the idle requests as the API server itself counted them
+    (apiserver_request_total, every verb but WATCH); Events and object changes;
 (d) the operator process's resident memory (and CPU time) with --count ModelDeployments.
 
 Everything is torn down at the end, also on Ctrl-C or an error. The figures share the machine's
@@ -501,6 +502,7 @@ class Figures:
     settle_writes: Counter[str] = field(default_factory=Counter)
     idle_writes: Counter[str] = field(default_factory=Counter)
     idle_reads: int = 0
+    idle_server: Counter[str] = field(default_factory=Counter)
     idle_reconciles: Counter[str] = field(default_factory=Counter)
     idle_events: int = 0
     idle_md_changes: int = 0
@@ -572,8 +574,10 @@ def measure_batch(w: World, figures: Figures, count: int, idle: float, timeout: 
     md_changes = w.models.change_count()
     deployment_changes = w.deployments.change_count()
     cpu_start = w.operator.cpu_seconds()
+    server_start = server_requests(w)
     time.sleep(idle)
     end = w.operator.scrape()
+    figures.idle_server = server_requests(w) - server_start
     figures.idle_cpu = w.operator.cpu_seconds() - cpu_start
     figures.idle_writes = writes(start, end)
     figures.idle_reads = requests_of(start, end, ("GET",))
@@ -583,6 +587,30 @@ def measure_batch(w: World, figures: Figures, count: int, idle: float, timeout: 
     figures.idle_deployment_changes = w.deployments.change_count() - deployment_changes
     figures.rss_idle = w.operator.proc_status("VmRSS")
     figures.rss_peak = w.operator.proc_status("VmHWM")
+
+
+# What a reconcile of a ModelDeployment could read or write; the API server counts requests
+# for them whoever makes them (in this cluster: the operator, and the controllers, which are
+# quiet while nothing changes).
+OPERATOR_RESOURCES = ("modeldeployments", "deployments", "services", "pods", "jobs", "secrets")
+
+
+def server_requests(w: World) -> Counter[str]:
+    """apiserver_request_total for those resources by verb and resource, WATCH left out (a
+    stream, counted when it opens): the API server's own count, not the operator's."""
+    text = w.cluster.kubectl("get", "--raw", "/metrics").stdout
+    counts: Counter[str] = Counter()
+    for line in text.splitlines():
+        if not line.startswith("apiserver_request_total{"):
+            continue
+        labels = dict(
+            part.split("=", 1) for part in line[line.index("{") + 1 : line.rindex("}")].split(",")
+        )
+        resource = labels.get("resource", "").strip('"')
+        verb = labels.get("verb", "").strip('"')
+        if resource in OPERATOR_RESOURCES and verb != "WATCH":
+            counts[f"{verb} {resource}"] += int(float(line.rsplit(" ", 1)[1]))
+    return counts
 
 
 # -- report -----------------------------------------------------------------------------------
@@ -622,8 +650,8 @@ def report(figures: Figures, count: int, idle: float) -> None:
         f"({describe(figures.batch_writes)})",
     )
     row(
-        "  not in that counter",
-        f"{figures.batch_events / count:.1f} Events per ModelDeployment (posted through kopf); "
+        "  Events posted, object changes",
+        f"{figures.batch_events / count:.1f} Events per ModelDeployment (kopf or the operator); "
         f"{figures.batch_md_changes / count:.1f} changes per ModelDeployment object",
     )
     row(f"in the {SETTLE_SECONDS:.0f}s after all were Ready", describe(figures.settle_writes))
@@ -637,6 +665,12 @@ def report(figures: Figures, count: int, idle: float) -> None:
         "  idle reads, reconciles",
         f"{figures.idle_reads * per_minute:.0f} GETs per minute; "
         f"reconciles: {describe(figures.idle_reconciles)}",
+    )
+    server_total = sum(figures.idle_server.values())
+    row(
+        "  idle requests, counted by the API server",
+        f"{server_total * per_minute:.0f} per minute on {', '.join(OPERATOR_RESOURCES)} "
+        f"(WATCH aside): {describe(figures.idle_server)}",
     )
     row(
         "  idle object changes, Events",

@@ -63,3 +63,16 @@ def difference(
     after: Counter[tuple[str, str, str]], before: Counter[tuple[str, str, str]]
 ) -> dict[tuple[str, str, str], int]:
     return {key: after[key] - before[key] for key in after if after[key] != before[key]}
+
+
+def passes(port: int) -> float:
+    """Reconcile passes the operator on `port` has finished (of every ModelDeployment)."""
+    return total(scrape(port), "modelship_reconciles_total")
+
+
+def wait_passes(port: int, more: int, timeout: float = 30) -> None:
+    """Evidence that the operator looked again, `more` times, instead of a sleep."""
+    from tests.cluster_fixtures import wait_for
+
+    start = passes(port)
+    wait_for(lambda: passes(port) >= start + more, timeout=timeout, what=f"{more} more passes")

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import json
-import time
+from collections.abc import Callable
 
 import pytest
 
+from modelship.dev.s3 import free_port
 from modelship.dev.simulation import CRASHLOOP_IMAGE, INIT_CHECKSUM_IMAGE
-from tests.cluster_fixtures import wait_for
-from tests.integration.operator_env import ModelWorld, condition_of, is_ready_with
+from tests.cluster_fixtures import OperatorProcess, wait_for
+from tests.integration.counters import wait_passes
+from tests.integration.operator_env import OPERATOR_ENV, ModelWorld, condition_of, is_ready_with
 
 pytestmark = pytest.mark.integration
 
@@ -22,15 +24,20 @@ def stalled_with(reason: str):  # type: ignore[no-untyped-def]
     return check
 
 
-def test_version_without_manifest_is_ignored(operating: ModelWorld) -> None:
-    world = operating
+def test_version_without_manifest_is_ignored(
+    world: ModelWorld, run_operator: Callable[..., OperatorProcess]
+) -> None:
+    port = free_port()
+    world.operator = run_operator(
+        "--namespace", world.namespace, env={**OPERATOR_ENV, "MODELSHIP_METRICS_PORT": str(port)}
+    )
     world.publish()
     world.cluster.apply(world.model_deployment().obj(), namespace=world.namespace)
     world.wait_status(is_ready_with(1), "Ready on version 1")
     # A half-finished upload: version 2's files but no manifest.
     s3 = world.s3.client()
     s3.put_object(Bucket=world.bucket, Key=f"{world.prefix}/2/saved_model.pb", Body=b"partial")
-    time.sleep(7)  # more than one poll interval (5s)
+    wait_passes(port, 2)  # two more polls saw the half-finished version
     status = world.status()
     assert status["currentVersion"] == 1
     assert status.get("targetVersion") in (None, 1)
@@ -259,3 +266,25 @@ def test_a_model_deployment_is_deleted_even_with_the_operator_stopped(
         "delete", "modeldeployment", "digits", "-n", world.namespace, "--timeout=30s"
     )
     assert world.cluster.get("modeldeployment", "digits", world.namespace) is None
+
+
+def test_an_object_the_api_server_refuses_is_named_in_the_status(operating: ModelWorld) -> None:
+    """Here a ResourceQuota that allows no Service; in the field, a full Service IP range."""
+    world = operating
+    quota = {
+        "apiVersion": "v1",
+        "kind": "ResourceQuota",
+        "metadata": {"name": "no-services"},
+        "spec": {"hard": {"services": "0"}},
+    }
+    world.cluster.apply(quota, namespace=world.namespace)
+    world.publish()
+    world.cluster.apply(world.model_deployment().obj(), namespace=world.namespace)
+    status = world.wait_status(stalled_with("ObjectRefused"), "Stalled with ObjectRefused")
+    message = condition_of(status, "Stalled")["message"]
+    assert "Service digits" in message and "exceeded quota" in message, message
+    assert condition_of(status, "Ready")["status"] == "False"
+    assert any(e["reason"] == "ObjectRefused" for e in world.events())
+
+    world.cluster.kubectl("delete", "resourcequota", "no-services", "-n", world.namespace)
+    world.wait_status(is_ready_with(1), "Ready once the quota is gone", timeout=90)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import re
-import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -18,8 +17,10 @@ from typing import Any
 
 import pytest
 
+from modelship.dev.s3 import free_port
 from modelship.dev.simulation import A100
 from tests.cluster_fixtures import OperatorProcess, wait_for
+from tests.integration.counters import wait_passes
 from tests.integration.operator_env import OPERATOR_ENV, ModelWorld, condition_of, is_ready_with
 
 pytestmark = pytest.mark.integration
@@ -280,14 +281,19 @@ def test_the_cron_schedule_starts_a_run_when_it_is_due(
     assert started > datetime.now(UTC) + timedelta(hours=24)  # the injected clock was used
 
 
-def test_without_a_due_schedule_nothing_is_trained(operating: ModelWorld) -> None:
-    world = operating
+def test_without_a_due_schedule_nothing_is_trained(
+    world: ModelWorld, run_operator: Callable[..., OperatorProcess]
+) -> None:
+    port = free_port()
+    world.operator = run_operator(
+        "--namespace", world.namespace, env={**OPERATOR_ENV, "MODELSHIP_METRICS_PORT": str(port)}
+    )
     world.publish({"accuracy": 0.9})
     md = world.model_deployment().obj()
     md["spec"]["training"] = {"entrypoint": "digits_train:main", "schedule": "0 3 * * *"}
     world.cluster.apply(md, namespace=world.namespace)
     world.wait_status(is_ready_with(1), "version 1 serving")
-    time.sleep(6)  # more than one poll interval (5s)
+    wait_passes(port, 2)  # two more polls, each of which could have started a run
     assert job_names(world) == []
     assert not (world.status().get("training") or {}).get("jobName")
 
@@ -330,9 +336,12 @@ def test_only_the_last_three_runs_are_kept_with_their_services(operating: ModelW
 
 
 def test_a_job_the_api_server_refuses_is_reported_not_retried_in_a_loop(
-    operating: ModelWorld,
+    world: ModelWorld, run_operator: Callable[..., OperatorProcess]
 ) -> None:
-    world = operating
+    port = free_port()
+    world.operator = run_operator(
+        "--namespace", world.namespace, env={**OPERATOR_ENV, "MODELSHIP_METRICS_PORT": str(port)}
+    )
     md = world.model_deployment().obj()
     # Our schema cannot know every field path the kubelet supports; the Job API does.
     bad = {"name": "WHERE", "valueFrom": {"fieldRef": {"fieldPath": "status.nowhere"}}}
@@ -348,6 +357,6 @@ def test_a_job_the_api_server_refuses_is_reported_not_retried_in_a_loop(
     assert "status.nowhere" in condition_of(status, "Ready")["message"]
     assert job_names(world) == []
     assert any(e["reason"] == "TrainingFailed" for e in world.events())
-    time.sleep(6)  # more than a poll interval: not tried again with the same spec
+    wait_passes(port, 2)  # looked again twice: not tried again with the same spec
     assert world.status()["training"]["jobName"] == run["jobName"]
     assert job_names(world) == []

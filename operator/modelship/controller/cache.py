@@ -11,7 +11,7 @@ its initial listing, so a reconcile never sees a half-filled cache.
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -196,9 +196,12 @@ class ObjectCache:
         key = (after["kind"], meta.get("namespace") or "", meta["name"])
         self._written[key] = (_version(before), dict(after))
 
-    def forget(self, kinds: Iterable[str], namespace: str, name: str) -> None:
-        for kind in kinds:
-            self._written.pop((kind, namespace, name), None)
+    def forget(self, namespace: str, instance: str) -> None:
+        """Drop what our writes returned for a ModelDeployment that is gone, and its objects."""
+        for key, (_, after) in list(self._written.items()):
+            labels = after["metadata"].get("labels") or {}
+            if key[1] == namespace and (instance in (key[2], labels.get(LABEL_INSTANCE))):
+                del self._written[key]
 
 
 def _version(obj: Mapping[str, Any] | None) -> str | None:

@@ -53,6 +53,7 @@ from modelship.reconcile.lifecycle import (
     refused_run,
 )
 from modelship.reconcile.owner import LABEL_INSTANCE, SERVING, TRAINING, Owner
+from modelship.reconcile.refusal import OBJECT_REFUSED, refused_object_patch
 from modelship.reconcile.status import Event
 from modelship.reconcile.storage import storage_settings
 from modelship.reconcile.training import TrainingSettings, is_training_service
@@ -242,7 +243,13 @@ async def apply_plan(
 ) -> None:
     current = {_key(o): o for o in observed if o is not None}
     for obj in plan.objects:
-        await apply_if_changed(op, obj, current.get(_key(obj)))
+        try:
+            await apply_if_changed(op, obj, current.get(_key(obj)))
+        except ApiException as error:
+            if not is_refusal(error):
+                raise
+            await report_refusal(op, body, obj, error, logger)
+            raise  # retried with backoff; the status says why meanwhile
     namespace = owner.namespace
     for job in training.stale_jobs:
         await op.in_thread(op.kube.delete, "batch/v1", "Job", namespace, job)
@@ -267,6 +274,39 @@ async def apply_plan(
         write = logger.warning if event.type == "Warning" else logger.info
         write(f"{namespace}/{owner.name}: {event.reason}: {event.message}")
         await post_event(op, body, event, logger)
+
+
+def is_refusal(error: ApiException) -> bool:
+    """The API server will not take the object as it is (not a conflict, not a throttle, not
+    a namespace on its way out): a person must change something."""
+    status = error.status or 0
+    return 400 <= status < 500 and status not in (409, 429) and not is_namespace_terminating(error)
+
+
+async def report_refusal(
+    op: Operator,
+    body: Mapping[str, Any],
+    obj: Mapping[str, Any],
+    error: ApiException,
+    logger: Logger,
+) -> None:
+    meta = body["metadata"]
+    says = api_message(error)
+    patch = refused_object_patch(
+        body.get("status") or {},
+        obj["kind"],
+        obj["metadata"]["name"],
+        says,
+        int(meta.get("generation", 1)),
+        op.clock(),
+    )
+    if not patch:
+        return  # already said, nothing new to write
+    logger.warning(f"{meta['namespace']}/{meta['name']}: {obj['kind']} refused: {says}")
+    updated = await op.in_thread(op.kube.patch_status, meta["namespace"], meta["name"], patch)
+    op.cache.wrote(body, updated)
+    message = patch["conditions"][0]["message"] if patch["conditions"] else says
+    await post_event(op, body, Event("Warning", OBJECT_REFUSED, message), logger)
 
 
 async def post_event(op: Operator, body: Mapping[str, Any], event: Event, logger: Logger) -> None:
@@ -296,7 +336,7 @@ def event_object(body: Mapping[str, Any], event: Event, now: datetime) -> dict[s
         },
         "type": event.type,
         "reason": event.reason,
-        "message": event.message[:1024],
+        "message": event.message[:1024],  # as kopf cut them (its MAX_MESSAGE_LENGTH)
         "source": {"component": "modelship"},
         "reportingComponent": "modelship",
         "firstTimestamp": stamp,

@@ -140,6 +140,7 @@ class Operator:
     def stop_loop(self, key: LoopKey) -> None:
         task = self.loops.pop(key, None)
         self.wakeups.pop(key, None)
+        self.cache.forget(*key)
         if task is not None:
             task.cancel()
 

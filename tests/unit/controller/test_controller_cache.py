@@ -70,3 +70,15 @@ def test_an_unchanged_object_is_applied_again_only_after_a_while() -> None:
     assert needs_apply("abc", seen, applied_at=None, now=130.0)  # a restarted operator
     assert needs_apply("def", seen, applied_at=100.0, now=130.0)
     assert needs_apply("abc", None, applied_at=100.0, now=130.0)
+
+
+def test_a_gone_model_deployment_leaves_nothing_behind() -> None:
+    labels = {"app.kubernetes.io/instance": "digits", "app.kubernetes.io/component": "training"}
+    cache = cache_with()
+    cache.wrote(None, obj("Job", "digits-train-4", "9", **labels))
+    cache.wrote(None, obj("ModelDeployment", "digits", "3"))
+    cache.wrote(None, obj("ModelDeployment", "other", "3"))
+    cache.forget("ns", "digits")
+    assert cache.jobs("ns", "digits", "training") == []
+    assert cache.model_deployment("ns", "digits") is None
+    assert cache.model_deployment("ns", "other") is not None
