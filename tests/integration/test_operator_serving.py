@@ -171,6 +171,10 @@ def test_operator_metrics_liveness_and_readiness_endpoints(
     reconciles = re.findall(r'^modelship_reconciles_total\{result="(\w+)"\} (\S+)$', text, re.M)
     assert reconciles and sum(float(n) for _, n in reconciles) >= 1, text[:2000]
     assert "modelship_reconcile_duration_seconds_bucket" in text
+    # Concurrency is bounded and measured: passes in flight and waiting, S3 listing times.
+    assert re.search(r"^modelship_reconciles_in_flight \S+$", text, re.M), text[:2000]
+    assert re.search(r"^modelship_reconciles_waiting 0\.0$", text, re.M), text[:2000]
+    assert 'modelship_s3_listing_duration_seconds_bucket{le="1.0",result="ok"}' in text
     assert re.search(r"^modelship_api_requests_total\{.*verb=\"PATCH\"", text, re.M), text[:2000]
     # Both listen on 127.0.0.1 only.
     for port in (metrics_port, health_port):

@@ -32,6 +32,18 @@ S3_LISTINGS: Final = Counter(
     "Listings of a model's versions in S3 (one per reconcile pass), by result.",
     ["result"],
 )
+S3_LISTING_DURATION: Final = Histogram(
+    "modelship_s3_listing_duration_seconds",
+    "Duration of one listing of a model's versions, by result (a timeout ends at its deadline).",
+    ["result"],
+    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+)
+RECONCILES_IN_FLIGHT: Final = Gauge(
+    "modelship_reconciles_in_flight", "Reconcile passes running now (at most the limit)."
+)
+RECONCILES_WAITING: Final = Gauge(
+    "modelship_reconciles_waiting", "Reconcile passes due but waiting for a free slot."
+)
 LEADER: Final = Gauge(
     "modelship_leader", "1 while this replica holds the leader-election Lease (or runs alone)."
 )

@@ -78,8 +78,7 @@ async def reconcile_loop(op: Operator, namespace: str, name: str) -> None:
         wakeup.clear()
         started = time.perf_counter()
         try:
-            async with op.slots():
-                delay = await reconcile(op, namespace, name, logger)
+            delay = await bounded_pass(op, namespace, name, logger)
             failures, last_error = 0, ""
             result = "converging" if delay <= op.settings.converge_interval else "steady"
         except asyncio.CancelledError:
@@ -105,6 +104,22 @@ async def reconcile_loop(op: Operator, namespace: str, name: str) -> None:
         metrics.RECONCILE_DURATION.labels(result=result).observe(time.perf_counter() - started)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(wakeup.wait(), timeout=delay)
+
+
+async def bounded_pass(op: Operator, namespace: str, name: str, logger: Logger) -> float:
+    """One pass in one of the operator's limited slots (passes beyond the limit wait their
+    turn, first come first served), so a burst of changes never runs unbounded."""
+    slots = op.slots()
+    metrics.RECONCILES_WAITING.inc()
+    try:
+        await slots.acquire()
+    finally:
+        metrics.RECONCILES_WAITING.dec()
+    try:
+        with metrics.RECONCILES_IN_FLIGHT.track_inprogress():
+            return await reconcile(op, namespace, name, logger)
+    finally:
+        slots.release()
 
 
 def is_namespace_terminating(error: Exception) -> bool:
@@ -227,8 +242,11 @@ async def gather_artifacts(
     except ArtifactError as error:
         return error
     deadline = op.settings.poll_interval(spec.storage.poll_interval)
+    started = time.perf_counter()
     listed = await op.storage.list_versions(settings, uri, deadline)
-    metrics.S3_LISTINGS.labels(result="error" if isinstance(listed, ArtifactError) else "ok").inc()
+    result = "error" if isinstance(listed, ArtifactError) else "ok"
+    metrics.S3_LISTINGS.labels(result=result).inc()
+    metrics.S3_LISTING_DURATION.labels(result=result).observe(time.perf_counter() - started)
     return listed
 
 
