@@ -16,6 +16,9 @@ install:
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e '.[dev,server,train,tf-cpu]'
+	# TF Serving's own client stubs, for the compatibility tests: the package requires
+	# `tensorflow`, which would install beside tensorflow-cpu, so without its dependencies.
+	$(PY) -m pip install -q --no-deps tensorflow-serving-api
 
 testbed: install
 	$(MS) dev build
@@ -78,9 +81,13 @@ dev-down:
 	$(MS) dev down
 
 bench: testbed
-	$(PY) bench/testbed.py
-	$(PY) bench/artifacts.py --size-mb 256
-	$(PY) bench/serving.py
+	# -P: the script's folder is not put first on sys.path (bench/operator.py would shadow
+	# Python's own operator module).
+	$(PY) -P bench/testbed.py
+	$(PY) -P bench/artifacts.py --size-mb 256
+	$(PY) -P bench/serving.py
+	@$(MS) dev status >/dev/null 2>&1 && $(PY) -P bench/real_node.py || \
+	  echo "bench/real_node.py needs the sandbox with its real node: run make dev first"
 
 helm-lint: testbed
 	$(BIN)/helm lint charts/modelship

@@ -1,7 +1,7 @@
 """How long a serving pod takes on the sandbox's real node, step by step, beside the physical
 limit measured in the same run: a plain pod of the same image that only starts Python.
 
-    python bench/real_node.py [--runs 3]
+    python -P bench/real_node.py [--runs 3]   (-P: bench/operator.py would shadow the stdlib)
 
 Needs the sandbox with its real node (`modelship dev up`, or `make dev`) and the digits model
 published at s3://models/digits (`make dev` does it). For each run it applies a one-replica
@@ -93,6 +93,7 @@ def serving_run(index: int, endpoint: str) -> dict[str, float]:
     applied = time.time()
     kubectl("apply", "-f", "-", input=json.dumps(md))
     pod = wait_pod(namespace, "app.kubernetes.io/component=serving", ready)
+    seen_ready = time.time()
     init = pod["status"]["initContainerStatuses"][0]["state"]["terminated"]
     server = pod["status"]["containerStatuses"][0]["state"]["running"]
     created = ts(pod["metadata"]["creationTimestamp"])
@@ -101,14 +102,15 @@ def serving_run(index: int, endpoint: str) -> dict[str, float]:
         "pod created -> scheduled": condition_time(pod, "PodScheduled") - created,
         "pull (init container)": ts(init["finishedAt"]) - ts(init["startedAt"]),
         "server start -> Ready": condition_time(pod, "Ready") - ts(server["startedAt"]),
-        "apply -> Ready": condition_time(pod, "Ready") - applied,
+        "apply -> Ready (seen here)": seen_ready - applied,
     }
     kubectl("delete", "namespace", namespace, "--wait=false")
     return figures
 
 
 def plain_run(index: int, command: list[str]) -> float:
-    """Seconds from creating a pod of the server image to its container exiting 0."""
+    """Seconds from creating a pod of the server image to seeing it Succeeded (polled here
+    every 0.2 s, as the ModelDeployment's Ready is)."""
     namespace = f"bench-plain-{index}-{int(time.time())}"
     kubectl("create", "namespace", namespace)
     pod = {
@@ -131,10 +133,10 @@ def plain_run(index: int, command: list[str]) -> float:
     }
     created = time.time()
     kubectl("apply", "-f", "-", input=json.dumps(pod))
-    done = wait_pod(namespace, "bench=plain", lambda p: p["status"].get("phase") == "Succeeded")
-    finished = done["status"]["containerStatuses"][0]["state"]["terminated"]["finishedAt"]
+    wait_pod(namespace, "bench=plain", lambda p: p["status"].get("phase") == "Succeeded")
+    seen = time.time()
     kubectl("delete", "namespace", namespace, "--wait=false")
-    return ts(finished) - created
+    return seen - created
 
 
 def main() -> None:
@@ -147,17 +149,21 @@ def main() -> None:
     )
     runs = [serving_run(i, state.pod_s3_endpoint) for i in range(args.runs)]
     python_only = [plain_run(i, ["python3", "-c", "pass"]) for i in range(args.runs)]
-    cli_only = [plain_run(i, ["modelship", "--help"]) for i in range(args.runs)]
+    tf_only = [plain_run(i, ["python3", "-c", "import tensorflow"]) for i in range(args.runs)]
     print(f"real node, {args.runs} runs, median (min-max), from the API server's timestamps (1 s)")
     for key in runs[0]:
         values = [r[key] for r in runs]
         print(
             f"  {key:28} {statistics.median(values):6.1f} s ({min(values):.1f}-{max(values):.1f})"
         )
-    print(f"  {'limit: pod python3 -c pass':28} {statistics.median(python_only):6.1f} s")
-    print(f"  {'limit: pod modelship --help':28} {statistics.median(cli_only):6.1f} s")
-    ratio = statistics.median(r["apply -> Ready"] for r in runs) / statistics.median(python_only)
-    print(f"  apply -> Ready is {ratio:.1f}x the plain pod of the same image")
+    floor, tf_floor = statistics.median(python_only), statistics.median(tf_only)
+    print(f"  {'limit: pod python3 -c pass':28} {floor:6.1f} s")
+    print(f"  {'limit: pod import tensorflow':28} {tf_floor:6.1f} s")
+    seen = statistics.median(r["apply -> Ready (seen here)"] for r in runs)
+    print(
+        f"  apply -> Ready is {seen / floor:.1f}x a pod that only starts Python and "
+        f"{seen / tf_floor:.1f}x one that only imports TensorFlow (same image, same node)"
+    )
     record = images.images_dir() / "built.json"
     if record.exists():
         print("images (last `modelship dev images`):")

@@ -42,9 +42,17 @@ class RealNodeBed:
         labels = [f"{k}={v}" for k, v in RESTRICTED.items()]
         self.cluster.kubectl("label", "namespace", namespace, "--overwrite", *labels)
 
-    def client_pod(self, namespace: str, name: str, script: str, timeout: float = 120) -> str:
-        """Runs `python3 -c script` in a pod on the real node (the server image, restricted
-        profile) and returns its output once it Succeeded."""
+    def client_pod(
+        self,
+        namespace: str,
+        name: str,
+        script: str,
+        timeout: float = 120,
+        image: str | None = None,
+        run_as: int = 1000,
+    ) -> str:
+        """Runs `python3 -c script` in a pod on the real node (the server image unless told,
+        restricted profile) and returns its output once it Succeeded."""
         pod = {
             "apiVersion": "v1",
             "kind": "Pod",
@@ -56,13 +64,13 @@ class RealNodeBed:
                 "tolerations": node.tolerations(),
                 "securityContext": {
                     "runAsNonRoot": True,
-                    "runAsUser": 1000,
+                    "runAsUser": run_as,
                     "seccompProfile": {"type": "RuntimeDefault"},
                 },
                 "containers": [
                     {
                         "name": "client",
-                        "image": images.image_ref("server"),
+                        "image": image or images.image_ref("server"),
                         "imagePullPolicy": "Never",
                         "command": ["python3", "-c", script],
                         "securityContext": {

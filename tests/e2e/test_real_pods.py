@@ -373,6 +373,23 @@ def test_training_job_runs_on_the_real_node_and_its_version_serves(
     assert len(answer["predictions"][0]) == 10
 
 
+def test_the_operator_image_is_the_core_without_tensorflow(
+    real_world: ModelWorld, real_node: RealNodeBed
+) -> None:
+    script = (
+        "import importlib.util, kopf, kubernetes, boto3, modelship.controller;"
+        "print('tensorflow' if importlib.util.find_spec('tensorflow') else 'no tensorflow')"
+    )
+    output = real_node.client_pod(
+        real_world.namespace,
+        "operator-image",
+        script,
+        image=images.image_ref("operator"),
+        run_as=65532,
+    )
+    assert output.strip().splitlines()[-1] == "no tensorflow"
+
+
 def test_stopping_the_real_node_leaves_nothing_behind(real_node: RealNodeBed) -> None:
     # Last in this module: stop the session's node, compare the machine with its state before
     # the node started, then start it again for whatever runs after.
