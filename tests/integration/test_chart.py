@@ -41,8 +41,8 @@ def dry_run(cluster: KubeCluster, objects: list[dict[str, Any]]) -> str:
 
 VALUE_SETS: dict[str, dict[str, Any]] = {
     "defaults": {},
-    "peering cluster-wide": {"replicas": 3},
-    "namespaced with peering and network policy": {
+    "three replicas on the Lease, cluster-wide": {"replicas": 3},
+    "namespaced with two replicas and network policy": {
         "replicas": 2,
         "rbac": {"namespaced": True},
         "watchNamespaces": ["WATCHED0", "WATCHED1"],

@@ -194,6 +194,7 @@ def test_modelship_run_accepts_the_deployments_arguments_and_environment(
     assert params["namespaces"] == ("a,b",)
     assert params["metrics_port"] == 8080 and params["health_port"] == 8081
     assert params["leader_election"] is True and params["lease_name"] == "modelship"
+    assert (params["max_concurrent_reconciles"], params["listings_per_endpoint"]) == (16, 4)
     assert params["log_format"] == "text"
     assert params["server_image"] == "ghcr.io/modelship/server:0.1.0"
 
