@@ -186,11 +186,17 @@ def restart_apiserver(cluster: KubeCluster, down: float) -> None:
 
 
 def test_the_operator_reconnects_its_watches_after_the_api_server_restarts(
-    operating: ModelWorld,
+    world: ModelWorld, run_operator: Callable[..., OperatorProcess]
 ) -> None:
-    world = operating
     if world.cluster.cluster is None:
         pytest.skip("restarts the test bed's own API server")
+    # With leader election: the Lease too must survive the outage (it is lost, then held again).
+    world.operator = run_operator(
+        "--namespace",
+        world.namespace,
+        "--leader-election",
+        env={**OPERATOR_ENV, "POD_NAMESPACE": world.namespace},
+    )
     world.publish()
     world.cluster.apply(world.model_deployment().obj(), namespace=world.namespace)
     world.wait_status(is_ready_with(1), "Ready on version 1")

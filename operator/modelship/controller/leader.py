@@ -157,7 +157,9 @@ class LeaderElection:
             except ApiException as error:
                 if error.status != 409:  # 409: another replica wrote first; read again
                     log.warning(f"the Lease could not be read or written: {error.reason}")
-            except OSError as error:
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:  # urllib3's errors are not OSErrors; the loop must live
                 log.warning(f"the API server could not be reached for the Lease: {error}")
             if (
                 self.leading.is_set()
@@ -193,5 +195,5 @@ class LeaderElection:
             if lease and (lease.get("spec") or {}).get("holderIdentity") == self.identity:
                 spec = {**lease["spec"], "holderIdentity": None, "leaseDurationSeconds": 1}
                 await self._call(self.kube.replace, {**lease, "spec": spec})
-        except (ApiException, OSError) as error:
+        except Exception as error:  # best effort: a standby takes over when it expires
             log.warning(f"the Lease was not released (a standby waits for it to expire): {error}")
