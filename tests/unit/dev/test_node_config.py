@@ -6,8 +6,11 @@ from __future__ import annotations
 import ipaddress
 from pathlib import Path
 
+import pytest
+
 from modelship.dev import node
 from modelship.dev.cluster import components_patches
+from modelship.dev.sandbox import Sandbox
 
 
 def test_pods_get_a_route_to_services_only_never_a_default_route() -> None:
@@ -97,3 +100,19 @@ def test_snapshot_differences_name_what_changed() -> None:
         "sysctl net/ipv4/ip_forward: 0 before, 1 after",
     ]
     assert before.differences(before) == []
+
+
+def test_a_machine_without_the_runtime_is_named_exactly(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A PATH with none of the node's tools, as on a machine without Debian's packages.
+    monkeypatch.setenv("PATH", str(tmp_path))
+    missing = node.missing_features()
+    assert "'containerd' is not installed (apt-get install containerd)" in missing
+    assert "'runc' is not installed (apt-get install runc)" in missing
+    assert "'iptables' is not installed (apt-get install iptables)" in missing
+    # The sandbox then starts with kwok's nodes only and says why, instead of failing.
+    reason = Sandbox("unit")._start_real_node()
+    assert reason.startswith("unavailable: ")
+    assert "'containerd' is not installed" in reason
+    assert "kwok nodes only" in capsys.readouterr().err
