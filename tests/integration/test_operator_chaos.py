@@ -103,8 +103,8 @@ def test_a_hung_s3_server_delays_only_its_own_models_and_is_named_in_their_statu
     world.wait_status(is_ready_with(1), "stuck Ready again", name="stuck", timeout=20)
 
 
-MODELS = 20
-KILLS = 5
+MODELS = 50
+KILLS = 10
 
 
 def all_ready_on(world: ModelWorld, version: int) -> bool:
@@ -130,7 +130,7 @@ def test_killing_the_operator_again_and_again_during_a_rollout_loses_and_doubles
 
     world.publish()  # version 2: every model rolls to it while the operator keeps dying
     for _ in range(KILLS):
-        time.sleep(3)  # the kill schedule, not a wait for anything
+        time.sleep(5)  # the kill schedule (every 5 s), not a wait for anything
         operator.process.send_signal(signal.SIGKILL)
         operator.process.wait()
         operator = start()
