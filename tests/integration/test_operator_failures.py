@@ -12,6 +12,7 @@ from modelship.dev.simulation import CRASHLOOP_IMAGE, INIT_CHECKSUM_IMAGE
 from tests.cluster_fixtures import OperatorProcess, wait_for
 from tests.integration.counters import wait_passes
 from tests.integration.operator_env import OPERATOR_ENV, ModelWorld, condition_of, is_ready_with
+from tests.resources import s3_secret
 
 pytestmark = pytest.mark.integration
 
@@ -141,7 +142,10 @@ def test_missing_secret_is_stalled_then_heals_when_created(world: ModelWorld, ru
     world.wait_status(is_ready_with(1), "Ready once the Secret exists", timeout=60)
 
 
-@pytest.mark.parametrize("case", ["no-bucket", "no-versions", "pinned-missing", "denied"])
+@pytest.mark.parametrize(
+    "case",
+    ["no-bucket", "no-versions", "pinned-missing", "denied", "unknown-key", "https-on-http"],
+)
 def test_bad_storage_input_is_stalled_with_a_reason(operating: ModelWorld, case: str) -> None:
     world = operating
     md = world.model_deployment()
@@ -150,6 +154,9 @@ def test_bad_storage_input_is_stalled_with_a_reason(operating: ModelWorld, case:
         "no-versions": "NoVersions",
         "pinned-missing": "VersionNotFound",
         "denied": "AccessDenied",
+        # Lasting misconfigurations a retry cannot fix: a person must look (not Reconciling).
+        "unknown-key": "AccessDenied",
+        "https-on-http": "StorageTLSFailed",
     }[case]
     if case == "no-bucket":
         md.storage(
@@ -174,6 +181,14 @@ def test_bad_storage_input_is_stalled_with_a_reason(operating: ModelWorld, case:
             namespace=world.namespace,
         )
         md.set("storage.secretRef", {"name": "wrong"})
+    elif case == "unknown-key":
+        world.cluster.apply(
+            s3_secret("unknown", "nobody-we-know", "not-the-secret"), namespace=world.namespace
+        )
+        md.set("storage.secretRef", {"name": "unknown"})
+    elif case == "https-on-http":
+        world.publish()
+        md.set("storage.endpoint", world.s3.endpoint.replace("http://", "https://"))
     world.cluster.apply(md.obj(), namespace=world.namespace)
     status = world.wait_status(
         lambda s: expected in json.dumps(s.get("conditions", [])),

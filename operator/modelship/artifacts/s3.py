@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from modelship.artifacts.errors import (
     ACCESS_DENIED,
     BUCKET_NOT_FOUND,
+    STORAGE_TLS_FAILED,
     STORAGE_UNAVAILABLE,
     ArtifactError,
 )
@@ -34,6 +35,9 @@ _ACCESS_DENIED_CODES = frozenset(
         "ExpiredToken",
         "Forbidden",
         "403",
+        "401",
+        # versitygw's answer for an access key it does not know.
+        "XAdminUserNotFound",
     }
 )
 
@@ -96,10 +100,23 @@ def make_s3_client(
 def storage_error(err: Exception, what: str, bucket: str) -> ArtifactError:
     """Translate a boto3/botocore/network error raised while doing `what` into an
     ArtifactError; anything unexpected becomes StorageUnavailable."""
-    from botocore.exceptions import ClientError, NoCredentialsError, PartialCredentialsError
+    from botocore.exceptions import (
+        ClientError,
+        NoCredentialsError,
+        PartialCredentialsError,
+        SSLError,
+    )
 
     if isinstance(err, ArtifactError):
         return err
+    if isinstance(err, SSLError):
+        # Lasting, not transient: retrying will not change the scheme or the certificate.
+        return ArtifactError(
+            STORAGE_TLS_FAILED,
+            f"TLS with the store failed while {what}: {err}; check that the endpoint's scheme "
+            "matches the server (https:// needs a TLS server, http:// a plain one) and that "
+            "its certificate is trusted.",
+        )
     if isinstance(err, NoCredentialsError | PartialCredentialsError):
         return ArtifactError(
             ACCESS_DENIED,
@@ -112,7 +129,7 @@ def storage_error(err: Exception, what: str, bucket: str) -> ArtifactError:
             return ArtifactError(
                 BUCKET_NOT_FOUND, f"the bucket {bucket!r} does not exist (while {what})."
             )
-        if code in _ACCESS_DENIED_CODES or status == 403:
+        if code in _ACCESS_DENIED_CODES or status in (401, 403):
             return ArtifactError(
                 ACCESS_DENIED,
                 f"access denied while {what} ({code}): check the credentials and that they "
