@@ -1,6 +1,7 @@
 """The operator when its dependencies misbehave, on the real test bed: an S3 server that hangs
 (SIGSTOP) holds up only the ModelDeployments stored on it, and says so in their status; and
-an operator SIGKILLed again and again during a rollout loses nothing and makes nothing twice;
+an operator SIGKILLed again and again during a rollout (or around a training Job's creation)
+loses nothing and makes nothing twice;
 and when the API server restarts, the operator's watches reconnect without a restart.
 (Killing the leader of two replicas: test_chart_leader_election.py.)"""
 
@@ -17,8 +18,9 @@ from typing import Any
 import pytest
 
 from modelship.artifacts import ArtifactStore, parse_storage_uri
-from modelship.dev.s3 import S3Server
+from modelship.dev.s3 import S3Server, free_port
 from tests.cluster_fixtures import KubeCluster, OperatorProcess, wait_for
+from tests.integration.counters import wait_passes
 from tests.integration.operator_env import (
     OPERATOR_ENV,
     ModelWorld,
@@ -211,3 +213,29 @@ def test_the_operator_reconnects_its_watches_after_the_api_server_restarts(
         lambda s: is_ready_with(2)(s) and s.get("readyReplicas") == 2, "scaled to 2", timeout=60
     )
     assert world.operator.process.poll() is None, "the same operator process, never restarted"
+
+
+def test_a_training_run_survives_operator_kills_without_a_second_job(
+    world: ModelWorld, run_operator: Callable[..., OperatorProcess]
+) -> None:
+    """The version number is chosen before the Job is created and read back from the cluster
+    after a restart, so killing the operator around the Job's creation never starts another."""
+    md = world.model_deployment().obj()
+    md["spec"]["training"] = {"entrypoint": "digits_train:main"}
+    world.cluster.apply(md, namespace=world.namespace)
+    for _ in range(3):
+        operator = run_operator("--namespace", world.namespace, env=OPERATOR_ENV)
+        wait_for(lambda: world.cluster.list("jobs", world.namespace), timeout=60, what="the Job")
+        operator.process.send_signal(signal.SIGKILL)  # right after it made (or found) the Job
+        operator.process.wait()
+    port = free_port()
+    world.operator = run_operator(
+        "--namespace", world.namespace, env={**OPERATOR_ENV, "MODELSHIP_METRICS_PORT": str(port)}
+    )
+    world.wait_status(
+        lambda s: (s.get("training") or {}).get("jobName") == "digits-train-1", "the run recorded"
+    )
+    wait_passes(port, 2)
+    assert [j["metadata"]["name"] for j in world.cluster.list("jobs", world.namespace)] == [
+        "digits-train-1"
+    ]
