@@ -1,9 +1,9 @@
 """The operator when its dependencies misbehave, on the real test bed: an S3 server that hangs
-(SIGSTOP) holds up only the ModelDeployments stored on it, and says so in their status; and
-an operator SIGKILLed again and again during a rollout (or around a training Job's creation)
-loses nothing and makes nothing twice;
-and when the API server restarts, the operator's watches reconnect without a restart.
-(Killing the leader of two replicas: test_chart_leader_election.py.)"""
+(SIGSTOP) holds up only the ModelDeployments stored on it, and says so in their status; an
+operator SIGKILLed again and again during a rollout (or around a training Job's creation)
+loses nothing and makes nothing twice; and when the API server restarts, the operator's
+watches reconnect without a restart. (Killing the leader of two replicas:
+test_chart_leader_election.py.)"""
 
 from __future__ import annotations
 
