@@ -77,6 +77,20 @@ PRINTER_COLUMNS: list[dict[str, Any]] = [
         "priority": 1,
     },
     {
+        "name": "Step",
+        "type": "integer",
+        "jsonPath": ".status.rollout.step",
+        "description": "The canary rollout's step (spec.rollout.strategy Canary).",
+        "priority": 1,
+    },
+    {
+        "name": "Weight",
+        "type": "integer",
+        "jsonPath": ".status.rollout.weight",
+        "description": "The canary's share of the ready replicas, in percent.",
+        "priority": 1,
+    },
+    {
         "name": "Endpoint",
         "type": "string",
         "jsonPath": ".status.endpoint",

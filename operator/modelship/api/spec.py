@@ -507,6 +507,26 @@ class ServingSpec:
 
 
 @dataclass(frozen=True)
+class CanaryStep:
+    """One step of a canary: the new version's share of traffic, and how long to hold it."""
+
+    weight: int = prop(
+        "The new version's share of traffic at this step, in percent (1 to 100). With traffic "
+        "by replicas, the share is the canary's share of the replicas, rounded up to a whole pod.",
+        minimum=1,
+        maximum=100,
+    )
+    pause: float | None = duration_prop(
+        "How long to hold this step once the canary's pods are Ready, e.g. 2m, before the next "
+        "step. Omitted: hold until promoted (the annotation modelship.io/promote set to a new "
+        "value). Between 1s and 168h.",
+        default=None,
+        minimum="1s",
+        maximum="168h",
+    )
+
+
+@dataclass(frozen=True)
 class RolloutSpec:
     """How a new version replaces the serving one."""
 
@@ -530,12 +550,42 @@ class RolloutSpec:
                 "be replaced: raise one of them"
             ),
         ),
+        Rule(
+            cel=(
+                "!has(self.strategy) || self.strategy != 'Canary' || "
+                "(has(self.steps) && size(self.steps) > 0)"
+            ),
+            holds=lambda rollout: rollout.strategy != "Canary" or bool(rollout.steps),
+            field="steps",
+            reason="MissingField",
+            message=(
+                "{path}.strategy is Canary but {path}.steps is empty: give at least one step, "
+                "e.g. steps: [{weight: 10, pause: 2m}, {weight: 50}]"
+            ),
+        ),
+        Rule(
+            cel=(
+                "(has(self.strategy) && self.strategy == 'Canary') || !has(self.steps) || "
+                "size(self.steps) == 0"
+            ),
+            holds=lambda rollout: rollout.strategy == "Canary" or not rollout.steps,
+            field="steps",
+            reason="ConflictingFields",
+            message=(
+                "{path}.steps is set but {path}.strategy is not Canary, so the steps would be "
+                "ignored: set {path}.strategy: Canary, or remove {path}.steps"
+            ),
+        ),
     )
 
-    strategy: Literal["RollingUpdate"] = prop(
-        "How to replace pods: RollingUpdate (the only strategy so far). Default RollingUpdate.",
+    strategy: Literal["RollingUpdate", "Canary"] = prop(
+        "How a new version replaces the serving one: RollingUpdate (Kubernetes' own, one "
+        "Deployment) or Canary (the new version runs as its own Deployment <name>-canary beside "
+        "the stable one, behind the same Service, and takes a growing share of the replicas "
+        "step by step; a crash-looping, never-Ready or aborted canary is rolled back). Default "
+        "RollingUpdate.",
         default="RollingUpdate",
-        enum=("RollingUpdate",),
+        enum=("RollingUpdate", "Canary"),
     )
     max_surge: int | str = prop(
         'Pods above replicas allowed during a rollout: a number or a percentage ("25%"). '
@@ -552,6 +602,31 @@ class RolloutSpec:
         minimum=0,
         pattern=PERCENT_PATTERN,
         pattern_hint='a number, or a percentage such as "25%"',
+    )
+    steps: list[CanaryStep] = prop(
+        "Canary only: the new version's share of traffic, step by step, e.g. "
+        "[{weight: 10, pause: 2m}, {weight: 50}]. A step without pause waits for promotion. "
+        "After the last step the new version is promoted to all replicas.",
+        default_factory=list,
+        extensions={"maxItems": 20, "x-kubernetes-list-type": "atomic"},
+    )
+    gpu_budget: Literal["Fixed", "Surge"] = prop(
+        "Canary only: Fixed never runs more serving pods (so GPUs) than replicas during a "
+        "rollout: the stable version scales down as the canary scales up, each pod started "
+        "only once the one it replaces is gone. Surge keeps every stable replica and runs the "
+        "canary's pods on top. Default Fixed.",
+        default="Fixed",
+        # Applied by parse_spec only: the stored objects of the other strategies stay as
+        # they were.
+        server_default=False,
+        enum=("Fixed", "Surge"),
+    )
+    progress_deadline: float | None = duration_prop(
+        "Canary only: how long the canary may take to become Ready at a step before it is "
+        "rolled back, e.g. 10m. Between 30s and 24h; spec.serving.progressDeadline when omitted.",
+        default=None,
+        minimum="30s",
+        maximum="24h",
     )
 
 

@@ -144,7 +144,8 @@ class VersionStatus:
     number: int = prop("The version number (its folder name in storage).", minimum=0)
     state: str | None = prop(
         "What the operator found: complete (verified and deployable), incomplete (no "
-        "manifest yet), or corrupt (the files disagree with the manifest).",
+        "manifest yet), corrupt (the files disagree with the manifest), or Rejected (a canary "
+        "of it was rolled back; it is not tried again until a person pins it).",
         default=None,
     )
     digest: str | None = prop(
@@ -157,10 +158,13 @@ class VersionStatus:
         default_factory=dict,
     )
     reason: str | None = prop(
-        "Why the version is not complete, as a CamelCase word (e.g. ChecksumMismatch).",
+        "Why the version is not complete or was rejected, as a CamelCase word (e.g. "
+        "ChecksumMismatch, CrashLoopBackOff).",
         default=None,
     )
-    message: str | None = prop("Why the version is not complete, in a sentence.", default=None)
+    message: str | None = prop(
+        "Why the version is not complete or was rejected, in a sentence.", default=None
+    )
 
     def to_dict(self) -> dict[str, Any]:
         return to_resource_dict(self)
@@ -195,6 +199,88 @@ class TrainingStatus:
 
     def to_dict(self) -> dict[str, Any]:
         return to_resource_dict(self)
+
+
+class RolloutPhase(enum.StrEnum):
+    """Where a canary rollout stands (`status.rollout.phase`)."""
+
+    PROGRESSING = "Progressing"
+    PAUSED = "Paused"
+    PROMOTING = "Promoting"
+    PROMOTED = "Promoted"
+    ABORTED = "Aborted"
+    ROLLED_BACK = "RolledBack"
+
+
+@dataclass(frozen=True)
+class RejectedVersion:
+    """A version whose canary was rolled back; it is not tried again until a newer version is
+    published or a person pins it (spec.model.version, changed after the rollback)."""
+
+    number: int = prop("The version number.", minimum=0)
+    reason: str = prop("Why, as a CamelCase word (e.g. CrashLoopBackOff, Aborted).")
+    message: str = prop("Why, in a sentence.")
+    digest: str | None = prop("Its manifest digest.", default=None)
+    time: str | None = prop("When it was rolled back (RFC 3339).", default=None)
+    generation: int | None = prop(
+        "metadata.generation at the rollback; a pin of this version made later retries it.",
+        default=None,
+        minimum=0,
+    )
+
+
+@dataclass(frozen=True)
+class RolloutStatus:
+    """The canary rollout: the current one, or the last one."""
+
+    strategy: str | None = prop("The strategy of the rollout (Canary).", default=None)
+    phase: RolloutPhase | None = prop(
+        "Progressing, Paused, Promoting, Promoted, Aborted or RolledBack.",
+        default=None,
+        enum=tuple(phase.value for phase in RolloutPhase),
+    )
+    step: int | None = prop(
+        "The step in progress, counted from 1 (spec.rollout.steps).", default=None, minimum=0
+    )
+    steps: int | None = prop("How many steps the rollout has.", default=None, minimum=0)
+    weight: int | None = prop(
+        "The canary's share of traffic now, in percent (its share of the ready replicas).",
+        default=None,
+        minimum=0,
+        maximum=100,
+    )
+    stable_version: int | None = prop(
+        "The version serving before the rollout (and after a rollback).", default=None, minimum=0
+    )
+    canary_version: int | None = prop("The version being rolled out.", default=None, minimum=0)
+    canary_digest: str | None = prop("Its manifest digest.", default=None)
+    stable_replicas: int | None = prop(
+        "Serving pods the stable Deployment is asked for now.", default=None, minimum=0
+    )
+    canary_replicas: int | None = prop(
+        "Serving pods the canary Deployment is asked for now.", default=None, minimum=0
+    )
+    started_at: str | None = prop("When the rollout started (RFC 3339).", default=None)
+    step_started_at: str | None = prop("When the current step started (RFC 3339).", default=None)
+    step_reached_at: str | None = prop(
+        "When the canary's pods of the current step were all Ready (RFC 3339); its pause "
+        "counts from then.",
+        default=None,
+    )
+    reason: str | None = prop("A CamelCase word saying why it is in this phase.", default=None)
+    message: str | None = prop("What is happening, in a sentence.", default=None)
+    promote_seen: str | None = prop(
+        "The modelship.io/promote annotation value last acted on; a new value promotes.",
+        default=None,
+    )
+    abort_seen: str | None = prop(
+        "The modelship.io/abort annotation value last acted on; a new value aborts.",
+        default=None,
+    )
+    rejected: list[RejectedVersion] = prop(
+        "Versions whose canary was rolled back, newest last.",
+        default_factory=list,
+    )
 
 
 @dataclass(frozen=True)
@@ -251,6 +337,10 @@ class ModelDeploymentStatus:
         default_factory=list,
     )
     training: TrainingStatus | None = prop("The last training run, if any.", default=None)
+    rollout: RolloutStatus | None = prop(
+        "The canary rollout in progress, or the last one (spec.rollout.strategy Canary).",
+        default=None,
+    )
 
     def to_dict(self) -> dict[str, Any]:
         """The status as written to the resource (camelCase keys; unset fields left out)."""

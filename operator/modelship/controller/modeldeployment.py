@@ -44,7 +44,7 @@ from modelship.artifacts.uri import parse_storage_uri
 from modelship.controller import metrics
 from modelship.controller.cache import MANAGED
 from modelship.controller.operator import Operator
-from modelship.reconcile.deployment import ServingSettings
+from modelship.reconcile.deployment import ServingSettings, canary_deployment_name
 from modelship.reconcile.desired import ServingObservation, ServingPlan, plan_serving
 from modelship.reconcile.lifecycle import (
     RETRAIN_ANNOTATION,
@@ -54,6 +54,7 @@ from modelship.reconcile.lifecycle import (
 )
 from modelship.reconcile.owner import LABEL_INSTANCE, SERVING, TRAINING, Owner
 from modelship.reconcile.refusal import OBJECT_REFUSED, refused_object_patch
+from modelship.reconcile.rollout import ABORT_ANNOTATION, PROMOTE_ANNOTATION
 from modelship.reconcile.status import Event
 from modelship.reconcile.storage import storage_settings
 from modelship.reconcile.training import TrainingSettings, is_training_service
@@ -137,6 +138,7 @@ async def reconcile(op: Operator, namespace: str, name: str, logger: Logger) -> 
     spec = parse(body)
     artifacts = await gather_artifacts(op, spec, namespace)
     deployment = op.cache.deployment(namespace, f"{name}-serving")
+    canary = op.cache.deployment(namespace, canary_deployment_name(name))
     service = op.cache.service(namespace, name)
     pods = op.cache.pods(namespace, name, SERVING)
     now = op.clock()
@@ -151,9 +153,12 @@ async def reconcile(op: Operator, namespace: str, name: str, logger: Logger) -> 
         status=body.get("status") or {},
         training=training.active,
         training_failure=training.failure,
+        canary_deployment=canary,
+        annotations=body["metadata"].get("annotations") or {},
     )
     plan = plan_serving(owner, observed, now, ServingSettings(default_image=settings.server_image))
-    await apply_plan(op, owner, body, plan, training, logger, observed=(deployment, service))
+    observed_objects = (deployment, service, canary)
+    await apply_plan(op, owner, body, plan, training, logger, observed=observed_objects)
     if is_converging(plan.status):
         return settings.converge_interval
     delay = settings.max_poll_interval
@@ -411,14 +416,22 @@ def is_converging(status: Mapping[str, Any]) -> bool:
 
 
 def wants_attention(obj: Mapping[str, Any]) -> bool:
-    """A spec change, or a new value of the retrain annotation: worth a pass at once instead
-    of at the next poll."""
+    """A spec change, or a new value of the retrain, promote or abort annotation: worth a
+    pass at once instead of at the next poll."""
     meta = obj.get("metadata", {})
     status = obj.get("status") or {}
-    retrain = (meta.get("annotations") or {}).get(RETRAIN_ANNOTATION)
+    annotations = meta.get("annotations") or {}
+    retrain = annotations.get(RETRAIN_ANNOTATION)
     retrain_seen = (status.get("training") or {}).get("retrain")
-    return meta.get("generation") != status.get("observedGeneration") or (
-        retrain is not None and retrain != retrain_seen
+    rollout = status.get("rollout") or {}
+    requested = any(
+        annotations.get(key) is not None and annotations.get(key) != rollout.get(seen)
+        for key, seen in ((PROMOTE_ANNOTATION, "promoteSeen"), (ABORT_ANNOTATION, "abortSeen"))
+    )
+    return (
+        meta.get("generation") != status.get("observedGeneration")
+        or (retrain is not None and retrain != retrain_seen)
+        or (requested and bool(rollout))
     )
 
 

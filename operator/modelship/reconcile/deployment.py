@@ -16,6 +16,8 @@ from modelship.api import ModelDeploymentSpec, ServingSpec
 from modelship.reconcile.gpu import gpu_pod_fields
 from modelship.reconcile.owner import (
     ANNOTATION_DIGEST,
+    CANARY_TRACK,
+    LABEL_TRACK,
     LABEL_VERSION,
     SERVING,
     Owner,
@@ -61,13 +63,20 @@ def serving_deployment_name(md_name: str) -> str:
     return f"{md_name}-serving"
 
 
+def canary_deployment_name(md_name: str) -> str:
+    return f"{md_name}-canary"
+
+
 def serving_deployment(
     owner: Owner,
     spec: ModelDeploymentSpec,
     target: TargetVersion,
     settings: ServingSettings | None = None,
+    *,
+    replicas: int | None = None,
 ) -> dict[str, Any]:
-    """The Deployment serving `target`, ready for server-side apply."""
+    """The Deployment serving `target`, ready for server-side apply. `replicas` overrides
+    spec.serving.replicas (a canary rollout shares them between two Deployments)."""
     settings = settings or ServingSettings()
     serving = spec.serving
     model = spec.model.name or owner.name
@@ -161,7 +170,7 @@ def serving_deployment(
         "kind": "Deployment",
         "metadata": owned_metadata(owner, serving_deployment_name(owner.name), pod_labels),
         "spec": {
-            "replicas": serving.replicas,
+            "replicas": serving.replicas if replicas is None else replicas,
             "selector": {"matchLabels": selector_labels(owner, SERVING)},
             "strategy": {
                 "type": "RollingUpdate",
@@ -181,6 +190,28 @@ def serving_deployment(
             },
         },
     }
+
+
+def canary_deployment(
+    owner: Owner,
+    spec: ModelDeploymentSpec,
+    target: TargetVersion,
+    replicas: int,
+    settings: ServingSettings | None = None,
+) -> dict[str, Any]:
+    """The canary Deployment `<md>-canary`: the same pods as the stable Deployment's, plus the
+    label modelship.io/track=canary (in its selector too, so the stable Deployment's
+    ReplicaSets never count them), behind the same Service. Recreate: a new canary version
+    replaces the old canary's pods without a surge, which the GPU budget could not afford."""
+    deployment = serving_deployment(owner, spec, target, settings, replicas=replicas)
+    deployment["metadata"]["name"] = canary_deployment_name(owner.name)
+    deployment_spec = deployment["spec"]
+    deployment_spec["selector"]["matchLabels"][LABEL_TRACK] = CANARY_TRACK
+    deployment_spec["template"]["metadata"]["labels"][LABEL_TRACK] = CANARY_TRACK
+    deployment_spec["strategy"] = {"type": "Recreate"}
+    deadline = spec.rollout.progress_deadline or spec.serving.progress_deadline
+    deployment_spec["progressDeadlineSeconds"] = max(1, math.ceil(deadline))
+    return deployment
 
 
 def deployed_version(deployment: Mapping[str, Any] | None) -> TargetVersion | None:

@@ -9,6 +9,7 @@ manager "modelship"), patches the status with `status_patch` when it is not empt
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -17,10 +18,25 @@ from typing import Any
 from modelship.api import ModelDeploymentSpec, SpecError
 from modelship.artifacts.errors import ArtifactError
 from modelship.artifacts.versions import VersionInfo
-from modelship.reconcile.deployment import ServingSettings, deployed_version, serving_deployment
+from modelship.reconcile.deployment import (
+    ServingSettings,
+    canary_deployment,
+    deployed_version,
+    serving_deployment,
+)
 from modelship.reconcile.findings import Finding
-from modelship.reconcile.health import assess_serving
+from modelship.reconcile.health import ServingHealth, assess_serving
 from modelship.reconcile.owner import Owner
+from modelship.reconcile.rollout import (
+    PodCounts,
+    RolloutObservation,
+    RolloutPlan,
+    is_canary_pod,
+    mark_rejected,
+    plan_rollout,
+    rejected_numbers,
+    without_rejected,
+)
 from modelship.reconcile.service import serving_service
 from modelship.reconcile.status import (
     Event,
@@ -29,7 +45,7 @@ from modelship.reconcile.status import (
     target_choice,
     transition_events,
 )
-from modelship.reconcile.versions import TargetVersion
+from modelship.reconcile.versions import TargetVersion, recent_versions
 
 
 @dataclass(frozen=True)
@@ -55,6 +71,10 @@ class ServingObservation:
     """A training run is making a version (shown as phase Training while nothing serves)."""
     training_failure: Finding | None = None
     """The last training run failed and will not be retried by itself (`TrainingPlan.failure`)."""
+    canary_deployment: Mapping[str, Any] | None = None
+    """The Deployment `<md>-canary` (spec.rollout.strategy Canary), None when it does not exist."""
+    annotations: Mapping[str, str] = field(default_factory=dict)
+    """The ModelDeployment's annotations (modelship.io/promote and modelship.io/abort)."""
 
 
 @dataclass(frozen=True)
@@ -99,6 +119,9 @@ def plan_serving(
     against that target, and compute the status and Events."""
     spec = observed.spec
     deployed = deployed_version(observed.deployment)
+    previous_rollout = observed.status.get("rollout") or {}
+    artifacts = observed.artifacts
+    rollout: RolloutPlan | None = None
     if isinstance(spec, SpecError):
         target: TargetVersion | None = None
         # `is None`, not `or`: version 0 is a version (TF Serving's layout allows it).
@@ -106,26 +129,160 @@ def plan_serving(
         if health_target is None and deployed is not None:
             health_target = deployed.number
     else:
-        choice = target_choice(spec, observed.artifacts, deployed, observed.status)
+        artifacts = _eligible(observed, spec, previous_rollout)
+        choice = target_choice(spec, artifacts, deployed, observed.status)
         target, health_target = choice.deploy, choice.number
+        if spec.rollout.strategy == "Canary":
+            rollout = plan_rollout(_rollout_observation(observed, spec, deployed, target, now), now)
+            if rollout.rejected_now is not None:
+                # Rolled back in this pass: the version is no longer a candidate.
+                artifacts = _eligible(observed, spec, rollout.status or {})
+                choice = target_choice(spec, artifacts, deployed, observed.status)
+                health_target = choice.number
     health = assess_serving(observed.deployment, observed.pods, health_target, now)
+    if rollout is not None or previous_rollout:
+        health = _without_canary_problems(health, rollout, observed, spec)
     status = compute_status(
         owner,
         spec,
         observed.generation,
-        observed.artifacts,
+        artifacts,
         health,
         observed.status,
         now,
         training=observed.training,
         training_failure=observed.training_failure,
+        progress=rollout.progress if rollout is not None else None,
     )
+    rollout_status = rollout.status if rollout is not None else (previous_rollout or None)
+    if rollout_status:
+        status["rollout"] = rollout_status
+        if rollout_status.get("rejected") and not isinstance(observed.artifacts, ArtifactError):
+            status["versions"] = mark_rejected(recent_versions(observed.artifacts), rollout_status)
+    if rollout is not None and not isinstance(spec, SpecError):
+        objects = _canary_objects(owner, spec, rollout, settings)
+    else:
+        objects = desired_serving(owner, spec, target, settings)
+        if not isinstance(spec, SpecError) and observed.canary_deployment is not None:
+            objects.extend(_idle_canary(owner, spec, observed.canary_deployment, settings))
+    events = [*transition_events(observed.status, status)]
+    if rollout is not None:
+        events.extend(rollout.events)
     return ServingPlan(
-        objects=tuple(desired_serving(owner, spec, target, settings)),
+        objects=tuple(objects),
         status=status,
         status_patch=status_patch(observed.status, status),
-        events=tuple(transition_events(observed.status, status)),
+        events=tuple(events),
     )
+
+
+def _eligible(
+    observed: ServingObservation, spec: ModelDeploymentSpec, rollout: Mapping[str, Any]
+) -> Sequence[VersionInfo] | ArtifactError:
+    """The store's listing without the versions a canary rollback rejected."""
+    rejected = rejected_numbers(rollout, spec.model.version, observed.generation)
+    if isinstance(observed.artifacts, ArtifactError) or not rejected:
+        return observed.artifacts
+    return without_rejected(observed.artifacts, rejected)
+
+
+def _rollout_observation(
+    observed: ServingObservation,
+    spec: ModelDeploymentSpec,
+    deployed: TargetVersion | None,
+    target: TargetVersion | None,
+    now: datetime,
+) -> RolloutObservation:
+    canary_pods = [p for p in observed.pods if is_canary_pod(p)]
+    stable_pods = [p for p in observed.pods if not is_canary_pod(p)]
+    canary_deployed = deployed_version(observed.canary_deployment)
+    problem = None
+    if target is not None:
+        canary_health = assess_serving(observed.canary_deployment, canary_pods, target.number, now)
+        problem = next(
+            (p for p in canary_health.problems if p.needs_person and p.version == target.number),
+            None,
+        )
+    return RolloutObservation(
+        rollout=spec.rollout,
+        replicas=spec.serving.replicas,
+        progress_deadline=spec.rollout.progress_deadline or spec.serving.progress_deadline,
+        stable=deployed,
+        # While the store cannot be read the target is only what is deployed: unknown.
+        target=None if isinstance(observed.artifacts, ArtifactError) else target,
+        stable_pods=_held(PodCounts.of(stable_pods), observed.deployment),
+        canary_pods=_held(PodCounts.of(canary_pods), observed.canary_deployment),
+        canary_problem=problem,
+        previous=observed.status.get("rollout") or {},
+        annotations=observed.annotations,
+        generation=observed.generation,
+        canary_exists=observed.canary_deployment is not None,
+        canary_deployed=canary_deployed,
+    )
+
+
+def _held(pods: PodCounts, deployment: Mapping[str, Any] | None) -> PodCounts:
+    """The pods a Deployment may hold: those seen, or as many as its spec.replicas allows when
+    more (pods it is creating may not have reached the cache yet, and the budget must count
+    them before the other Deployment grows)."""
+    spec = (deployment or {}).get("spec") or {}
+    allowed = _int(spec.get("replicas")) or 0
+    return dataclasses.replace(pods, existing=max(pods.existing, allowed))
+
+
+def _without_canary_problems(
+    health: ServingHealth,
+    rollout: RolloutPlan | None,
+    observed: ServingObservation,
+    spec: ModelDeploymentSpec | SpecError,
+) -> ServingHealth:
+    """The canary's own problems are the rollout's to act on (a rollback, said in
+    status.rollout and a RolledBack Event), and a rejected version's leaving pods are no
+    longer anyone's problem: neither stalls the ModelDeployment while the stable version
+    serves."""
+    rollout_status = (rollout.status if rollout is not None else None) or {}
+    ignored = {_int(entry.get("number")) for entry in rollout_status.get("rejected") or []}
+    stable = rollout.stable if rollout is not None else deployed_version(observed.deployment)
+    canary = _int(rollout_status.get("canaryVersion"))
+    if canary is not None and (stable is None or stable.number != canary):
+        ignored.add(canary)
+    if stable is not None:
+        ignored.discard(stable.number)
+    kept = tuple(p for p in health.problems if p.version is None or p.version not in ignored)
+    return dataclasses.replace(health, problems=kept)
+
+
+def _canary_objects(
+    owner: Owner,
+    spec: ModelDeploymentSpec,
+    rollout: RolloutPlan,
+    settings: ServingSettings | None,
+) -> list[dict[str, Any]]:
+    objects = [serving_service(owner, spec)]
+    if rollout.stable is not None:
+        objects.append(
+            serving_deployment(
+                owner, spec, rollout.stable, settings, replicas=rollout.stable_replicas
+            )
+        )
+    if rollout.canary is not None:
+        objects.append(
+            canary_deployment(owner, spec, rollout.canary, rollout.canary_replicas, settings)
+        )
+    return objects
+
+
+def _idle_canary(
+    owner: Owner,
+    spec: ModelDeploymentSpec,
+    observed: Mapping[str, Any],
+    settings: ServingSettings | None,
+) -> list[dict[str, Any]]:
+    """A canary Deployment left from spec.rollout.strategy Canary: kept at 0 replicas."""
+    version = deployed_version(observed)
+    if version is None:
+        return []
+    return [canary_deployment(owner, spec, version, 0, settings)]
 
 
 def _int(value: object) -> int | None:

@@ -16,6 +16,9 @@ LABEL_MANAGED_BY: Final = "app.kubernetes.io/managed-by"
 LABEL_MODEL: Final = "modelship.io/model"
 LABEL_VERSION: Final = "modelship.io/version"
 ANNOTATION_DIGEST: Final = "modelship.io/digest"
+# Pods of a canary Deployment (spec.rollout.strategy Canary) carry it; stable pods do not.
+LABEL_TRACK: Final = "modelship.io/track"
+CANARY_TRACK: Final = "canary"
 
 APP: Final = "modelship"
 SERVING: Final = "serving"

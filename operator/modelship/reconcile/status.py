@@ -69,6 +69,7 @@ OWNED_FIELDS: Final = (
     "model",
     "versions",
     "conditions",
+    "rollout",
 )
 # Reasons that describe normal progress; every other reason a condition shows is a problem
 # worth a Warning Event when it first appears.
@@ -111,6 +112,7 @@ def compute_status(
     *,
     training: bool = False,
     training_failure: Finding | None = None,
+    progress: Finding | None = None,
 ) -> dict[str, Any]:
     """The status fields this module owns (`OWNED_FIELDS`), as they should be now.
 
@@ -119,7 +121,8 @@ def compute_status(
     same target this function chooses (`plan_serving` does both); when the store cannot be
     read, the version the Deployment runs (from `health`) stays the target. `training` says
     a training run is making a version, which shows while nothing serves;
-    `training_failure`, that the last run failed and nothing will retry it.
+    `training_failure`, that the last run failed and nothing will retry it; `progress`, what a
+    canary rollout in flight is doing (said instead of the rolling update's progress).
     """
     previous = previous or {}
     previous_current = _int(previous.get("currentVersion"))
@@ -178,7 +181,11 @@ def compute_status(
     elif stalled is not None:
         headline = stalled
     else:
-        headline = next(iter(findings), None) or _progress(health, target_number, current, wanted)
+        headline = (
+            next(iter(findings), None)
+            or progress
+            or _progress(health, target_number, current, wanted)
+        )
 
     phase = _phase(
         stalled=stalled is not None,
@@ -381,8 +388,13 @@ def status_patch(old: Mapping[str, Any] | None, new: Mapping[str, Any]) -> dict[
     old = old or {}
     patch: dict[str, Any] = {}
     for key in OWNED_FIELDS:
-        if old.get(key) != new.get(key):
-            patch[key] = new.get(key)
+        before, after = old.get(key), new.get(key)
+        if before == after:
+            continue
+        if isinstance(before, Mapping) and isinstance(after, Mapping):
+            # A merge patch merges objects: the keys that are gone are named as null.
+            after = {**{name: None for name in before if name not in after}, **after}
+        patch[key] = after
     return patch
 
 

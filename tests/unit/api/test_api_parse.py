@@ -56,7 +56,10 @@ def full_spec() -> dict[str, Any]:
             "serving.nodeSelector": {"pool": "gpu"},
             "serving.tolerations": [{"key": "dedicated", "operator": "Exists"}],
             "serving.batching": {"maxBatchSize": 64, "batchTimeoutMicros": 500},
-            "rollout.strategy": "RollingUpdate",
+            "rollout.strategy": "Canary",
+            "rollout.steps": [{"weight": 10, "pause": "2m"}, {"weight": 50}],
+            "rollout.gpuBudget": "Fixed",
+            "rollout.progressDeadline": "5m",
             "training": {
                 "entrypoint": "my_pkg.train:train",
                 "workers": 2,
@@ -325,10 +328,10 @@ BAD_SPECS: list[tuple[str, dict[str, Any], str, str, str]] = [
     ),
     (
         "unknown strategy",
-        {"rollout.strategy": "Canary"},
+        {"rollout.strategy": "BlueGreen"},
         "spec.rollout.strategy",
         "UnsupportedValue",
-        'spec.rollout.strategy "Canary" is not supported: use RollingUpdate',
+        'spec.rollout.strategy "BlueGreen" is not supported: use RollingUpdate, Canary',
     ),
     (
         "rollout that cannot move",
@@ -646,9 +649,12 @@ def test_every_declared_limit_is_enforced(path: str, bad_value: Any) -> None:
     target = spec
     for key in parents:
         target = target[key]
+        if isinstance(target, list):  # a list of objects (rollout.steps): its first item
+            target = target[0]
     target[last] = bad_value
+    named = "spec." + path.replace("steps.", "steps[0].")
 
     with pytest.raises(SpecError) as caught:
         parse_spec(spec, name="digits")
-    assert caught.value.field == f"spec.{path}"
-    assert f"spec.{path}" in caught.value.message
+    assert caught.value.field == named
+    assert named in caught.value.message

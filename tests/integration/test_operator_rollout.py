@@ -1,0 +1,239 @@
+"""Canary rollouts on the real test bed (kwok pods): a canary that goes through its steps to
+promotion within the GPU budget, and a crash-looping canary rolled back while the stable
+version serves throughout."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import pytest
+
+from modelship.dev.s3 import free_port
+from modelship.dev.simulation import CRASHLOOP_IMAGE
+from tests.cluster_fixtures import OperatorProcess
+from tests.integration.counters import wait_passes
+from tests.integration.operator_env import OPERATOR_ENV, ModelWorld, condition_of, is_ready_with
+
+pytestmark = pytest.mark.integration
+
+TRACK = "modelship.io/track"
+VERSION = "modelship.io/version"
+
+
+def canary_md(world: ModelWorld, steps: list[dict[str, Any]], replicas: int = 2) -> dict[str, Any]:
+    return (
+        world.model_deployment()
+        .replicas(replicas)
+        .gpus(1)
+        .set("rollout", {"strategy": "Canary", "steps": steps, "gpuBudget": "Fixed"})
+        .obj()
+    )
+
+
+def rollout_phase(phase: str) -> Callable[[dict[str, Any]], bool]:
+    return lambda status: (status.get("rollout") or {}).get("phase") == phase
+
+
+def _ready(pod: dict[str, Any]) -> bool:
+    conditions = (pod.get("status") or {}).get("conditions") or []
+    return any(c["type"] == "Ready" and c["status"] == "True" for c in conditions)
+
+
+def _holds_gpus(pod: dict[str, Any]) -> bool:
+    """Bound to a node and not finished: its GPUs are taken, terminating or not."""
+    phase = (pod.get("status") or {}).get("phase")
+    return bool(pod["spec"].get("nodeName")) and phase not in ("Succeeded", "Failed")
+
+
+def _is_canary(pod: dict[str, Any]) -> bool:
+    return (pod["metadata"].get("labels") or {}).get(TRACK) == "canary"
+
+
+@contextmanager
+def watching_pods(world: ModelWorld) -> Iterator[list[list[dict[str, Any]]]]:
+    """Lists the resource's serving pods over and over while the block runs; yields the
+    list of every listing taken."""
+    seen: list[list[dict[str, Any]]] = []
+    stop = threading.Event()
+
+    def run() -> None:
+        while not stop.is_set():
+            seen.append(world.pods())
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    try:
+        yield seen
+    finally:
+        stop.set()
+        thread.join(timeout=30)
+
+
+def _describe(pods: list[dict[str, Any]]) -> str:
+    return "; ".join(
+        f"{p['metadata']['name']} v{p['metadata']['labels'].get(VERSION)} "
+        f"{(p.get('status') or {}).get('phase')} ready={_ready(p)} "
+        f"node={p['spec'].get('nodeName')} deleting={bool(p['metadata'].get('deletionTimestamp'))}"
+        for p in pods
+    )
+
+
+def events_by_reason(world: ModelWorld) -> dict[str, list[dict[str, Any]]]:
+    found: dict[str, list[dict[str, Any]]] = {}
+    for event in world.events():
+        found.setdefault(event["reason"], []).append(event)
+    return found
+
+
+def annotate(world: ModelWorld, key: str, value: str) -> None:
+    world.cluster.kubectl(
+        "annotate", "-n", world.namespace, "md/digits", f"{key}={value}", "--overwrite"
+    )
+
+
+def test_a_canary_goes_through_its_steps_to_promotion_within_the_gpu_budget(
+    operating: ModelWorld,
+) -> None:
+    world = operating
+    world.publish()
+    world.cluster.apply(
+        canary_md(world, [{"weight": 25, "pause": "2s"}, {"weight": 50}], replicas=4),
+        namespace=world.namespace,
+    )
+    world.wait_status(is_ready_with(1), "Ready on version 1", timeout=90)
+
+    with watching_pods(world) as listings:
+        world.publish()
+        status = world.wait_status(
+            lambda s: rollout_phase("Paused")(s) and s["rollout"].get("weight") == 50,
+            "the canary of version 2 paused at step 2 (50%), waiting for promotion",
+            timeout=120,
+        )
+        assert (status["rollout"]["step"], status["rollout"]["canaryVersion"]) == (2, 2)
+        assert status["currentVersion"] == 1
+        pods = [p for p in world.pods() if not p["metadata"].get("deletionTimestamp")]
+        ready = sorted((p["metadata"]["labels"][VERSION], _is_canary(p)) for p in pods if _ready(p))
+        assert ready == [("1", False), ("1", False), ("2", True), ("2", True)]
+        assert condition_of(status, "Reconciling")["status"] == "True"
+
+        annotate(world, "modelship.io/promote", "go")
+        status = world.wait_status(
+            lambda s: is_ready_with(2)(s) and rollout_phase("Promoted")(s),
+            "version 2 promoted to every replica",
+            timeout=180,
+        )
+    assert status["readyReplicas"] == 4
+    live = [p for p in world.pods() if not p["metadata"].get("deletionTimestamp")]
+    assert {p["metadata"]["labels"][VERSION] for p in live} == {"2"}
+    assert not any(_is_canary(p) for p in live)
+    canary = world.cluster.get("deployment", "digits-canary", world.namespace)
+    assert canary is not None and canary["spec"]["replicas"] == 0
+
+    # The budget: 4 replicas x 1 GPU, never more GPUs held by bound pods at any listing.
+    assert len(listings) > 10, "too few listings of the pods to judge the budget"
+    worst = max(listings, key=lambda listing: sum(1 for p in listing if _holds_gpus(p)))
+    assert sum(1 for p in worst if _holds_gpus(p)) <= 4, _describe(worst)
+
+    reasons = events_by_reason(world)
+    for reason in ("CanaryStarted", "CanaryStep", "Promoting", "Promoted"):
+        assert reason in reasons, f"no {reason} Event; Events: {sorted(reasons)}"
+
+
+def test_a_crash_looping_canary_is_rolled_back_and_not_tried_again(
+    world: ModelWorld, run_operator: Callable[..., OperatorProcess]
+) -> None:
+    port = free_port()
+    world.operator = run_operator(
+        "--namespace", world.namespace, env={**OPERATOR_ENV, "MODELSHIP_METRICS_PORT": str(port)}
+    )
+    world.publish()
+    world.cluster.apply(canary_md(world, [{"weight": 50}]), namespace=world.namespace)
+    world.wait_status(is_ready_with(1), "Ready on version 1", timeout=90)
+
+    with watching_pods(world) as listings:
+        world.publish()
+        world.wait_status(rollout_phase("Paused"), "the canary of version 2 at 50%", timeout=120)
+        # The test bed crashes a pod by its image: the canary's pods of version 2 now crash,
+        # as a model that fails to load would (the operator re-applies its own template only
+        # when what it wants changes).
+        world.cluster.kubectl(
+            "patch",
+            "deployment",
+            "digits-canary",
+            "-n",
+            world.namespace,
+            "--type=json",
+            "-p",
+            '[{"op": "replace", "path": "/spec/template/spec/containers/0/image", '
+            f'"value": "{CRASHLOOP_IMAGE}"}}]',
+        )
+        status = world.wait_status(
+            rollout_phase("RolledBack"), "the crash-looping canary rolled back", timeout=120
+        )
+        status = world.wait_status(
+            is_ready_with(1), "version 1 Ready on every replica again", timeout=90
+        )
+
+    rollout = status["rollout"]
+    assert rollout["reason"] == "CrashLoopBackOff"
+    [rejected] = [v for v in status["versions"] if v["number"] == 2]
+    assert rejected["state"] == "Rejected" and rejected["reason"] == "CrashLoopBackOff"
+    assert status["targetVersion"] == 1
+    assert condition_of(status, "Stalled")["status"] == "False"
+    [event] = events_by_reason(world)["RolledBack"]
+    assert event["type"] == "Warning" and "version 2 was rolled back" in event["message"]
+
+    # Version 1 served throughout: at every listing, at least one of its pods was Ready.
+    assert len(listings) > 10
+    serving = [
+        sum(1 for p in listing if _ready(p) and p["metadata"]["labels"][VERSION] == "1")
+        for listing in listings
+    ]
+    assert min(serving) >= 1, f"version 1 had no ready pod at some moment: {serving}"
+
+    # Not tried again: the operator looks several more times and starts no new canary.
+    wait_passes(port, 5)
+    status = world.status()
+    assert status["rollout"]["phase"] == "RolledBack" and status["currentVersion"] == 1
+    live = [p for p in world.pods() if not p["metadata"].get("deletionTimestamp")]
+    assert {p["metadata"]["labels"][VERSION] for p in live} == {"1"}
+
+
+@pytest.mark.parametrize(
+    ("rollout", "named"),
+    [
+        (
+            {"strategy": "Canary"},
+            "spec.rollout.strategy is Canary but spec.rollout.steps is empty",
+        ),
+        ({"strategy": "Canary", "steps": [{"weight": 0}]}, "spec.rollout.steps[0].weight"),
+        ({"strategy": "Canary", "steps": [{"weight": 101}]}, "spec.rollout.steps[0].weight"),
+        (
+            {"strategy": "Canary", "steps": [{"weight": 10, "pause": "soon"}]},
+            "spec.rollout.steps[0].pause",
+        ),
+        (
+            {"strategy": "Canary", "steps": [{"weight": 10}], "gpuBudget": "Lots"},
+            "spec.rollout.gpuBudget",
+        ),
+        (
+            {"strategy": "Canary", "steps": [{"weight": 10}], "progressDeadline": "1s"},
+            "spec.rollout.progressDeadline",
+        ),
+        ({"steps": [{"weight": 10}]}, "spec.rollout.steps is set but spec.rollout.strategy"),
+        ({"strategy": "BlueGreen"}, "spec.rollout.strategy"),
+    ],
+)
+def test_a_bad_rollout_is_refused_at_apply_with_the_field_named(
+    world: ModelWorld, rollout: dict[str, Any], named: str
+) -> None:
+    result = world.cluster.apply(
+        world.model_deployment().set("rollout", rollout).obj(),
+        namespace=world.namespace,
+        check=False,
+    )
+    assert result.returncode != 0
+    assert named in result.stderr
