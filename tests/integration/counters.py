@@ -74,5 +74,11 @@ def wait_passes(port: int, more: int, timeout: float = 30) -> None:
     """Evidence that the operator looked again, `more` times, instead of a sleep."""
     from tests.cluster_fixtures import wait_for
 
-    start = passes(port)
+    def answered() -> tuple[float] | None:
+        try:
+            return (passes(port),)
+        except OSError:  # not listening yet: the operator is still starting
+            return None
+
+    (start,) = wait_for(answered, timeout=timeout, what="the operator's /metrics")
     wait_for(lambda: passes(port) >= start + more, timeout=timeout, what=f"{more} more passes")
