@@ -1,4 +1,4 @@
-"""The `modelship` entry point: run | serve | pull | push | versions | train | dev.
+"""The `modelship` entry point: run | serve | pull | push | versions | train | dev | rollout.
 
 Each subcommand lives in its own module and is imported only when it is invoked, so
 `modelship pull` in an init container never pays for importing kopf or TensorFlow.
@@ -20,6 +20,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "versions": ("modelship.cli.artifacts", "versions", "List a model's versions."),
     "train": ("modelship.cli.train", "train", "Run a training entrypoint and publish."),
     "dev": ("modelship.cli.dev", "dev", "The local sandbox: a simulated GPU cluster + S3."),
+    "rollout": ("modelship.cli.rollout", "rollout", "A canary rollout: status, promote, abort."),
 }
 
 

@@ -149,6 +149,18 @@ class Kube:
             if error.status != 404:
                 raise
 
+    def patch_annotations(
+        self, api_version: str, kind: str, namespace: str, name: str, values: Mapping[str, str]
+    ) -> dict[str, Any]:
+        """Sets annotations with a merge patch (the rest of the object untouched), as
+        `kubectl annotate --overwrite` does; used by `modelship rollout promote|abort`."""
+        return self._call(
+            "PATCH",
+            object_path(api_version, kind, namespace, name),
+            body={"metadata": {"annotations": dict(values)}},
+            content_type="application/merge-patch+json",
+        )
+
     def patch_status(self, namespace: str, name: str, status: Mapping[str, Any]) -> dict[str, Any]:
         """Replaces status fields with a merge patch on the status subresource (never spec);
         returns the ModelDeployment as it is now."""
