@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from modelship.dev.s3 import free_port
-from modelship.dev.simulation import CRASHLOOP_IMAGE
+from modelship.dev.simulation import CRASHLOOP_IMAGE, NEVER_READY_IMAGE
 from tests.cluster_fixtures import OperatorProcess, wait_for
 from tests.integration.counters import scrape, wait_passes
 from tests.integration.operator_env import OPERATOR_ENV, ModelWorld, condition_of, is_ready_with
@@ -146,6 +146,9 @@ def test_a_canary_goes_through_its_steps_to_promotion_within_the_gpu_budget(
         assert ready == [("1", False), ("1", False), ("2", True), ("2", True)]
         assert condition_of(status, "Reconciling")["status"] == "True"
 
+        wide = world.cluster.kubectl("get", "md", "-n", world.namespace, "-o", "wide").stdout
+        header, row = (line.split() for line in wide.splitlines()[:2])
+        assert (row[header.index("STEP")], row[header.index("WEIGHT")]) == ("2", "50")
         shown = modelship(world, "rollout", "status", "digits", "-n", world.namespace)
         assert "Phase:     Paused (WaitingForPromotion)" in shown
         promoted = modelship(world, "rollout", "promote", "digits", "-n", world.namespace)
@@ -286,6 +289,66 @@ def test_a_rollout_survives_an_operator_restart_then_abort_rejects_and_a_pin_ret
     )
     assert status["rollout"]["canaryVersion"] == 2
     assert len(events_by_reason(world)["CanaryStarted"]) == 2
+
+
+def test_a_surge_canary_keeps_every_stable_replica_until_promoted(operating: ModelWorld) -> None:
+    world = operating
+    world.publish()
+    md = canary_md(world, [{"weight": 50, "pause": "1s"}], replicas=2)
+    md["spec"]["rollout"]["gpuBudget"] = "Surge"
+    world.cluster.apply(md, namespace=world.namespace)
+    world.wait_status(is_ready_with(1), "Ready on version 1", timeout=90)
+
+    with watching_pods(world) as listings:
+        world.publish()
+        status = world.wait_status(
+            lambda s: is_ready_with(2)(s) and rollout_phase("Promoted")(s),
+            "version 2 promoted through its one step",
+            timeout=180,
+        )
+    assert status["readyReplicas"] == 2
+    # Surge: while the canary ran, both stable replicas stayed (up to 2 + 1 canary pod + the
+    # stable Deployment's own maxSurge of 1 at promotion).
+    with_canary = [
+        listing for listing in listings if any(_is_canary(p) and _ready(p) for p in listing)
+    ]
+    assert with_canary, "the canary's pod was never seen Ready"
+    assert all(
+        sum(1 for p in listing if _ready(p) and not _is_canary(p)) >= 2 for listing in with_canary
+    )
+
+
+def test_a_canary_never_ready_within_its_progress_deadline_is_rolled_back(
+    operating: ModelWorld,
+) -> None:
+    world = operating
+    world.publish()
+    md = canary_md(world, [{"weight": 50}])
+    md["spec"]["rollout"]["progressDeadline"] = "30s"
+    world.cluster.apply(md, namespace=world.namespace)
+    world.wait_status(is_ready_with(1), "Ready on version 1", timeout=90)
+    world.publish()
+    world.wait_status(rollout_phase("Paused"), "the canary of version 2 at 50%", timeout=120)
+    # The canary's pods stop ever becoming Ready (the test bed's never-ready image).
+    world.cluster.kubectl(
+        "patch",
+        "deployment",
+        "digits-canary",
+        "-n",
+        world.namespace,
+        "--type=json",
+        "-p",
+        '[{"op": "replace", "path": "/spec/template/spec/containers/0/image", '
+        f'"value": "{NEVER_READY_IMAGE}"}}]',
+    )
+    status = world.wait_status(
+        lambda s: rollout_phase("RolledBack")(s) and is_ready_with(1)(s),
+        "the never-Ready canary rolled back past its 30s deadline",
+        timeout=150,
+    )
+    assert status["rollout"]["reason"] == "ProgressDeadlineExceeded"
+    [rejected] = [v for v in status["versions"] if v["number"] == 2]
+    assert (rejected["state"], rejected["reason"]) == ("Rejected", "ProgressDeadlineExceeded")
 
 
 @pytest.mark.parametrize(
