@@ -84,6 +84,6 @@ so no get), finalizer removal and annotations, status, events. */}}
   verbs: [list, watch]
 - apiGroups: [""]
   resources: [events]
-  # kopf posts Events (core v1) and never changes them.
+  # The controller (and kopf) post Events (core v1) and never change them.
   verbs: [create]
 {{- end -}}

@@ -52,7 +52,7 @@ IN_WATCHED_NAMESPACE: tuple[Permission, ...] = (
     *_each("", "pods", "list watch"),
     # kopf's watch: the Secret named by spec.storage.secretRef (users name it; no label).
     *_each("", "secrets", "list watch"),
-    # kopf.event / kopf's own Events.
+    # Kube.create of the controller's Events, and kopf's own.
     *_each("", "events", "create"),
 )
 
