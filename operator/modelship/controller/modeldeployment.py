@@ -159,7 +159,7 @@ async def reconcile(op: Operator, namespace: str, name: str, logger: Logger) -> 
     plan = plan_serving(owner, observed, now, ServingSettings(default_image=settings.server_image))
     observed_objects = (deployment, service, canary)
     await apply_plan(op, owner, body, plan, training, logger, observed=observed_objects)
-    if is_converging(plan.status):
+    if is_converging(plan.status) and not waits_for_a_person(plan.status):
         return settings.converge_interval
     delay = settings.max_poll_interval
     if isinstance(spec, ModelDeploymentSpec):
@@ -413,6 +413,12 @@ def is_converging(status: Mapping[str, Any]) -> bool:
         c.get("type") == "Reconciling" and c.get("status") == "True"
         for c in status.get("conditions", [])
     )
+
+
+def waits_for_a_person(status: Mapping[str, Any]) -> bool:
+    """A canary paused until promoted: nothing changes by itself (the promote and abort
+    annotations and the pods' changes wake the loop), so it is polled like a steady one."""
+    return (status.get("rollout") or {}).get("phase") == "Paused"
 
 
 def wants_attention(obj: Mapping[str, Any]) -> bool:

@@ -24,6 +24,7 @@ from modelship.reconcile.rollout import (
     plan_rollout,
     rejected_numbers,
 )
+from modelship.reconcile.status import status_patch
 from tests.unit.reconcile.builders import (
     NOW,
     deployment,
@@ -449,3 +450,10 @@ def test_a_rollout_in_flight_goes_on_while_the_store_cannot_be_read() -> None:
     )
     assert replicas_of(p) == (1, 2, 2, 2)
     assert (p.status or {})["phase"] == "Paused"
+
+
+def test_the_status_patch_names_dropped_rollout_fields_as_null() -> None:
+    """A merge patch merges objects: a field gone from status.rollout must be sent as null."""
+    old = {"rollout": {"phase": "Progressing", "stepReachedAt": "2025-05-01T11:59:00Z"}}
+    new = {"rollout": {"phase": "RolledBack"}}
+    assert status_patch(old, new) == {"rollout": {"phase": "RolledBack", "stepReachedAt": None}}
