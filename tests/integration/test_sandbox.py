@@ -33,8 +33,8 @@ def sandbox(monkeypatch: pytest.MonkeyPatch) -> Iterator[Sandbox]:
 
 
 def test_up_reuses_a_running_sandbox_and_down_leaves_nothing(sandbox: Sandbox) -> None:
-    first = sandbox.up(install_crds=False)
-    again = sandbox.up(install_crds=False)
+    first = sandbox.up(install_crds=False, real_node=False)
+    again = sandbox.up(install_crds=False, real_node=False)
     assert again == first, "a second up must reuse the running sandbox"
     nodes = sandbox.cluster.kubectl("get", "nodes", "-o", "name").stdout.split()
     assert len(nodes) == 6
@@ -52,7 +52,7 @@ def test_up_reuses_a_running_sandbox_and_down_leaves_nothing(sandbox: Sandbox) -
 
 
 def test_a_crashed_component_is_reported_not_ignored(sandbox: Sandbox) -> None:
-    state = sandbox.up(install_crds=False)
+    state = sandbox.up(install_crds=False, real_node=False)
     os.kill(state.s3_pid, signal.SIGKILL)
     deadline = time.monotonic() + 5
     while _alive(state.s3_pid) and time.monotonic() < deadline:
@@ -60,7 +60,7 @@ def test_a_crashed_component_is_reported_not_ignored(sandbox: Sandbox) -> None:
     problems = sandbox.problems()
     assert any("S3 server" in p for p in problems)
     with pytest.raises(TestbedError, match="broken"):
-        sandbox.up(install_crds=False)
+        sandbox.up(install_crds=False, real_node=False)
     status = subprocess.run(
         [sys.executable, "-m", "modelship", "dev", "status", "--name", sandbox.name],
         capture_output=True,
