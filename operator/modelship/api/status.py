@@ -267,6 +267,12 @@ class RolloutStatus:
         "counts from then.",
         default=None,
     )
+    waiting_since: str | None = prop(
+        "When the canary began waiting for its pods of the step to be Ready (RFC 3339): the "
+        "step's start, or when a step already reached lost a pod; the progress deadline "
+        "counts from then.",
+        default=None,
+    )
     reason: str | None = prop("A CamelCase word saying why it is in this phase.", default=None)
     message: str | None = prop("What is happening, in a sentence.", default=None)
     promote_seen: str | None = prop(

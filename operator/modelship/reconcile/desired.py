@@ -35,6 +35,7 @@ from modelship.reconcile.rollout import (
     mark_rejected,
     plan_rollout,
     rejected_numbers,
+    without_canary,
     without_rejected,
 )
 from modelship.reconcile.service import serving_service
@@ -154,7 +155,12 @@ def plan_serving(
         training_failure=observed.training_failure,
         progress=rollout.progress if rollout is not None else None,
     )
-    rollout_status = rollout.status if rollout is not None else (previous_rollout or None)
+    if rollout is not None:
+        rollout_status = rollout.status
+    elif isinstance(spec, SpecError):
+        rollout_status = previous_rollout or None
+    else:
+        rollout_status = without_canary(previous_rollout, spec.rollout.strategy)
     if rollout_status:
         status["rollout"] = rollout_status
         if rollout_status.get("rejected") and not isinstance(observed.artifacts, ArtifactError):

@@ -195,6 +195,23 @@ def mark_rejected(
     return marked
 
 
+def without_canary(previous: Mapping[str, Any], strategy: str) -> dict[str, Any] | None:
+    """status.rollout once spec.rollout.strategy is no longer Canary: a rollout in flight is
+    over (its canary goes to 0; the strategy now in the spec rolls the version out)."""
+    if not previous:
+        return None
+    if _phase(previous.get("phase")) not in _IN_FLIGHT:
+        return dict(previous)
+    return _status(
+        previous,
+        phase=RolloutPhase.ABORTED,
+        reason=SUPERSEDED,
+        message=f"spec.rollout.strategy changed to {strategy}: the canary of version "
+        f"{previous.get('canaryVersion', '?')} stopped and its pods are removed.",
+        canaryReplicas=0,
+    )
+
+
 def plan_rollout(observed: RolloutObservation, now: datetime) -> RolloutPlan:
     """Decide one pass of a canary rollout (see the module docstring)."""
     previous = observed.previous
@@ -278,7 +295,13 @@ def _step(
             not _fixed(observed) or observed.stable_pods.existing <= stable_wanted
         )
         if not reached:
-            started = _time(status.get("stepStartedAt")) or now
+            # The deadline counts from when the waiting began: the step's start, or the moment
+            # a step already reached lost a pod (a node drained under a long pause).
+            started = _time(status.get("waitingSince"))
+            if started is None:
+                lost = status.get("stepReachedAt") is not None
+                started = now if lost else (_time(status.get("stepStartedAt")) or now)
+            status["waitingSince"] = _rfc3339(started)
             if (now - started).total_seconds() > observed.progress_deadline:
                 problem = Finding(
                     PROGRESS_DEADLINE_EXCEEDED,
@@ -298,6 +321,7 @@ def _step(
             break
         reached_at = _time(status.get("stepReachedAt")) or now
         status["stepReachedAt"] = _rfc3339(reached_at)
+        status.pop("waitingSince", None)
         promote = observed.annotations.get(PROMOTE_ANNOTATION)
         promoted = bool(promote) and promote != status.get("promoteSeen")
         if step.pause is None and not promoted:
@@ -325,6 +349,7 @@ def _step(
         index += 1
         status.update(step=index, stepStartedAt=_rfc3339(now))
         status.pop("stepReachedAt", None)
+        status.pop("waitingSince", None)
         events.append(
             Event(
                 "Normal",
@@ -453,6 +478,7 @@ def _roll_back(
         rejected=rejected,
     )
     status.pop("stepReachedAt", None)
+    status.pop("waitingSince", None)
     events.append(Event("Warning", ROLLED_BACK, message))
     plan = _settled(observed, stable, status)
     return RolloutPlan(

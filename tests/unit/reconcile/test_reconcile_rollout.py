@@ -457,3 +457,43 @@ def test_the_status_patch_names_dropped_rollout_fields_as_null() -> None:
     old = {"rollout": {"phase": "Progressing", "stepReachedAt": "2025-05-01T11:59:00Z"}}
     new = {"rollout": {"phase": "RolledBack"}}
     assert status_patch(old, new) == {"rollout": {"phase": "RolledBack", "stepReachedAt": None}}
+
+
+def test_the_deadline_counts_from_when_a_reached_step_lost_a_pod() -> None:
+    """Step 1 was reached long ago (its pause runs); a canary pod is rescheduled and not
+    Ready for a moment: that is not a canary past its deadline."""
+    lost = observe(
+        stable_pods=(3, {1: 3}),
+        canary_pods=(1, {}),
+        previous=at_step(1, reached=timedelta(seconds=30), stepStartedAt="2025-05-01T11:00:00Z"),
+    )
+    p = plan_rollout(lost, NOW)
+    status = p.status or {}
+    assert status["phase"] == "Progressing" and status["waitingSince"] == "2025-05-01T12:00:00Z"
+
+    later = replace(lost, previous=status)
+    assert (plan_rollout(later, NOW + timedelta(minutes=5)).status or {})["phase"] == "Progressing"
+    p = plan_rollout(later, NOW + timedelta(minutes=11))
+    assert (p.status or {})["phase"] == "RolledBack"
+    assert (p.status or {})["reason"] == "ProgressDeadlineExceeded"
+
+
+def test_leaving_the_canary_strategy_mid_rollout_ends_the_rollout() -> None:
+    md = model_deployment().replicas(2)
+    observed = ServingObservation(
+        spec=md.spec(),
+        generation=2,
+        artifacts=[version(1), version(2)],
+        deployment=deployment(md, 1).obj(),
+        pods=ready_pods(1, 1),
+        status={"currentVersion": 1, "rollout": at_step(1, phase="Paused")},
+        canary_deployment=deployment(CANARY_MD, 2).obj(),
+    )
+    p = plan_serving(md.owner(), observed, NOW)
+
+    assert p.status["rollout"]["phase"] == "Aborted"
+    assert "RollingUpdate" in p.status["rollout"]["message"]
+    replicas = {o["metadata"]["name"]: o["spec"].get("replicas") for o in p.objects}
+    assert replicas["digits-canary"] == 0
+    stable = next(o for o in p.objects if o["metadata"]["name"] == "digits-serving")
+    assert deployed_version(stable) == V2 and stable["spec"]["replicas"] == 2
