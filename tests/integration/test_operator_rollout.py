@@ -4,6 +4,7 @@ version serves throughout."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -149,6 +150,10 @@ def test_a_canary_goes_through_its_steps_to_promotion_within_the_gpu_budget(
         wide = world.cluster.kubectl("get", "md", "-n", world.namespace, "-o", "wide").stdout
         header, row = (line.split() for line in wide.splitlines()[:2])
         assert (row[header.index("STEP")], row[header.index("WEIGHT")]) == ("2", "50")
+        as_json = modelship(
+            world, "rollout", "status", "digits", "-n", world.namespace, "-o", "json"
+        )
+        assert json.loads(as_json)["phase"] == "Paused"
         shown = modelship(world, "rollout", "status", "digits", "-n", world.namespace)
         assert "Phase:     Paused (WaitingForPromotion)" in shown
         promoted = modelship(world, "rollout", "promote", "digits", "-n", world.namespace)

@@ -497,3 +497,12 @@ def test_leaving_the_canary_strategy_mid_rollout_ends_the_rollout() -> None:
     assert replicas["digits-canary"] == 0
     stable = next(o for o in p.objects if o["metadata"]["name"] == "digits-serving")
     assert deployed_version(stable) == V2 and stable["spec"]["replicas"] == 2
+
+
+def test_a_newer_version_after_a_rollback_gets_its_own_canary() -> None:
+    rejected = at_step(1, phase="RolledBack")
+    rejected["rejected"] = [{"number": 2, "reason": "CrashLoopBackOff", "generation": 3}]
+    p = plan_rollout(observe(target_=V3, previous=rejected), NOW)
+    status = p.status or {}
+    assert (status["canaryVersion"], status["phase"]) == (3, "Progressing")
+    assert [r["number"] for r in status["rejected"]] == [2]  # still remembered
