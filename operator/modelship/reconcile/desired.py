@@ -35,6 +35,7 @@ from modelship.reconcile.rollout import (
     mark_rejected,
     plan_rollout,
     rejected_numbers,
+    rejected_pin,
     without_canary,
     without_rejected,
 )
@@ -154,6 +155,7 @@ def plan_serving(
         training=observed.training,
         training_failure=observed.training_failure,
         progress=rollout.progress if rollout is not None else None,
+        rejected_pin=_rejected_pin(observed, spec, rollout, previous_rollout),
     )
     if rollout is not None:
         rollout_status = rollout.status
@@ -190,6 +192,21 @@ def _eligible(
     if isinstance(observed.artifacts, ArtifactError) or not rejected:
         return observed.artifacts
     return without_rejected(observed.artifacts, rejected)
+
+
+def _rejected_pin(
+    observed: ServingObservation,
+    spec: ModelDeploymentSpec | SpecError,
+    rollout: RolloutPlan | None,
+    previous_rollout: Mapping[str, Any],
+) -> Finding | None:
+    if isinstance(spec, SpecError) or spec.model.version is None:
+        return None
+    status = (rollout.status if rollout is not None else None) or previous_rollout
+    if spec.model.version not in rejected_numbers(status, spec.model.version, observed.generation):
+        return None
+    current = _int(observed.status.get("currentVersion"))
+    return rejected_pin(status, spec.model.version, current)
 
 
 def _rollout_observation(

@@ -51,6 +51,7 @@ ROLLED_BACK: Final = "RolledBack"
 ABORTED: Final = "Aborted"
 SUPERSEDED: Final = "Superseded"
 PROGRESS_DEADLINE_EXCEEDED: Final = "ProgressDeadlineExceeded"
+VERSION_REJECTED: Final = "VersionRejected"
 KEPT_REJECTIONS: Final = 10
 
 _IN_FLIGHT: Final = frozenset(
@@ -163,6 +164,28 @@ def rejected_numbers(
         if not pinned_since:
             numbers.add(number)
     return frozenset(numbers)
+
+
+def rejected_pin(
+    previous: Mapping[str, Any] | None, pinned: int | None, current: int | None
+) -> Finding | None:
+    """Why a pinned version is not served when its canary was rolled back and it was pinned
+    before that (see `rejected_numbers`); None otherwise."""
+    entry = next(
+        (e for e in (previous or {}).get("rejected") or [] if _int(e.get("number")) == pinned),
+        None,
+    )
+    if entry is None or pinned is None:
+        return None
+    keeps = f" Version {current} keeps serving." if current is not None else ""
+    return Finding(
+        VERSION_REJECTED,
+        f"version {pinned} is pinned in spec.model.version, but its canary was rolled back "
+        f"({entry.get('reason')}), so it is not tried again; to retry it, change the spec with "
+        f"the pin in place (metadata.generation above {entry.get('generation')}), or pin "
+        f"another version.{keeps}",
+        version=pinned,
+    )
 
 
 def without_rejected(

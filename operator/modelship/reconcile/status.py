@@ -113,6 +113,7 @@ def compute_status(
     training: bool = False,
     training_failure: Finding | None = None,
     progress: Finding | None = None,
+    rejected_pin: Finding | None = None,
 ) -> dict[str, Any]:
     """The status fields this module owns (`OWNED_FIELDS`), as they should be now.
 
@@ -122,7 +123,8 @@ def compute_status(
     read, the version the Deployment runs (from `health`) stays the target. `training` says
     a training run is making a version, which shows while nothing serves;
     `training_failure`, that the last run failed and nothing will retry it; `progress`, what a
-    canary rollout in flight is doing (said instead of the rolling update's progress).
+    canary rollout in flight is doing (said instead of the rolling update's progress);
+    `rejected_pin`, why the pinned version (left out of `artifacts`) is not served.
     """
     previous = previous or {}
     previous_current = _int(previous.get("currentVersion"))
@@ -140,6 +142,10 @@ def compute_status(
         wanted = health.wanted_replicas
     else:
         choice = target_choice(spec, artifacts, _deployed(health), previous)
+        if rejected_pin is not None and choice.deploy is None:
+            # The pinned version is left out of `artifacts` because a canary of it was rolled
+            # back: say so, rather than that it does not exist.
+            choice = dataclasses.replace(choice, blocking=rejected_pin, artifact=rejected_pin)
         if choice.blocking is not None:
             findings.append(
                 _nothing_to_serve_yet(choice.blocking, spec, artifacts, training, training_failure)

@@ -506,3 +506,25 @@ def test_a_newer_version_after_a_rollback_gets_its_own_canary() -> None:
     status = p.status or {}
     assert (status["canaryVersion"], status["phase"]) == (3, "Progressing")
     assert [r["number"] for r in status["rejected"]] == [2]  # still remembered
+
+
+def test_a_version_pinned_before_its_rollback_is_reported_rejected_not_missing() -> None:
+    md = model_deployment().replicas(2).pinned(2)
+    md._spec["rollout"] = {"strategy": "Canary", "steps": [{"weight": 50}]}
+    rollout = at_step(1, phase="RolledBack")
+    rollout["rejected"] = [{"number": 2, "reason": "CrashLoopBackOff", "generation": 2}]
+    observed = ServingObservation(
+        spec=md.spec(),
+        generation=2,
+        artifacts=[version(1), version(2)],
+        deployment=deployment(md, 1).obj(),
+        pods=ready_pods(1, 2),
+        status={"currentVersion": 1, "rollout": rollout},
+    )
+    p = plan_serving(md.owner(), observed, NOW)
+
+    stalled = next(c for c in p.status["conditions"] if c["type"] == "Stalled")
+    assert (stalled["status"], stalled["reason"]) == ("True", "VersionRejected")
+    assert "Version 1 keeps serving" in stalled["message"]
+    stable = next(o for o in p.objects if o["metadata"]["name"] == "digits-serving")
+    assert deployed_version(stable) == V1 and stable["spec"]["replicas"] == 2
