@@ -81,8 +81,8 @@ dev-down:
 	$(MS) dev down
 
 bench: testbed
-	# -P: the script's folder is not put first on sys.path (bench/operator.py would shadow
-	# Python's own operator module).
+	# -P: the script's folder is not put first on sys.path, so no script there can shadow a
+	# module of Python's own.
 	$(PY) -P bench/testbed.py
 	$(PY) -P bench/artifacts.py --size-mb 256
 	$(PY) -P bench/serving.py

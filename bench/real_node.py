@@ -1,7 +1,7 @@
 """How long a serving pod takes on the sandbox's real node, step by step, beside the physical
 limit measured in the same run: a plain pod of the same image that only starts Python.
 
-    python -P bench/real_node.py [--runs 3]   (-P: bench/operator.py would shadow the stdlib)
+    python -P bench/real_node.py [--runs 3]
 
 Needs the sandbox with its real node (`modelship dev up`, or `make dev`) and the digits model
 published at s3://models/digits (`make dev` does it). For each run it applies a one-replica

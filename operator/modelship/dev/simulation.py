@@ -45,7 +45,9 @@ def node(
     product: str | None = None,
 ) -> dict[str, Any]:
     """A fake Node that kwok manages; GPU nodes are tainted and labelled like real ones."""
-    capacity = {"cpu": cpu, "memory": memory, "pods": "110", "ephemeral-storage": "500Gi"}
+    # Room for 1,000 models and as many plain Deployments beside them (the scale bench); kwok's
+    # pods cost nothing, unlike a real kubelet's 110.
+    capacity = {"cpu": cpu, "memory": memory, "pods": "1000", "ephemeral-storage": "500Gi"}
     labels = {
         "kubernetes.io/hostname": name,
         "kubernetes.io/os": "linux",

@@ -1,7 +1,7 @@
 # ruff: noqa: E402  (the sys.path fix below must run before any other import)
 """What the operator costs on top of plain Kubernetes: time to Ready, API writes, memory.
 
-    python bench/operator.py [--count 100] [--runs 3] [--idle-seconds 60]
+    python bench/controller.py [--count 100] [--runs 3] [--idle-seconds 60]
 
 It starts its own simulated cluster (kwokctl: real control plane, kwok nodes and pods) with the
 CRD applied, its own S3 server with one tiny published version, and `modelship run` as a
@@ -26,9 +26,9 @@ from __future__ import annotations
 import os
 import sys
 
-# Run as `python bench/operator.py`, this folder heads sys.path and this file would shadow
-# the standard library's `operator` (which nearly every module imports); the checkout's root
-# takes its place, so `tests.models` can be imported.
+# Run as `python bench/controller.py`, this folder heads sys.path; the checkout's root takes
+# its place, so `tests.models` can be imported. (The file was bench/operator.py, which shadowed
+# the standard library's `operator` for every script in this folder.)
 sys.path[:] = [
     os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
     *(
