@@ -164,6 +164,13 @@ def namespace(cluster: KubeCluster) -> Iterator[str]:
     """A fresh namespace, deleted (without waiting) after the test."""
     name = f"t-{secrets.token_hex(4)}"
     cluster.kubectl("create", "namespace", name)
+    # Pods are refused until the controller-manager has made the namespace's default
+    # ServiceAccount; on a busy machine that takes a moment.
+    wait_for(
+        lambda: cluster.get("serviceaccount", "default", name),
+        timeout=60,
+        what=f"the default ServiceAccount of {name}",
+    )
     yield name
     cluster.kubectl("delete", "namespace", name, "--wait=false", check=False)
 
