@@ -31,8 +31,11 @@ def real_node(cluster: KubeCluster, s3_server: Any) -> Iterator[RealNodeBed]:
     s3_port = int(s3_server.endpoint.rsplit(":", 1)[1])
     sim = cluster.cluster
     real = node.RealNode(sim.kubeconfig, sim.pki_dir, sim.apiserver_port(), (s3_port,))
+    # The images first: their build engine is stopped by then, so the snapshot is the machine
+    # as the node finds it.
+    tarball = images.ensure_images_tarball()
     snapshot = node.MachineSnapshot.take()
-    real.start(images.ensure_images_tarball())
+    real.start(tarball)
     bed = RealNodeBed(cluster, real, s3_port, snapshot)
     bed.digests = {ref: real.image_digest(ref) or "" for ref in images.node_images()}
     try:

@@ -109,6 +109,21 @@ def post_json(url: str, body: Any, timeout: float = 10) -> Any:
         return json.loads(response.read())
 
 
+def post_when_routed(url: str, body: Any, timeout: float = 60) -> Any:
+    """The answer to a POST through a Service once kube-proxy routes it: a ModelDeployment is
+    Ready as soon as its pods are, and the node's iptables follow the endpoints a moment later."""
+
+    def attempt() -> Any:
+        try:
+            return post_json(url, body)
+        except (urllib.error.URLError, ConnectionError) as error:
+            if isinstance(error, urllib.error.HTTPError):
+                raise
+            return None
+
+    return wait_for(attempt, timeout=timeout, what=f"{url} to answer through its Service")
+
+
 @contextmanager
 def port_forward(cluster: KubeCluster, namespace: str, target: str, port: int) -> Iterator[int]:
     """`kubectl port-forward` to `target` (e.g. svc/digits); yields the local port."""

@@ -27,7 +27,7 @@ from modelship.artifacts.manifest import MANIFEST_NAME
 from modelship.dev import images, node
 from modelship.dev.binaries import binary
 from tests.cluster_fixtures import KubeCluster, wait_for
-from tests.e2e.real_node import RealNodeBed, port_forward, post_json, service_ip
+from tests.e2e.real_node import RealNodeBed, port_forward, post_json, post_when_routed, service_ip
 from tests.integration.operator_env import ModelWorld
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
@@ -171,11 +171,18 @@ def test_helm_operator_serves_digits_on_the_real_node(
     # Predictions through the Service, from a client pod on the node...
     ip = service_ip(world.cluster, world.namespace, MODEL)
     body = json.dumps({"instances": digits_model.inputs})
-    script = (
-        "import urllib.request;"
-        f"r = urllib.request.Request({predict_url(ip)!r}, data={body!r}.encode(),"
-        " headers={'Content-Type': 'application/json'});"
-        "print(urllib.request.urlopen(r, timeout=20).read().decode())"
+    script = "\n".join(
+        (
+            "import time, urllib.error, urllib.request",
+            f"r = urllib.request.Request({predict_url(ip)!r}, data={body!r}.encode(),"
+            " headers={'Content-Type': 'application/json'})",
+            "for attempt in range(60):  # until kube-proxy routes the Service",
+            "    try:",
+            "        print(urllib.request.urlopen(r, timeout=20).read().decode()); break",
+            "    except urllib.error.URLError as error:",
+            "        if isinstance(error, urllib.error.HTTPError): raise",
+            "        time.sleep(0.5)",
+        )
     )
     from_pod = json.loads(
         real_node.client_pod(world.namespace, "client", script).strip().splitlines()[-1]
@@ -243,7 +250,7 @@ def test_tampered_version_is_stopped_by_the_real_init_container(
     )
     assert status["currentVersion"] == 1
     # The previous version keeps serving.
-    answer = post_json(
+    answer = post_when_routed(
         predict_url(service_ip(world.cluster, world.namespace, MODEL)),
         {"instances": digits_model.inputs},
     )
@@ -315,6 +322,7 @@ def test_rollout_under_load_fails_no_request(
     world.cluster.apply(on_real_node(world, real_node, replicas=2), namespace=world.namespace)
     ready_on(world, 1, replicas=2)
     url = predict_url(service_ip(world.cluster, world.namespace, MODEL))
+    post_when_routed(url, {"instances": digits_model.inputs})  # the Service routes: load from now
     load, thread = SteadyLoad.started(url, {"instances": digits_model.inputs})
     steady_load.append((load, thread))
     wait_for(lambda: load.sent >= 40, timeout=30, what="load before the rollout")
@@ -367,7 +375,7 @@ def test_training_job_runs_on_the_real_node_and_its_version_serves(
     assert status["training"]["version"] == 1
     assert status["training"]["metrics"]["accuracy"] >= 0.8
     # The version the real trainer published serves from the real node.
-    answer = post_json(
+    answer = post_when_routed(
         predict_url(service_ip(world.cluster, world.namespace, MODEL)), {"instances": [[0.0] * 64]}
     )
     assert len(answer["predictions"][0]) == 10

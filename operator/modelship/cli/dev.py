@@ -80,12 +80,16 @@ def images(tensorflow: str, version: str | None) -> None:
     """Build the operator, server and trainer images with a private Docker engine, from
     Debian's packages and PyPI only (the base is made once and cached)."""
     from modelship.dev import images as recipe
+    from modelship.dev.docker import DockerEngine
 
+    engine = DockerEngine()
     try:
-        built = recipe.build_images(version=version, tensorflow=tensorflow)
+        built = recipe.build_images(version=version, tensorflow=tensorflow, engine=engine)
     except TestbedError as error:
         _fail(error)
         return
+    finally:
+        engine.stop()  # nothing of the build is left running
     for kind, image in built.items():
         click.echo(
             f"{kind:9} {image.ref:40} {image.size_bytes / 1e6:7.0f} MB  "
