@@ -17,26 +17,19 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import subprocess
 import time
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
-from modelship.dev import images, node
-from modelship.dev.binaries import binary
+from modelship.dev import cluster, images, node
 from modelship.dev.sandbox import Sandbox
 
 
 def kubectl(*args: str, input: str | None = None) -> str:
     state = Sandbox().state()
     assert state is not None, "the sandbox is not running: `modelship dev up`"
-    return subprocess.run(
-        [str(binary("kubectl")), "--kubeconfig", state.kubeconfig, *args],
-        input=input,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
+    return cluster.kubectl(Path(state.kubeconfig), *args, input=input).stdout
 
 
 def ts(text: str) -> float:

@@ -36,7 +36,7 @@ def real_node(cluster: KubeCluster, s3_server: Any) -> Iterator[RealNodeBed]:
     tarball = images.ensure_images_tarball()
     snapshot = node.MachineSnapshot.take()
     real.start(tarball)
-    bed = RealNodeBed(cluster, real, s3_port, snapshot)
+    bed = RealNodeBed(cluster, real, s3_server.endpoint, snapshot)
     bed.digests = {ref: real.image_digest(ref) or "" for ref in images.node_images()}
     try:
         yield bed

@@ -28,14 +28,14 @@ RESTRICTED = {"pod-security.kubernetes.io/enforce": "restricted"}
 class RealNodeBed:
     cluster: KubeCluster
     node: node.RealNode
-    s3_port: int
+    s3_endpoint: str
     snapshot: node.MachineSnapshot
     digests: dict[str, str] = field(default_factory=dict)
 
     @property
     def pod_s3_endpoint(self) -> str:
         """The sandbox's S3 server as pods reach it: the relay on the bridge."""
-        return f"http://{node.BRIDGE_IP}:{self.s3_port}"
+        return node.relayed(self.s3_endpoint)
 
     def restricted_namespace(self, namespace: str) -> None:
         """Pod Security "restricted" enforced: a pod that breaks it is refused at creation."""
@@ -154,11 +154,3 @@ def port_forward(cluster: KubeCluster, namespace: str, target: str, port: int) -
     finally:
         process.terminate()
         process.wait(10)
-
-
-def reachable(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=2):
-            return True
-    except (urllib.error.URLError, OSError):
-        return False

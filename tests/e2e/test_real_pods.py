@@ -21,14 +21,13 @@ from typing import Any
 
 import numpy as np
 import pytest
-import yaml
 
 from modelship.artifacts.manifest import MANIFEST_NAME
 from modelship.dev import images, node
-from modelship.dev.binaries import binary
-from tests.cluster_fixtures import KubeCluster, wait_for
+from tests.cluster_fixtures import wait_for
 from tests.e2e.real_node import RealNodeBed, port_forward, post_json, post_when_routed, service_ip
 from tests.integration.operator_env import ModelWorld
+from tests.unit.chart.helm import CHART, run_helm
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 REPO = Path(__file__).resolve().parents[2]
@@ -114,8 +113,14 @@ def real_world(world: ModelWorld, real_node: RealNodeBed) -> ModelWorld:
     return world
 
 
+@pytest.fixture
+def real_operating(real_world: ModelWorld, operating: ModelWorld) -> ModelWorld:
+    """The same world with the operator running as a process, watching its namespace."""
+    return real_world
+
+
 def test_helm_operator_serves_digits_on_the_real_node(
-    real_world: ModelWorld, real_node: RealNodeBed, digits_model: DigitsModel, tmp_path: Path
+    real_world: ModelWorld, real_node: RealNodeBed, digits_model: DigitsModel
 ) -> None:
     world = real_world
     publish(world, digits_model)
@@ -133,20 +138,18 @@ def test_helm_operator_serves_digits_on_the_real_node(
         "nodeSelector": {node.REAL_NODE_LABEL: "true"},
         "tolerations": node.tolerations(),
     }
-    values_file = tmp_path / "values.yaml"
-    values_file.write_text(yaml.safe_dump(values))
-    helm(
-        world.cluster,
+    run_helm(
         "install",
         "ms",
-        str(REPO / "charts" / "modelship"),
+        str(CHART),
         "-n",
         world.namespace,
-        "-f",
-        str(values_file),
         "--wait",
         "--timeout",
         "3m",
+        values=values,
+        kubeconfig=world.cluster.kubeconfig,
+        timeout=300,
     )
 
     # The operator's pods run on the real node, from the image pinned by digest, and are Ready.
@@ -192,32 +195,15 @@ def test_helm_operator_serves_digits_on_the_real_node(
     with port_forward(world.cluster, world.namespace, f"svc/{MODEL}", 8501) as port:
         from_host = post_json(predict_url("127.0.0.1", port), {"instances": digits_model.inputs})
     assert_same_predictions(from_host, digits_model)
-    helm(world.cluster, "uninstall", "ms", "-n", world.namespace, "--wait")
-
-
-def helm(cluster: KubeCluster, *args: str) -> str:
-    import subprocess
-
-    result = subprocess.run(
-        [str(binary("helm")), "--kubeconfig", str(cluster.kubeconfig), *args],
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=300,
+    run_helm(
+        "uninstall", "ms", "-n", world.namespace, "--wait", kubeconfig=world.cluster.kubeconfig
     )
-    assert result.returncode == 0, (
-        f"helm {' '.join(args[:2])} failed:\n{result.stdout}\n{result.stderr}"
-    )
-    return result.stdout
 
 
 def test_tampered_version_is_stopped_by_the_real_init_container(
-    real_world: ModelWorld, real_node: RealNodeBed, digits_model: DigitsModel, run_operator: Any
+    real_operating: ModelWorld, real_node: RealNodeBed, digits_model: DigitsModel
 ) -> None:
-    world = real_world
-    from tests.integration.operator_env import OPERATOR_ENV
-
-    world.operator = run_operator("--namespace", world.namespace, env=OPERATOR_ENV)
+    world = real_operating
     publish(world, digits_model)
     world.cluster.apply(on_real_node(world, real_node), namespace=world.namespace)
     ready_on(world, 1)
@@ -308,16 +294,12 @@ def steady_load() -> Iterator[list[tuple[SteadyLoad, threading.Thread]]]:
 
 
 def test_rollout_under_load_fails_no_request(
-    real_world: ModelWorld,
+    real_operating: ModelWorld,
     real_node: RealNodeBed,
     digits_model: DigitsModel,
-    run_operator: Any,
     steady_load: list[tuple[SteadyLoad, threading.Thread]],
 ) -> None:
-    world = real_world
-    from tests.integration.operator_env import OPERATOR_ENV
-
-    world.operator = run_operator("--namespace", world.namespace, env=OPERATOR_ENV)
+    world = real_operating
     publish(world, digits_model)
     world.cluster.apply(on_real_node(world, real_node, replicas=2), namespace=world.namespace)
     ready_on(world, 1, replicas=2)
@@ -347,12 +329,9 @@ def test_rollout_under_load_fails_no_request(
 
 
 def test_training_job_runs_on_the_real_node_and_its_version_serves(
-    real_world: ModelWorld, real_node: RealNodeBed, run_operator: Any
+    real_operating: ModelWorld, real_node: RealNodeBed
 ) -> None:
-    world = real_world
-    from tests.integration.operator_env import OPERATOR_ENV
-
-    world.operator = run_operator("--namespace", world.namespace, env=OPERATOR_ENV)
+    world = real_operating
     md = on_real_node(world, real_node)
     md["spec"]["training"] = {
         "entrypoint": "training:train",

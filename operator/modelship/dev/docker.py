@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 from modelship.dev.binaries import TestbedError, cache_dir
+from modelship.dev.host import terminate, unmount_under
 
 
 def _docker_client() -> str:
@@ -52,21 +53,8 @@ class DockerEngine:
     def running(self) -> bool:
         if not self.socket.exists():
             return False
-        result = subprocess.run(
-            [
-                _docker_client(),
-                "-H",
-                f"unix://{self.socket}",
-                "version",
-                "--format",
-                "{{.Server.Version}}",
-            ],
-            capture_output=True,
-            text=True,
-            check=False,
-            timeout=30,
-        )
-        return result.returncode == 0
+        version = self.docker("version", "--format", "{{.Server.Version}}", check=False, timeout=30)
+        return version.returncode == 0
 
     def start(self, timeout: float = 60) -> None:
         """Starts the engine (or reuses ours if it runs); raises TestbedError saying why not."""
@@ -114,31 +102,26 @@ class DockerEngine:
             pid = int(self.pid_file.read_text())
         except (FileNotFoundError, ValueError):
             return
-        try:
-            os.kill(pid, 15)
-        except ProcessLookupError:
-            return
-        deadline = time.monotonic() + timeout
-        while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
-            time.sleep(0.2)
-        if Path(f"/proc/{pid}").exists():
-            os.kill(pid, 9)
+        terminate(pid, grace=timeout)
         # dockerd leaves its network namespace mounted under the exec root.
-        for line in Path("/proc/self/mountinfo").read_text().splitlines():
-            point = line.split()[4]
-            if point.startswith(str(self.exec_root)):
-                subprocess.run(["umount", "-l", point], check=False, capture_output=True)
+        unmount_under(str(self.exec_root))
 
     def docker(
-        self, *args: str, check: bool = True, env: dict[str, str] | None = None
+        self,
+        *args: str,
+        check: bool = True,
+        timeout: float | None = None,
     ) -> subprocess.CompletedProcess[str]:
-        """Runs the docker client against our engine; output streams to the terminal."""
+        """Runs the docker client against our engine, with the legacy builder (it takes FROM
+        images from this engine, never asking a registry); raises TestbedError with the
+        output when `check` is set and the command fails."""
         result = subprocess.run(
             [_docker_client(), "-H", f"unix://{self.socket}", *args],
-            env={**os.environ, "DOCKER_BUILDKIT": "0", **(env or {})},
+            env={**os.environ, "DOCKER_BUILDKIT": "0"},
             text=True,
             capture_output=True,
             check=False,
+            timeout=timeout,
         )
         if check and result.returncode != 0:
             raise TestbedError(

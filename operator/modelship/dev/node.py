@@ -35,6 +35,7 @@ from typing import Any
 import yaml
 
 from modelship.dev.binaries import TestbedError, binary, cache_dir
+from modelship.dev.host import mount_points, terminate, unmount_under
 
 NODE_NAME = "real-node"
 BRIDGE = "msbr0"
@@ -63,6 +64,12 @@ class RealNodeUnavailableError(TestbedError):
 
 def node_root() -> Path:
     return cache_dir() / "node"
+
+
+def relayed(endpoint: str) -> str:
+    """The address pods on the real node use for a loopback endpoint the relay puts on the
+    bridge (the API server's, the S3 server's)."""
+    return endpoint.replace("127.0.0.1", BRIDGE_IP)
 
 
 def tolerations() -> list[dict[str, str]]:
@@ -111,11 +118,6 @@ def _sysctl_path(name: str) -> Path:
     return Path("/proc/sys") / name
 
 
-def _mounts() -> list[str]:
-    """Mount points, from this process's mount table."""
-    return [line.split()[4] for line in Path("/proc/self/mountinfo").read_text().splitlines()]
-
-
 def _iptables_chains() -> list[str]:
     chains = []
     for table in ("filter", "nat", "mangle"):
@@ -149,7 +151,7 @@ class MachineSnapshot:
             links=sorted(links),
             routes=sorted(_run("ip", "route").stdout.splitlines()),
             sysctls={s: _sysctl_path(s).read_text().strip() for s in WATCHED_SYSCTLS},
-            mounts=sorted(_mounts()),
+            mounts=sorted(mount_points()),
             iptables=_iptables_chains(),
             netns=sorted(p.name for p in netns_dir.iterdir()) if netns_dir.is_dir() else [],
         )
@@ -230,25 +232,23 @@ class RealNode:
         self.root.mkdir(parents=True, exist_ok=True)
         self.logs.mkdir(exist_ok=True)
         RUN_DIR.mkdir(parents=True, exist_ok=True)
-        ip_forward = snapshot.sysctls["net/ipv4/ip_forward"]
-        pids: dict[str, int] = {}
-        # Written first, so a failure half-way is still undone by stop().
-        self._write_state(NodeState(str(self.kubeconfig), pids, ip_forward, asdict(snapshot)))
+        # Written first and after each process starts, so a failure half-way is still undone
+        # by stop(), in this process or another.
+        state = NodeState(
+            str(self.kubeconfig), {}, snapshot.sysctls["net/ipv4/ip_forward"], asdict(snapshot)
+        )
+        self._write_state(state)
         try:
             self._network_up()
             self._mask_sysctls()
-            pids["relay"] = self._spawn("relay", self._relay_command())
-            self._write_state(NodeState(str(self.kubeconfig), pids, ip_forward, asdict(snapshot)))
-            pids["containerd"] = self._spawn(
-                "containerd", ["containerd", "--config", str(self._containerd_config())]
-            )
-            self._write_state(NodeState(str(self.kubeconfig), pids, ip_forward, asdict(snapshot)))
+            self._spawn(state, "relay", self._relay_command())
+            containerd = ["containerd", "--config", str(self._containerd_config())]
+            self._spawn(state, "containerd", containerd)
             self._wait(lambda: self.ctr("version", check=False).returncode == 0, 30, "containerd")
             if images_tarball is not None:
                 self.import_images(images_tarball)
-            pids["kubelet"] = self._spawn("kubelet", self._kubelet_command())
-            pids["kube-proxy"] = self._spawn("kube-proxy", self._kube_proxy_command())
-            self._write_state(NodeState(str(self.kubeconfig), pids, ip_forward, asdict(snapshot)))
+            self._spawn(state, "kubelet", self._kubelet_command())
+            self._spawn(state, "kube-proxy", self._kube_proxy_command())
             self._wait(self._node_ready, timeout, f"node {NODE_NAME} Ready")
             self._advertise_gpus()
         except BaseException:
@@ -258,7 +258,8 @@ class RealNode:
     def _write_state(self, state: NodeState) -> None:
         self.state_file.write_text(json.dumps(asdict(state), indent=2))
 
-    def _spawn(self, name: str, command: list[str]) -> int:
+    def _spawn(self, state: NodeState, name: str, command: list[str]) -> None:
+        """Starts one of the node's processes, detached, and records its pid in the state."""
         with (self.logs / f"{name}.log").open("ab") as log:
             process = subprocess.Popen(
                 command,
@@ -267,11 +268,12 @@ class RealNode:
                 stdin=subprocess.DEVNULL,
                 start_new_session=True,
             )
+        state.pids[name] = process.pid
+        self._write_state(state)
         time.sleep(0.2)
         if process.poll() is not None:
             tail = (self.logs / f"{name}.log").read_text(errors="replace")[-2000:]
             raise TestbedError(f"{name} of the real node exited at once:\n{tail}")
-        return process.pid
 
     def _wait(self, condition: Any, timeout: float, what: str) -> None:
         deadline = time.monotonic() + timeout
@@ -389,38 +391,36 @@ class RealNode:
             "the fake GPUs in the node's allocatable",
         )
 
+    def images(self) -> dict[str, str]:
+        """The images in the node's containerd: name -> manifest digest (`ctr images ls`)."""
+        rows = (line.split() for line in self.ctr("images", "ls").stdout.splitlines()[1:])
+        return {fields[0]: fields[2] for fields in rows if len(fields) > 2}
+
     def import_images(self, tarball: Path) -> None:
         """Loads the images into the node's containerd; skipped when the same images (by the
         stamp written beside the tarball) were imported last and are all still there."""
         stamp = tarball.with_suffix(".json")
         imported = self.root / "imported.json"
         wanted = stamp.read_text() if stamp.exists() else None
-        if wanted is not None and imported.exists() and imported.read_text() == wanted:
-            names = {line.split()[0] for line in self.ctr("images", "ls").stdout.splitlines()[1:]}
-            if set(json.loads(wanted)) <= names:
-                return
+        unchanged = wanted is not None and imported.exists() and imported.read_text() == wanted
+        if unchanged and set(json.loads(wanted or "{}")) <= set(self.images()):
+            return
         imported.unlink(missing_ok=True)
         self.ctr("images", "import", str(tarball))
         # A pod may name an image by digest (the chart's image.digest). A pull would record
         # that name; an import records only the tag, so add the digest name beside it.
-        for line in self.ctr("images", "ls").stdout.splitlines()[1:]:
-            fields = line.split()
-            named = "@" not in fields[0] and not fields[0].startswith("sha256:")
-            if len(fields) > 2 and named and fields[2].startswith("sha256:"):
-                repository = fields[0].rsplit(":", 1)[0]
-                by_digest = f"{repository}@{fields[2]}"
+        for name, digest in self.images().items():
+            tagged = "@" not in name and not name.startswith("sha256:")
+            if tagged and digest.startswith("sha256:"):
+                by_digest = f"{name.rsplit(':', 1)[0]}@{digest}"
                 self.ctr("images", "rm", by_digest, check=False)
-                self.ctr("images", "tag", fields[0], by_digest)
+                self.ctr("images", "tag", name, by_digest)
         if wanted is not None:
             imported.write_text(wanted)
 
     def image_digest(self, ref: str) -> str | None:
         """The manifest digest containerd holds for `ref` (for pinning images by digest)."""
-        for line in self.ctr("images", "ls").stdout.splitlines()[1:]:
-            fields = line.split()
-            if fields and fields[0] == ref:
-                return fields[2]
-        return None
+        return self.images().get(ref)
 
     # -- stop --------------------------------------------------------------------------
     def stop(self) -> list[str]:
@@ -431,18 +431,18 @@ class RealNode:
         self._kubectl("delete", "node", NODE_NAME, "--wait=false", check=False)
         for name in ("kubelet", "kube-proxy"):
             if name in state.pids:
-                _terminate(state.pids[name])
+                terminate(state.pids[name])
         self._kill_pods()
         if "containerd" in state.pids:
-            _terminate(state.pids["containerd"])
+            terminate(state.pids["containerd"])
         self._kill_shims()
         if "relay" in state.pids:
-            _terminate(state.pids["relay"])
-        self._unmount_under((str(self.root), str(RUN_DIR)))
+            terminate(state.pids["relay"])
+        unmount_under(str(self.root), str(RUN_DIR))
         self._remove_netns(set(state.snapshot.get("netns", [])))
         self._remove_cgroups()
         for name in MASKED_SYSCTLS:
-            while str(_sysctl_path(name)) in _mounts():
+            while str(_sysctl_path(name)) in mount_points():
                 if _run("umount", str(_sysctl_path(name)), check=False).returncode != 0:
                     break
         self._network_down(state.ip_forward)
@@ -466,13 +466,7 @@ class RealNode:
             except OSError:
                 continue
             if "containerd-shim" in cmdline and marker in cmdline:
-                _terminate(int(proc.name), grace=2)
-
-    def _unmount_under(self, prefixes: tuple[str, ...]) -> None:
-        for point in sorted(
-            (m for m in _mounts() if m.startswith(prefixes)), key=len, reverse=True
-        ):
-            _run("umount", "-l", point, check=False)
+                terminate(int(proc.name), grace=2)
 
     def _remove_netns(self, before: set[str]) -> None:
         folder = Path("/var/run/netns")
@@ -531,31 +525,6 @@ def _pids_in_cgroup(name: str) -> set[int]:
             with contextlib.suppress(OSError, ValueError):
                 found.update(int(p) for p in procs.read_text().split())
     return found
-
-
-def _terminate(pid: int, grace: float = 10) -> None:
-    try:
-        os.kill(pid, signal.SIGTERM)
-    except ProcessLookupError:
-        return
-    deadline = time.monotonic() + grace
-    while time.monotonic() < deadline:
-        with contextlib.suppress(ChildProcessError):
-            os.waitpid(pid, os.WNOHANG)
-        if not Path(f"/proc/{pid}").exists() or _zombie(pid):
-            return
-        time.sleep(0.1)
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(pid, signal.SIGKILL)
-    with contextlib.suppress(ChildProcessError):
-        os.waitpid(pid, 0)
-
-
-def _zombie(pid: int) -> bool:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
-    except (OSError, IndexError):
-        return True
 
 
 # -- the node's configuration, as pure functions ----------------------------------------

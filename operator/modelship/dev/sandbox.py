@@ -7,14 +7,11 @@ The test suite starts its own sandbox through the same class.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import signal
 import socket
 import subprocess
 import sys
-import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -24,6 +21,7 @@ import yaml
 from modelship.dev import images, node
 from modelship.dev.binaries import TestbedError, cache_dir, ensure_built
 from modelship.dev.cluster import Cluster
+from modelship.dev.host import alive, terminate
 from modelship.dev.s3 import S3Server
 
 DEFAULT_BUCKET = "models"
@@ -57,7 +55,7 @@ class SandboxState:
     @property
     def pod_s3_endpoint(self) -> str:
         """The S3 endpoint as pods on the real node reach it (the relay on the bridge)."""
-        return self.s3_endpoint.replace("127.0.0.1", node.BRIDGE_IP)
+        return node.relayed(self.s3_endpoint)
 
     def exports(self) -> dict[str, str]:
         return {
@@ -70,21 +68,6 @@ class SandboxState:
             "MODELSHIP_POD_S3_ENDPOINT": self.pod_s3_endpoint,
             "MODELSHIP_REAL_NODE": self.real_node,
         }
-
-
-def _alive(pid: int) -> bool:
-    """Whether the process runs; a zombie (exited, not yet reaped) does not."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (FileNotFoundError, IndexError):
-        return False
-    return state != "Z"
 
 
 def crds_dir() -> Path | None:
@@ -121,7 +104,7 @@ class Sandbox:
         found = [f"{c} (simulated cluster) is not running" for c in self.cluster.dead_components()]
         if not self.cluster.component_pids():
             found.append("the simulated cluster has no running components")
-        if not _alive(state.s3_pid):
+        if not alive(state.s3_pid):
             found.append(f"the S3 server (pid {state.s3_pid}) is not running")
         if state.real_node == "running":
             node_state = self.real_node().state()
@@ -129,7 +112,7 @@ class Sandbox:
             found += [
                 f"{name} of the real node (pid {pid}) is not running"
                 for name, pid in pids.items()
-                if not _alive(pid)
+                if not alive(pid)
             ]
             if node_state is None:
                 found.append("the real node is not running")
@@ -259,7 +242,7 @@ class Sandbox:
             raise TestbedError("the sandbox is not running; start it with `modelship dev up`")
         if self.operator_pid_file.exists():
             pid = int(self.operator_pid_file.read_text())
-            if _alive(pid):
+            if alive(pid):
                 return pid
         # Metrics and health on 127.0.0.1 only, like every other listener of the sandbox.
         env = {**os.environ, "KUBECONFIG": state.kubeconfig, "MODELSHIP_BIND_ADDRESS": "127.0.0.1"}
@@ -279,7 +262,7 @@ class Sandbox:
         if not self.operator_pid_file.exists():
             return
         pid = int(self.operator_pid_file.read_text())
-        _terminate(pid)
+        terminate(pid)
         self.operator_pid_file.unlink()
 
     def down(self) -> list[str]:
@@ -291,7 +274,7 @@ class Sandbox:
             leftovers += self.real_node().stop()
         self.cluster.delete()
         if state is not None:
-            _terminate(state.s3_pid)
+            terminate(state.s3_pid)
         if state is not None:
             port = int(state.s3_endpoint.rsplit(":", 1)[1])
             if _listening(port):
@@ -308,26 +291,6 @@ class Sandbox:
             "problems": self.problems() if state else [],
             **(state.exports() if state else {}),
         }
-
-
-def _terminate(pid: int, grace: float = 10) -> None:
-    """SIGTERM, then SIGKILL after `grace` seconds; reaps the child when it is ours."""
-    if not _alive(pid):
-        return
-    os.kill(pid, signal.SIGTERM)
-    deadline = time.monotonic() + grace
-    while time.monotonic() < deadline:
-        _reap(pid)
-        if not _alive(pid):
-            return
-        time.sleep(0.1)
-    os.kill(pid, signal.SIGKILL)
-    _reap(pid)
-
-
-def _reap(pid: int) -> None:
-    with contextlib.suppress(ChildProcessError):
-        os.waitpid(pid, os.WNOHANG)
 
 
 def _listening(port: int) -> bool:
