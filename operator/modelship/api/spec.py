@@ -20,7 +20,17 @@ from cronsim import CronSim, CronSimError
 
 from modelship.api.fields import Rule, duration_prop, object_prop, prop
 
-STORAGE_URI_PATTERN = r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/.*)?$"
+# A path segment is neither empty, "." nor "..", and holds no backslash: RE2 (the API
+# server's regexp) has no lookahead, so "not . or .." is spelt out by its first characters.
+_URI_SEGMENT = r"([^/\\.][^/\\]*|\.[^/\\.][^/\\]*|\.\.[^/\\]+)"
+STORAGE_URI_PATTERN = (
+    rf"^s3://[a-z0-9][a-z0-9.-]{{1,61}}[a-z0-9](/({_URI_SEGMENT}(/{_URI_SEGMENT})*/?)?)?$"
+)
+# What a refused storage URI is told, by parse_spec and parse_storage_uri alike.
+STORAGE_URI_HINT = (
+    '"s3://bucket/path/to/model": a bucket, then path segments that are not empty, "." or '
+    '".." and hold no backslash'
+)
 # A model name ends up in serving URLs and in the `modelship.io/model` label value.
 MODEL_NAME_PATTERN = r"^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$"
 MODEL_NAME_MAX_LENGTH = 63
@@ -298,7 +308,7 @@ class ModelSpec:
         "Where the model's versions live: s3://bucket/prefix, holding one integer folder per "
         "version (1/, 2/, ...), each a TensorFlow SavedModel with its modelship.json manifest.",
         pattern=STORAGE_URI_PATTERN,
-        pattern_hint='"s3://bucket/path/to/model"',
+        pattern_hint=STORAGE_URI_HINT,
         max_length=1024,
     )
     name: str | None = prop(

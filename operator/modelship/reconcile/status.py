@@ -35,7 +35,7 @@ from modelship.api import (
 )
 from modelship.artifacts.errors import ArtifactError
 from modelship.artifacts.versions import VersionInfo
-from modelship.reconcile.findings import Finding
+from modelship.reconcile.findings import Finding, sentence_start
 from modelship.reconcile.health import ServingHealth
 from modelship.reconcile.owner import SERVING, Owner, label_selector, selector_labels
 from modelship.reconcile.service import serving_endpoint, serving_grpc_endpoint
@@ -182,7 +182,7 @@ def compute_status(
         if advisory is not None:
             # Ready, but a newer version is held back (gate, corruption): say which and why,
             # so phase Degraded is explained where people look.
-            serving_message += f" {advisory.message[:1].upper()}{advisory.message[1:]}"
+            serving_message += f" {sentence_start(advisory.message)}"
         headline = Finding(SERVING_REASON, serving_message, needs_person=False)
     elif stalled is not None:
         headline = stalled
