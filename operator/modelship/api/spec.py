@@ -19,6 +19,7 @@ from typing import Any, ClassVar, Literal
 from cronsim import CronSim, CronSimError
 
 from modelship.api.fields import Rule, duration_prop, object_prop, prop
+from modelship.api.trainer import RESERVED_ENV_NAMES, RESERVED_ENV_PREFIX
 
 # A path segment is neither empty, "." nor "..", and holds no backslash: RE2 (the API
 # server's regexp) has no lookahead, so "not . or .." is spelt out by its first characters.
@@ -110,18 +111,9 @@ TOLERATIONS_SCHEMA: dict[str, Any] = {
 }
 
 
-# The variables the operator itself sets in training containers (reconcile/training.py and
-# reconcile/storage.py): spec.training.env may not set them, so the operator's wiring (job
-# identity, TF_CONFIG, storage endpoint and credentials) cannot be overridden by accident.
-RESERVED_ENV_PREFIX = "MODELSHIP_"
-RESERVED_ENV_NAMES = (
-    "HOME",
-    "TF_CONFIG",
-    "AWS_ENDPOINT_URL",
-    "AWS_REGION",
-    "AWS_ACCESS_KEY_ID",
-    "AWS_SECRET_ACCESS_KEY",
-)
+# The variables the operator itself sets in training containers (api/trainer.py):
+# spec.training.env may not set them, so the operator's wiring (job identity, TF_CONFIG,
+# storage endpoint and credentials) cannot be overridden by accident.
 ENV_NAME_PATTERN = r"^[-._a-zA-Z][-._a-zA-Z0-9]*$"
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Final
 
-from modelship.reconcile.training import PERMANENT_FAILURE_EXIT_CODE
+from modelship.api import trainer
 
 TRAINING_FAILED: Final = "TrainingFailed"
 ENTRYPOINT_NOT_FOUND: Final = "EntrypointNotFound"
@@ -21,8 +21,8 @@ INVALID_TF_CONFIG: Final = "InvalidTFConfig"
 PUBLISH_FAILED: Final = "PublishFailed"
 VERSION_EXISTS: Final = "VersionExists"
 
-RETRYABLE_EXIT_CODE: Final = 1
-PERMANENT_EXIT_CODE: Final = PERMANENT_FAILURE_EXIT_CODE
+RETRYABLE_EXIT_CODE: Final = trainer.RETRYABLE_EXIT_CODE
+PERMANENT_EXIT_CODE: Final = trainer.PERMANENT_FAILURE_EXIT_CODE
 
 
 class TrainingError(Exception):

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
+from modelship.api.trainer import ENV_GIT_COMMIT, ENV_POD_NAME, ENV_TRAINING_JOB
 from modelship.artifacts import (
     ArtifactError,
     ArtifactStore,
@@ -27,7 +28,6 @@ from modelship.artifacts import (
     make_s3_client,
     parse_storage_uri,
 )
-from modelship.reconcile.training import ENV_GIT_COMMIT, ENV_POD_NAME, ENV_TRAINING_JOB
 from modelship.training.context import TaskInfo, TrainingContext, task_from_tf_config
 from modelship.training.entrypoint import load_entrypoint, read_result
 from modelship.training.errors import (
