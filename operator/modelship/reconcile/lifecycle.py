@@ -16,6 +16,13 @@ from datetime import datetime
 from typing import Any
 
 from modelship.api import ModelDeploymentSpec, SpecError
+from modelship.api.reasons import (
+    GATE_REJECTED,
+    RETRAIN_REQUESTED,
+    TRAINING_JOB_REFUSED,
+    TRAINING_STARTED,
+    VERSION_NOT_PUBLISHED,
+)
 from modelship.artifacts.errors import ArtifactError
 from modelship.artifacts.versions import VersionInfo
 from modelship.reconcile.findings import Finding
@@ -39,11 +46,6 @@ from modelship.reconcile.training import (
 )
 
 JOB_NAME_LABEL = "batch.kubernetes.io/job-name"
-VERSION_NOT_PUBLISHED = "VersionNotPublished"
-GATE_REJECTED = "GateRejected"
-RETRAIN_REQUESTED = "RetrainRequested"
-TRAINING_JOB_REFUSED = "TrainingJobRefused"
-TRAINING_STARTED = "TrainingStarted"
 RETRAIN_ANNOTATION = "modelship.io/retrain"
 KEPT_FINISHED_JOBS = 3
 

@@ -33,6 +33,15 @@ from modelship.api import (
     SpecError,
     set_condition,
 )
+from modelship.api.reasons import (
+    PROGRESSING,
+    ROLLED_OUT,
+    ROLLING_OUT,
+    WAITING_FOR_REPLICAS,
+)
+from modelship.api.reasons import (
+    SERVING as SERVING_REASON,
+)
 from modelship.artifacts.errors import ArtifactError
 from modelship.artifacts.versions import VersionInfo
 from modelship.reconcile.findings import Finding, sentence_start
@@ -46,12 +55,6 @@ from modelship.reconcile.versions import (
     TargetVersion,
     choose_target,
 )
-
-SERVING_REASON: Final = "Serving"
-ROLLING_OUT: Final = "RollingOut"
-WAITING_FOR_REPLICAS: Final = "WaitingForReplicas"
-PROGRESSING: Final = "Progressing"
-ROLLED_OUT: Final = "RolledOut"
 
 # The status fields this module owns; others (status.training) belong to other code and are
 # never touched by `status_patch`.

@@ -10,6 +10,10 @@ from collections.abc import Mapping
 from typing import Any, Final
 
 from modelship.api import StorageSpec
+from modelship.api.reasons import (
+    SECRET_KEY_NOT_FOUND,
+    SECRET_NOT_FOUND,
+)
 from modelship.api.trainer import (
     ENV_S3_ACCESS_KEY_ID,
     ENV_S3_ENDPOINT,
@@ -18,9 +22,6 @@ from modelship.api.trainer import (
 )
 from modelship.artifacts.errors import ArtifactError
 from modelship.artifacts.settings import S3Settings
-
-SECRET_NOT_FOUND: Final = "SecretNotFound"
-SECRET_KEY_NOT_FOUND: Final = "SecretKeyNotFound"
 
 ENV_ENDPOINT: Final = ENV_S3_ENDPOINT
 ENV_REGION: Final = ENV_S3_REGION

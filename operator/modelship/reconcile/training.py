@@ -22,6 +22,21 @@ from dataclasses import dataclass
 from typing import Any, Final, Literal
 
 from modelship.api import ModelDeploymentSpec, TrainingSpec
+from modelship.api.reasons import (
+    CREATE_CONTAINER_CONFIG_ERROR,
+    CREATE_CONTAINER_ERROR,
+    DEADLINE_EXCEEDED,
+    ERR_IMAGE_PULL,
+    IMAGE_PULL_BACK_OFF,
+    INVALID_IMAGE_NAME,
+    OOM_KILLED,
+    TRAINING_FAILED,
+    TRAINING_JOB_NOT_FOUND,
+    TRAINING_PENDING,
+    TRAINING_RUNNING,
+    TRAINING_SUCCEEDED,
+    UNSCHEDULABLE,
+)
 from modelship.api.trainer import (
     ENV_POD_NAME,
     ENV_TF_CONFIG,
@@ -53,24 +68,15 @@ COMPLETION_INDEX_ANNOTATION: Final = "batch.kubernetes.io/job-completion-index"
 
 TrainingState = Literal["Pending", "Running", "Succeeded", "Failed"]
 
-TRAINING_SUCCEEDED: Final = "TrainingSucceeded"
-TRAINING_RUNNING: Final = "TrainingRunning"
-TRAINING_PENDING: Final = "TrainingPending"
-TRAINING_FAILED: Final = "TrainingFailed"
-TRAINING_JOB_NOT_FOUND: Final = "TrainingJobNotFound"
-UNSCHEDULABLE: Final = "Unschedulable"
-OOM_KILLED: Final = "OOMKilled"
-DEADLINE_EXCEEDED: Final = "DeadlineExceeded"
-BACKOFF_LIMIT_EXCEEDED: Final = "BackoffLimitExceeded"
 
 # Waiting reasons of a container that will not start by itself: each needs a person.
 _STUCK_WAITING: Final = frozenset(
     {
-        "ImagePullBackOff",
-        "ErrImagePull",
-        "InvalidImageName",
-        "CreateContainerConfigError",
-        "CreateContainerError",
+        IMAGE_PULL_BACK_OFF,
+        ERR_IMAGE_PULL,
+        INVALID_IMAGE_NAME,
+        CREATE_CONTAINER_CONFIG_ERROR,
+        CREATE_CONTAINER_ERROR,
     }
 )
 # "Reason: sentence", the first line the trainer writes to its termination log.
