@@ -213,7 +213,7 @@ SERVING: Final = _define(
     "Nothing.",
 )  # fmt: skip
 PROGRESSING: Final = _define(
-    "Progressing", SERVING_FAMILY, (RECONCILING, STALLED),
+    "Progressing", SERVING_FAMILY, (READY, RECONCILING, STALLED),
     "The operator is choosing a version or converging; nothing needs a person.",
     "Nothing.",
 )  # fmt: skip
@@ -240,13 +240,13 @@ UNSCHEDULABLE: Final = _define(
     kubernetes=True,
 )  # fmt: skip
 CRASH_LOOP_BACK_OFF: Final = _define(
-    "CrashLoopBackOff", SERVING_FAMILY, (*_PROBLEM, REJECTED, EVENT),
+    "CrashLoopBackOff", SERVING_FAMILY, (*_PROBLEM, VERSIONS, REJECTED, EVENT),
     "A container keeps crashing and Kubernetes restarts it with a growing delay.",
     "Read the container's logs (the message gives the kubectl command) and fix the cause.",
     kubernetes=True,
 )  # fmt: skip
 OOM_KILLED: Final = _define(
-    "OOMKilled", SERVING_FAMILY, (*_PROBLEM, REJECTED, TRAINING, EVENT),
+    "OOMKilled", SERVING_FAMILY, (*_PROBLEM, VERSIONS, REJECTED, TRAINING, EVENT),
     "A container used more memory than its limit and was killed.",
     "Raise the memory limit (spec.serving.resources or spec.training.resources).",
     kubernetes=True,
@@ -300,7 +300,7 @@ INIT_CONTAINER_FAILED: Final = _define(
     "Read the init container's logs (the message gives the kubectl command).",
 )  # fmt: skip
 PROGRESS_DEADLINE_EXCEEDED: Final = _define(
-    "ProgressDeadlineExceeded", SERVING_FAMILY, (*_PROBLEM, ROLLOUT, REJECTED, EVENT),
+    "ProgressDeadlineExceeded", SERVING_FAMILY, (*_PROBLEM, ROLLOUT, VERSIONS, REJECTED, EVENT),
     "The rollout (or the canary) made no progress within its deadline.",
     "Look at the new version's pods: the message says what keeps them from being ready.",
     kubernetes=True,
@@ -352,7 +352,7 @@ ROLLED_BACK: Final = _define(
     "Fix the cause and publish a new version, or pin the version again to retry it.",
 )  # fmt: skip
 ABORTED: Final = _define(
-    "Aborted", ROLLOUT_FAMILY, (ROLLOUT, REJECTED, EVENT),
+    "Aborted", ROLLOUT_FAMILY, (ROLLOUT, VERSIONS, REJECTED, EVENT),
     "A person aborted the canary (modelship.io/abort); the stable version serves.",
     "Nothing; publish or pin another version to roll out.",
 )  # fmt: skip
@@ -379,17 +379,17 @@ GATE_PASSED: Final = _define(
     "Nothing.",
 )  # fmt: skip
 GATE_FAILED: Final = _define(
-    "GateFailed", GATE_FAMILY, (READY, ARTIFACT_READY, STALLED, VERSIONS),
+    "GateFailed", GATE_FAMILY, (READY, ARTIFACT_READY, STALLED),
     "The version's metric is outside spec.training.gate's min/max (or not a number).",
     "Nothing if the gate is right: the serving version stays; otherwise change the gate.",
 )  # fmt: skip
 GATE_NOT_IMPROVED: Final = _define(
-    "GateNotImproved", GATE_FAMILY, (READY, ARTIFACT_READY, STALLED, VERSIONS),
+    "GateNotImproved", GATE_FAMILY, (READY, ARTIFACT_READY, STALLED),
     "The version's metric is not better than the serving version's (mustImprove).",
     "Nothing if the gate is right: the serving version stays; otherwise change the gate.",
 )  # fmt: skip
 GATE_METRIC_MISSING: Final = _define(
-    "GateMetricMissing", GATE_FAMILY, (READY, ARTIFACT_READY, STALLED, VERSIONS),
+    "GateMetricMissing", GATE_FAMILY, (READY, ARTIFACT_READY, STALLED),
     "The version's manifest lacks the metric the gate judges.",
     "Return the metric from the training entrypoint, or change spec.training.gate.metric.",
 )  # fmt: skip
