@@ -207,7 +207,7 @@ def refused_run(plan: TrainingPlan, message: str) -> TrainingPlan:
     last.update(
         state="Failed",
         reason=TRAINING_JOB_REFUSED,
-        message=f"the API server refused to create {job}: {message}",
+        message=f"the API server refused to create {job}: {message.strip()}",
         completionTime=last.get("startTime"),
     )
     events = (

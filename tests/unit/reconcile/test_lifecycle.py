@@ -288,12 +288,13 @@ def test_a_failed_run_with_a_schedule_waits_for_it_instead_of_stalling() -> None
 def test_a_run_the_api_server_refuses_is_recorded_as_failed() -> None:
     md = trained()
     started = planned(md, [], [], [], None)
-    refused = refused_run(started, 'Job.batch "digits-train-1" is invalid: spec.x: Invalid')
+    refused = refused_run(started, 'Job.batch "digits-train-1" is invalid: spec.x: Invalid \n')
     assert refused.objects == () and not refused.active
     assert refused.training_status is not None
     assert refused.training_status["state"] == "Failed"
     assert refused.training_status["reason"] == "TrainingJobRefused"
     assert "refused to create digits-train-1: Job.batch" in refused.training_status["message"]
+    assert refused.training_status["message"].endswith("spec.x: Invalid")  # no space, no newline
     assert [e.reason for e in refused.events] == ["TrainingFailed"]
     assert refused.failure is not None and refused.failure.needs_person
     # Not tried again with the same spec.training.
