@@ -10,7 +10,7 @@ MS := $(VENV)/bin/modelship
 BIN := $(MODELSHIP_CACHE)/bin
 PYTEST_ARGS ?=
 
-.PHONY: install testbed images chart-docs lint test test-unit test-integration test-e2e dev dev-down crds bench helm-lint
+.PHONY: install testbed images chart-docs reasons lint test test-unit test-integration test-e2e dev dev-down crds bench helm-lint
 
 install:
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -31,6 +31,10 @@ images: testbed
 # charts/modelship/README.md, from the comments in values.yaml.
 chart-docs: install
 	$(PY) -m modelship.dev.chartdocs charts/modelship > charts/modelship/README.md
+
+# docs/reasons.md, from operator/modelship/api/reasons.py.
+reasons: install
+	$(PY) -m modelship.api.reasons > docs/reasons.md
 
 crds: install
 	$(PY) -m modelship.api.crd > crds/modeldeployments.modelship.io.yaml

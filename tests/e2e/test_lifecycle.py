@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from modelship.dev.s3 import free_port
-from modelship.dev.simulation import TRAIN_FAIL_IMAGE
+from modelship.dev.simulation import TRAIN_FAIL_IMAGE, TRAINER_EXIT_ANNOTATION, TRAINER_IMAGE
 from tests.cluster_fixtures import wait_for
 from tests.integration.operator_env import ModelWorld, condition_of, is_ready_with
 
@@ -41,6 +41,8 @@ def test_train_gate_roll_out_and_serve(operating: ModelWorld, tmp_path: Path) ->
     md["spec"]["training"] = {
         "entrypoint": "digits_entrypoint:train",
         "gate": {"metric": "accuracy", "min": 0.5},
+        # kwok plays the Job's pod, which exits once told the version is published.
+        "image": TRAINER_IMAGE,
     }
     world.cluster.apply(md, namespace=world.namespace)
 
@@ -78,6 +80,11 @@ def test_train_gate_roll_out_and_serve(operating: ModelWorld, tmp_path: Path) ->
         timeout=300,
     )
     assert trained.returncode == 0, trained.stderr[-3000:]
+    # The trainer exits after publishing: only now does the Job's pod complete.
+    world.cluster.kubectl(
+        "annotate", "pods", "-l", "batch.kubernetes.io/job-name=digits-train-1",
+        f"{TRAINER_EXIT_ANNOTATION}=true", "-n", world.namespace,
+    )  # fmt: skip
 
     status = world.wait_status(is_ready_with(1), "version 1 gated and rolled out", timeout=90)
     assert condition_of(status, "ArtifactReady")["status"] == "True"

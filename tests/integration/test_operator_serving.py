@@ -113,6 +113,8 @@ def test_kubectl_shows_the_truth_in_columns_and_explain(operating: ModelWorld) -
         ("serving.replicas", -1, "spec.serving.replicas"),
         ("serving.gpu.count", -2, "spec.serving.gpu.count"),
         ("model.storageUri", "gs://bucket/model", "spec.model.storageUri"),
+        ("model.storageUri", "s3://models//digits", "spec.model.storageUri"),
+        ("model.storageUri", "s3://models/a/../digits", "spec.model.storageUri"),
         ("storage.pollInterval", "soon", "spec.storage.pollInterval"),
         ("rollout.strategy", "Teleport", "spec.rollout.strategy"),
         (

@@ -1,7 +1,9 @@
 """Training Jobs on the real test bed, with the operator running as a process: the Job it
-creates, what happens when the Job completes (kwok completes Job pods; the test publishes the
-version the trainer would have), the gate, the cron schedule with an injected clock, the
-retrain annotation, and a run whose pods cannot be scheduled.
+creates, what happens when the Job completes (kwok plays the trainer: the test publishes the
+version the trainer would have, then lets the pods exit, in the trainer's own order; a Job
+kwok completes without a publish is a run that failed to publish), the gate, the cron
+schedule with an injected clock, the retrain annotation, and a run whose pods cannot be
+scheduled.
 
 The real trainer process is exercised in `tests/integration/test_trainer_s3.py` and, with
 the operator, end to end in `tests/e2e/test_lifecycle.py`."""
@@ -17,8 +19,9 @@ from typing import Any
 
 import pytest
 
+from modelship.artifacts import VersionInfo
 from modelship.dev.s3 import free_port
-from modelship.dev.simulation import A100
+from modelship.dev.simulation import A100, TRAINER_EXIT_ANNOTATION, TRAINER_IMAGE
 from tests.cluster_fixtures import OperatorProcess, wait_for
 from tests.integration.counters import wait_passes
 from tests.integration.operator_env import OPERATOR_ENV, ModelWorld, condition_of, is_ready_with
@@ -45,6 +48,28 @@ def job(world: ModelWorld, name: str) -> dict[str, Any]:
 
 def job_pods(world: ModelWorld, job_name: str) -> list[dict[str, Any]]:
     return world.cluster.list("pods", world.namespace, f"batch.kubernetes.io/job-name={job_name}")
+
+
+def trained_by_kwok(training: dict[str, Any]) -> dict[str, Any]:
+    """spec.training whose pods run until `finish_run` lets them exit."""
+    return {**training, "image": TRAINER_IMAGE}
+
+
+def finish_run(
+    world: ModelWorld, job_name: str, metrics: dict[str, float], workers: int = 1
+) -> VersionInfo:
+    """What the trainer does at the end of a run: publish the version, then exit 0."""
+    published = world.publish(metrics)
+    wait_for(
+        lambda: len(job_pods(world, job_name)) == workers,
+        timeout=30,
+        what=f"the {workers} pod(s) of Job {job_name}",
+    )
+    world.cluster.kubectl(
+        "annotate", "pods", "-l", f"batch.kubernetes.io/job-name={job_name}",
+        f"{TRAINER_EXIT_ANNOTATION}=true", "-n", world.namespace,
+    )  # fmt: skip
+    return published
 
 
 def job_names(world: ModelWorld) -> list[str]:
@@ -138,8 +163,16 @@ def test_the_job_is_gpu_scheduled_and_trains_the_version_it_was_given(
         timeout=60,
         what="Job digits-train-1 to complete",
     )
-    # One run at a time: while version 1 is not published yet, no second Job appears.
-    status = world.wait_status(training_state("Succeeded", 1), "the run seen as Succeeded")
+    # kwok completed the Job, but nothing published version 1 (the real trainer publishes
+    # before it exits): a failed run, said as soon as it is seen, and not started again.
+    status = world.wait_status(training_state("Failed", 1), "the run seen as Failed")
+    run = status["training"]
+    assert run["reason"] == "VersionNotPublished"
+    assert run["message"].startswith("Job digits-train-1 completed but version 1 is not in")
+    assert "kubectl logs job/digits-train-1" in run["message"]
+    assert condition_of(status, "Stalled")["reason"] == "TrainingFailed"
+    warnings = [e["message"] for e in world.events() if e["reason"] == "TrainingFailed"]
+    assert any(m.startswith("VersionNotPublished: ") for m in warnings), warnings
     assert job_names(world) == ["digits-train-1"]
 
 
@@ -182,13 +215,12 @@ def test_two_workers_get_an_indexed_job_a_headless_service_and_their_tf_config(
 def test_a_completed_run_whose_version_passes_the_gate_rolls_out(operating: ModelWorld) -> None:
     world = operating
     md = world.model_deployment().obj()
-    md["spec"]["training"] = {
-        "entrypoint": "digits_train:main",
-        "gate": {"metric": "accuracy", "min": 0.9},
-    }
+    md["spec"]["training"] = trained_by_kwok(
+        {"entrypoint": "digits_train:main", "gate": {"metric": "accuracy", "min": 0.9}}
+    )
     world.cluster.apply(md, namespace=world.namespace)
     job(world, "digits-train-1")
-    world.publish({"accuracy": 0.97})  # what the trainer does at the end of the run
+    finish_run(world, "digits-train-1", {"accuracy": 0.97})
 
     status = world.wait_status(is_ready_with(1), "version 1 gated and rolled out", timeout=90)
     status = world.wait_status(training_state("Succeeded", 1), "the run recorded as Succeeded")
@@ -202,10 +234,12 @@ def test_the_gate_rejects_a_worse_version_and_the_good_one_keeps_serving(
     world = operating
     world.publish({"accuracy": 0.95})
     md = world.model_deployment().obj()
-    md["spec"]["training"] = {
-        "entrypoint": "digits_train:main",
-        "gate": {"metric": "accuracy", "min": 0.9, "mustImprove": True},
-    }
+    md["spec"]["training"] = trained_by_kwok(
+        {
+            "entrypoint": "digits_train:main",
+            "gate": {"metric": "accuracy", "min": 0.9, "mustImprove": True},
+        }
+    )
     world.cluster.apply(md, namespace=world.namespace)
     world.wait_status(is_ready_with(1), "version 1 serving")
     assert job_names(world) == []  # a version exists and nothing asks for training
@@ -215,7 +249,7 @@ def test_the_gate_rejects_a_worse_version_and_the_good_one_keeps_serving(
         "annotate", "md", "digits", "modelship.io/retrain=first", "-n", world.namespace
     )
     job(world, "digits-train-2")
-    world.publish({"accuracy": 0.93})  # above the minimum, but worse than version 1
+    finish_run(world, "digits-train-2", {"accuracy": 0.93})  # above the minimum, worse than 1
 
     status = world.wait_status(training_state("Rejected", 2), "version 2 rejected by the gate")
     run = status["training"]
@@ -237,7 +271,7 @@ def test_the_gate_rejects_a_worse_version_and_the_good_one_keeps_serving(
         world.namespace,
     )
     job(world, "digits-train-3")
-    world.publish({"accuracy": 0.99})
+    finish_run(world, "digits-train-3", {"accuracy": 0.99})
     world.wait_status(is_ready_with(3), "version 3, better, rolled out", timeout=90)
     assert job_names(world) == ["digits-train-2", "digits-train-3"]
 
@@ -302,7 +336,7 @@ def test_only_the_last_three_runs_are_kept_with_their_services(operating: ModelW
     world = operating
     world.publish({"accuracy": 0.9})
     md = world.model_deployment().obj()
-    md["spec"]["training"] = {"entrypoint": "digits_train:main", "workers": 2}
+    md["spec"]["training"] = trained_by_kwok({"entrypoint": "digits_train:main", "workers": 2})
     world.cluster.apply(md, namespace=world.namespace)
     world.wait_status(is_ready_with(1), "version 1 serving")
 
@@ -312,7 +346,7 @@ def test_only_the_last_three_runs_are_kept_with_their_services(operating: ModelW
             "-n", world.namespace,
         )  # fmt: skip
         job(world, f"digits-train-{run}")
-        assert world.publish({"accuracy": 0.9}).number == run  # what its trainer publishes
+        assert finish_run(world, f"digits-train-{run}", {"accuracy": 0.9}, workers=2).number == run
         world.wait_status(
             lambda s, run=run: (
                 (s.get("training") or {}).get("jobName") == f"digits-train-{run}"

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from modelship.dev.binaries import binary
+from modelship.dev.simulation import TRAINER_EXIT_ANNOTATION, TRAINER_IMAGE
 from tests.cluster_fixtures import KubeCluster, wait_for
 from tests.unit.chart.helm import CHART, render
 from tests.unit.chart.permissions import (
@@ -246,7 +247,12 @@ def test_operator_serves_and_trains_on_the_charts_credentials(
     identity = install_rbac(values, namespace)
     uri = publish_version(s3_server, s3_bucket, "digits", tmp_path / "model")
     md = model_deployment("digits", uri, s3_server)
-    md["spec"]["training"] = {"entrypoint": "digits_train:main", "workers": 2}
+    # kwok plays the trainer: its pods run until they are told the version is published.
+    md["spec"]["training"] = {
+        "entrypoint": "digits_train:main",
+        "workers": 2,
+        "image": TRAINER_IMAGE,
+    }
     cluster.apply(s3_secret(s3_server), md, namespace=watched)
     operator = run_operator(
         *scope,
@@ -276,9 +282,20 @@ def test_operator_serves_and_trains_on_the_charts_credentials(
     assert found["observedGeneration"] == 1
 
     cluster.kubectl("annotate", "md", "digits", "modelship.io/retrain=now", "-n", watched)
+    selector = "batch.kubernetes.io/job-name=digits-train-2"
+    wait_for(
+        lambda: len(cluster.list("pods", watched, selector)) == 2,
+        timeout=60,
+        what="the two pods of Job digits-train-2",
+    )
+    # What the trainer does at the end of its run: publish version 2, then exit.
+    publish_version(s3_server, s3_bucket, "digits", tmp_path / "model")
+    cluster.kubectl(
+        "annotate", "pods", "-l", selector, f"{TRAINER_EXIT_ANNOTATION}=true", "-n", watched
+    )
     status_where(
         lambda s: (s.get("training") or {}).get("state") == "Succeeded",
-        "the training run (kwok completes its pods) seen as Succeeded",
+        "the training run seen as Succeeded",
     )
     assert cluster.get("job", "digits-train-2", watched) is not None
     assert cluster.get("service", "digits-train-2", watched) is not None

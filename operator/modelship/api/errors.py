@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Final
-
-MISSING_FIELD: Final = "MissingField"
-UNKNOWN_FIELD: Final = "UnknownField"
-WRONG_TYPE: Final = "WrongType"
-OUT_OF_RANGE: Final = "OutOfRange"
-INVALID_VALUE: Final = "InvalidValue"
-UNSUPPORTED_VALUE: Final = "UnsupportedValue"
-CONFLICTING_FIELDS: Final = "ConflictingFields"
+# The reasons this error carries, defined (with what a person should do) in api/reasons.py.
+from modelship.api.reasons import (
+    CONFLICTING_FIELDS,
+    INVALID_VALUE,
+    MISSING_FIELD,
+    OUT_OF_RANGE,
+    UNKNOWN_FIELD,
+    UNSUPPORTED_VALUE,
+    WRONG_TYPE,
+)
 
 
 class SpecError(ValueError):
@@ -29,3 +30,15 @@ class SpecError(ValueError):
 
     def __repr__(self) -> str:
         return f"SpecError(field={self.field!r}, reason={self.reason!r}, message={self.message!r})"
+
+
+__all__ = [
+    "CONFLICTING_FIELDS",
+    "INVALID_VALUE",
+    "MISSING_FIELD",
+    "OUT_OF_RANGE",
+    "UNKNOWN_FIELD",
+    "UNSUPPORTED_VALUE",
+    "WRONG_TYPE",
+    "SpecError",
+]

@@ -19,6 +19,7 @@ from typing import Any, Literal
 
 from modelship.api.duration import DURATION_PATTERN
 from modelship.api.fields import NO_DEFAULT, FieldDoc, field_doc, json_name, rules_of
+from modelship.api.reasons import MISSING_FIELD, OUT_OF_RANGE
 from modelship.api.spec import MODEL_NAME_MAX_LENGTH, ModelDeploymentSpec
 from modelship.api.status import ModelDeploymentStatus
 
@@ -172,7 +173,7 @@ def _duration_schema(bounds: tuple[str, str], path: str) -> dict[str, Any]:
                 f"duration(self) <= duration('{longest}'))",
                 f"{path} must be between {shortest} and {longest}",
                 "",
-                "OutOfRange",
+                OUT_OF_RANGE,
             )
         ],
     }
@@ -183,5 +184,5 @@ def _cel_rule(rule: str, message: str, field: str, reason: str) -> dict[str, Any
     if field:
         cel["fieldPath"] = f".{field}"
     # The API server knows only these four reasons; ours travel in the message.
-    cel["reason"] = "FieldValueRequired" if reason == "MissingField" else "FieldValueInvalid"
+    cel["reason"] = "FieldValueRequired" if reason == MISSING_FIELD else "FieldValueInvalid"
     return cel

@@ -19,8 +19,20 @@ from typing import Any, ClassVar, Literal
 from cronsim import CronSim, CronSimError
 
 from modelship.api.fields import Rule, duration_prop, object_prop, prop
+from modelship.api.reasons import CONFLICTING_FIELDS, INVALID_VALUE, MISSING_FIELD
+from modelship.api.trainer import RESERVED_ENV_NAMES, RESERVED_ENV_PREFIX
 
-STORAGE_URI_PATTERN = r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/.*)?$"
+# A path segment is neither empty, "." nor "..", and holds no backslash: RE2 (the API
+# server's regexp) has no lookahead, so "not . or .." is spelt out by its first characters.
+_URI_SEGMENT = r"([^/\\.][^/\\]*|\.[^/\\.][^/\\]*|\.\.[^/\\]+)"
+STORAGE_URI_PATTERN = (
+    rf"^s3://[a-z0-9][a-z0-9.-]{{1,61}}[a-z0-9](/({_URI_SEGMENT}(/{_URI_SEGMENT})*/?)?)?$"
+)
+# What a refused storage URI is told, by parse_spec and parse_storage_uri alike.
+STORAGE_URI_HINT = (
+    '"s3://bucket/path/to/model": a bucket, then path segments that are not empty, "." or '
+    '".." and hold no backslash'
+)
 # A model name ends up in serving URLs and in the `modelship.io/model` label value.
 MODEL_NAME_PATTERN = r"^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$"
 MODEL_NAME_MAX_LENGTH = 63
@@ -100,18 +112,9 @@ TOLERATIONS_SCHEMA: dict[str, Any] = {
 }
 
 
-# The variables the operator itself sets in training containers (reconcile/training.py and
-# reconcile/storage.py): spec.training.env may not set them, so the operator's wiring (job
-# identity, TF_CONFIG, storage endpoint and credentials) cannot be overridden by accident.
-RESERVED_ENV_PREFIX = "MODELSHIP_"
-RESERVED_ENV_NAMES = (
-    "HOME",
-    "TF_CONFIG",
-    "AWS_ENDPOINT_URL",
-    "AWS_REGION",
-    "AWS_ACCESS_KEY_ID",
-    "AWS_SECRET_ACCESS_KEY",
-)
+# The variables the operator itself sets in training containers (api/trainer.py):
+# spec.training.env may not set them, so the operator's wiring (job identity, TF_CONFIG,
+# storage endpoint and credentials) cannot be overridden by accident.
 ENV_NAME_PATTERN = r"^[-._a-zA-Z][-._a-zA-Z0-9]*$"
 
 
@@ -207,7 +210,7 @@ def _env_values_have_one_source() -> Rule:
             for var in training.env
         ),
         field="env",
-        reason="ConflictingFields",
+        reason=CONFLICTING_FIELDS,
         message=(
             "{path}.env has a variable with both value and valueFrom, or a valueFrom that "
             "names no source or several: give each variable a value, or a valueFrom with "
@@ -229,7 +232,7 @@ def _env_is_not_reserved() -> Rule:
             for var in training.env
         ),
         field="env",
-        reason="InvalidValue",
+        reason=INVALID_VALUE,
         message=(
             "{path}.env sets a variable the operator sets itself ("
             + ", ".join(RESERVED_ENV_NAMES)
@@ -255,7 +258,7 @@ def _gpu_product_needs_gpus() -> Rule:
         cel="!has(self.product) || (has(self.count) && self.count > 0)",
         holds=lambda gpu: gpu.product is None or gpu.count > 0,
         field="product",
-        reason="ConflictingFields",
+        reason=CONFLICTING_FIELDS,
         message=(
             "{path}.product is set but {path}.count is 0: a GPU product only places GPU "
             "pods; set {path}.count to 1 or more, or remove {path}.product"
@@ -282,7 +285,7 @@ def _gpus_only_through_gpu_field() -> Rule:
         ),
         holds=holds,
         field="resources",
-        reason="ConflictingFields",
+        reason=CONFLICTING_FIELDS,
         message=(
             "{path}.resources names the GPU resource itself: set GPUs with "
             "{path}.gpu.count (and {path}.gpu.resourceName), not in {path}.resources"
@@ -298,7 +301,7 @@ class ModelSpec:
         "Where the model's versions live: s3://bucket/prefix, holding one integer folder per "
         "version (1/, 2/, ...), each a TensorFlow SavedModel with its modelship.json manifest.",
         pattern=STORAGE_URI_PATTERN,
-        pattern_hint='"s3://bucket/path/to/model"',
+        pattern_hint=STORAGE_URI_HINT,
         max_length=1024,
     )
     name: str | None = prop(
@@ -434,14 +437,14 @@ class ServingSpec:
             cel="!has(self.protocols) || size(self.protocols) > 0",
             holds=lambda serving: bool(serving.protocols),
             field="protocols",
-            reason="InvalidValue",
+            reason=INVALID_VALUE,
             message="{path}.protocols is empty: name rest, grpc or both (omit it for both)",
         ),
         Rule(
             cel="!has(self.port) || !has(self.grpcPort) || self.port != self.grpcPort",
             holds=lambda serving: serving.port != serving.grpc_port,
             field="grpcPort",
-            reason="ConflictingFields",
+            reason=CONFLICTING_FIELDS,
             message="{path}.grpcPort and {path}.port are the same port; give gRPC its own",
         ),
     )
@@ -544,7 +547,7 @@ class RolloutSpec:
                 )
             ),
             field="maxSurge",
-            reason="ConflictingFields",
+            reason=CONFLICTING_FIELDS,
             message=(
                 "{path}.maxSurge and {path}.maxUnavailable are both 0, so no pod could ever "
                 "be replaced: raise one of them"
@@ -557,7 +560,7 @@ class RolloutSpec:
             ),
             holds=lambda rollout: rollout.strategy != "Canary" or bool(rollout.steps),
             field="steps",
-            reason="MissingField",
+            reason=MISSING_FIELD,
             message=(
                 "{path}.strategy is Canary but {path}.steps is empty: give at least one step, "
                 "e.g. steps: [{weight: 10, pause: 2m}, {weight: 50}]"
@@ -570,7 +573,7 @@ class RolloutSpec:
             ),
             holds=lambda rollout: rollout.strategy == "Canary" or not rollout.steps,
             field="steps",
-            reason="ConflictingFields",
+            reason=CONFLICTING_FIELDS,
             message=(
                 "{path}.steps is set but {path}.strategy is not Canary, so the steps would be "
                 "ignored: set {path}.strategy: Canary, or remove {path}.steps"
@@ -639,7 +642,7 @@ class GateSpec:
             cel="has(self.min) || has(self.max) || (has(self.mustImprove) && self.mustImprove)",
             holds=lambda gate: gate.min is not None or gate.max is not None or gate.must_improve,
             field="",
-            reason="MissingField",
+            reason=MISSING_FIELD,
             message=(
                 "{path} checks nothing: set {path}.min, {path}.max or {path}.mustImprove: true"
             ),
@@ -648,7 +651,7 @@ class GateSpec:
             cel="!has(self.min) || !has(self.max) || self.min <= self.max",
             holds=lambda gate: gate.min is None or gate.max is None or gate.min <= gate.max,
             field="max",
-            reason="ConflictingFields",
+            reason=CONFLICTING_FIELDS,
             message="{path}.min is above {path}.max, so no version could pass: swap them",
         ),
     )

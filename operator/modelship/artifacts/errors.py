@@ -6,21 +6,22 @@ the message is a sentence a person can act on.
 
 from __future__ import annotations
 
-from typing import Final
-
-INVALID_STORAGE_URI: Final = "InvalidStorageUri"
-BUCKET_NOT_FOUND: Final = "BucketNotFound"
-ACCESS_DENIED: Final = "AccessDenied"
-STORAGE_UNAVAILABLE: Final = "StorageUnavailable"
-STORAGE_TLS_FAILED: Final = "StorageTLSFailed"
-VERSION_NOT_FOUND: Final = "VersionNotFound"
-MANIFEST_MISSING: Final = "ManifestMissing"
-MANIFEST_INVALID: Final = "ManifestInvalid"
-CHECKSUM_MISMATCH: Final = "ChecksumMismatch"
-SIZE_MISMATCH: Final = "SizeMismatch"
-UNSAFE_KEY: Final = "UnsafeKey"
-VERSION_EXISTS: Final = "VersionExists"
-INVALID_MODEL: Final = "InvalidModel"
+# The reasons this error carries, defined (with what a person should do) in api/reasons.py.
+from modelship.api.reasons import (
+    ACCESS_DENIED,
+    BUCKET_NOT_FOUND,
+    CHECKSUM_MISMATCH,
+    INVALID_MODEL,
+    INVALID_STORAGE_URI,
+    MANIFEST_INVALID,
+    MANIFEST_MISSING,
+    SIZE_MISMATCH,
+    STORAGE_TLS_FAILED,
+    STORAGE_UNAVAILABLE,
+    UNSAFE_KEY,
+    VERSION_EXISTS,
+    VERSION_NOT_FOUND,
+)
 
 
 class ArtifactError(Exception):
@@ -30,3 +31,21 @@ class ArtifactError(Exception):
         super().__init__(f"{reason}: {message}")
         self.reason = reason
         self.message = message
+
+
+__all__ = [
+    "ACCESS_DENIED",
+    "BUCKET_NOT_FOUND",
+    "CHECKSUM_MISMATCH",
+    "INVALID_MODEL",
+    "INVALID_STORAGE_URI",
+    "MANIFEST_INVALID",
+    "MANIFEST_MISSING",
+    "SIZE_MISMATCH",
+    "STORAGE_TLS_FAILED",
+    "STORAGE_UNAVAILABLE",
+    "UNSAFE_KEY",
+    "VERSION_EXISTS",
+    "VERSION_NOT_FOUND",
+    "ArtifactError",
+]

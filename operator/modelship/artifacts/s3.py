@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from modelship.artifacts.errors import (
@@ -16,6 +15,7 @@ from modelship.artifacts.errors import (
     STORAGE_UNAVAILABLE,
     ArtifactError,
 )
+from modelship.artifacts.settings import S3Settings
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -40,18 +40,6 @@ _ACCESS_DENIED_CODES = frozenset(
         "XAdminUserNotFound",
     }
 )
-
-
-@dataclass(frozen=True)
-class S3Settings:
-    """Where the store is and who we are; None = boto3's usual chain (env, config files,
-    instance roles): AWS_ENDPOINT_URL, AWS_REGION, AWS_ACCESS_KEY_ID ..."""
-
-    endpoint: str | None = None
-    region: str | None = None
-    access_key_id: str | None = None
-    # Kept out of repr so the secret can never reach a log line or an exception message.
-    secret_access_key: str | None = field(default=None, repr=False)
 
 
 def make_s3_client(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from modelship.api.spec import STORAGE_URI_HINT
 from modelship.artifacts.errors import INVALID_STORAGE_URI, ArtifactError
 
 # S3's rules for bucket names (the subset every S3-compatible server accepts).
@@ -49,13 +50,18 @@ def parse_storage_uri(uri: str) -> StorageUri:
             f"{bucket!r} in {uri!r} is not a valid bucket name "
             "(3-63 lowercase letters, digits, dots and hyphens).",
         )
-    prefix = prefix.strip("/")
+    # One trailing slash is allowed; any other empty segment (s3://models//x) is refused,
+    # as the CRD's pattern refuses it, rather than quietly dropped.
+    if prefix.endswith("/"):
+        prefix = prefix[:-1]
+        if not prefix:  # s3://models//
+            raise _bad_path(uri)
     if prefix:
         for segment in prefix.split("/"):
             if segment in ("", ".", "..") or "\\" in segment or "\x00" in segment:
-                raise ArtifactError(
-                    INVALID_STORAGE_URI,
-                    f"the prefix of {uri!r} has an empty, '.' or '..' segment, or a backslash; "
-                    "write it as s3://bucket/prefix/model.",
-                )
+                raise _bad_path(uri)
     return StorageUri(bucket=bucket, prefix=prefix)
+
+
+def _bad_path(uri: str) -> ArtifactError:
+    return ArtifactError(INVALID_STORAGE_URI, f'"{uri}" must look like {STORAGE_URI_HINT}.')

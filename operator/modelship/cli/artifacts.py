@@ -18,6 +18,7 @@ from typing import Any, Literal, TypeVar
 
 import click
 
+from modelship.api.reasons import INVALID_METRICS, LOCAL_FILE_ERROR
 from modelship.artifacts import (
     ArtifactError,
     ArtifactStore,
@@ -64,7 +65,7 @@ def _reports_errors(command: Callable[..., None]) -> Callable[..., None]:
             _fail(err.reason, err.message)
         except OSError as err:
             where = f" ({err.filename})" if err.filename else ""
-            _fail("LocalFileError", f"{err.strerror or err}{where}.")
+            _fail(LOCAL_FILE_ERROR, f"{err.strerror or err}{where}.")
 
     return wrapper
 
@@ -131,13 +132,13 @@ def _metrics_file(path: Path | None) -> dict[str, float]:
     try:
         document = json.loads(path.read_text())
     except ValueError as err:
-        raise ArtifactError("InvalidMetrics", f"{path} is not valid JSON ({err}).") from None
+        raise ArtifactError(INVALID_METRICS, f"{path} is not valid JSON ({err}).") from None
     if not isinstance(document, dict) or not all(
         isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
         for v in document.values()
     ):
         raise ArtifactError(
-            "InvalidMetrics",
+            INVALID_METRICS,
             f'{path} must be a JSON object of metric name -> number, e.g. {{"accuracy": 0.97}}.',
         )
     return {str(k): float(v) for k, v in document.items()}

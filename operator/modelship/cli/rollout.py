@@ -16,7 +16,7 @@ from typing import Any
 
 import click
 
-from modelship.api import GROUP, VERSION
+from modelship.api import GROUP, VERSION, RolloutPhase
 from modelship.controller.kube import Kube
 from modelship.reconcile.rollout import ABORT_ANNOTATION, PROMOTE_ANNOTATION, canary_replicas
 
@@ -49,9 +49,9 @@ def rollout_table(body: Mapping[str, Any]) -> str:
     current = int(status.get("step") or 0)
     phase = status.get("phase")
     for index, step in enumerate(spec_rollout.get("steps") or [], start=1):
-        if phase in ("Promoting", "Promoted") or index < current:
+        if phase in (RolloutPhase.PROMOTING, RolloutPhase.PROMOTED) or index < current:
             state = "done"
-        elif index == current and phase in ("Progressing", "Paused"):
+        elif index == current and phase in (RolloutPhase.PROGRESSING, RolloutPhase.PAUSED):
             state = phase.lower()
         elif index == current:
             state = str(phase).lower()

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import click
 
+from modelship.api.reasons import MODEL_PATH_NOT_FOUND, NO_PROTOCOL, SERVER_FAILED
 from modelship.cli.termination import fail
 from modelship.serving import logs
 from modelship.serving.server import DEFAULT_MAX_BODY_BYTES, ModelServer, ServeError, ServerConfig
@@ -152,9 +153,9 @@ def serve(
         access_log_rate=access_log_sample,
     )
     if no_grpc and no_rest:
-        fail("NoProtocol", "--no-grpc and --no-rest leave no way to call the model.")
+        fail(NO_PROTOCOL, "--no-grpc and --no-rest leave no way to call the model.")
     if not config.model_base_path.is_dir():
-        fail("ModelPathNotFound", f"the model path {config.model_base_path} is not a folder.")
+        fail(MODEL_PATH_NOT_FOUND, f"the model path {config.model_base_path} is not a folder.")
 
     def listening(address: str, bound_port: int) -> None:
         logging.getLogger("modelship.serve").info(
@@ -178,5 +179,5 @@ def serve(
     except ServeError as err:
         fail(err.reason, err.message)
     except Exception as err:  # still say why in the termination log, for `kubectl describe`
-        fail("ServerFailed", f"the server stopped on an unexpected {type(err).__name__}: {err}")
+        fail(SERVER_FAILED, f"the server stopped on an unexpected {type(err).__name__}: {err}")
     sys.exit(code)

@@ -12,7 +12,8 @@ from typing import NoReturn
 
 import click
 
-ENV_TERMINATION_LOG = "MODELSHIP_TERMINATION_LOG"
+from modelship.api.trainer import ENV_TERMINATION_LOG
+
 DEFAULT_TERMINATION_LOG = Path("/dev/termination-log")
 # Kubernetes keeps at most 4096 bytes of the termination message.
 _MAX_BYTES = 4000

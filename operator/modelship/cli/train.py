@@ -14,6 +14,7 @@ from pathlib import Path
 
 import click
 
+from modelship.api.trainer import PUBLISHED_PREFIX
 from modelship.artifacts import S3Settings
 from modelship.cli.termination import fail, write_termination_log
 from modelship.training.errors import RETRYABLE_EXIT_CODE, TRAINING_FAILED, TrainingError
@@ -111,7 +112,7 @@ def _report(result: TrainingResult) -> None:
         click.echo(f"worker {result.task.index} finished; the chief publishes the version")
         return
     metrics = ", ".join(f"{k}={v:g}" for k, v in sorted(result.metrics.items()))
-    line = f"Published: version {info.number} ({info.digest})" + (
+    line = f"{PUBLISHED_PREFIX}version {info.number} ({info.digest})" + (
         f" with {metrics}" if metrics else ""
     )
     write_termination_log(line)

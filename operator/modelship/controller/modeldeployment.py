@@ -136,13 +136,16 @@ async def reconcile(op: Operator, namespace: str, name: str, logger: Logger) -> 
         return settings.max_poll_interval
     owner = Owner(name=name, namespace=namespace, uid=body["metadata"]["uid"])
     spec = parse(body)
+    # The training Jobs are read before the store is listed: the trainer publishes before it
+    # exits, so a Job seen complete here has its version in the listing that follows.
+    runs = training_runs(op, owner, spec)
     artifacts = await gather_artifacts(op, spec, namespace)
     deployment = op.cache.deployment(namespace, f"{name}-serving")
     canary = op.cache.deployment(namespace, canary_deployment_name(name))
     service = op.cache.service(namespace, name)
     pods = op.cache.pods(namespace, name, SERVING)
     now = op.clock()
-    training = plan_training_run(op, owner, body, spec, artifacts, now)
+    training = plan_training_run(op, owner, body, spec, artifacts, runs, now)
     training = await start_training(op, training, logger)
     observed = ServingObservation(
         spec=spec,
@@ -169,19 +172,30 @@ async def reconcile(op: Operator, namespace: str, name: str, logger: Logger) -> 
     return delay
 
 
+def training_runs(
+    op: Operator, owner: Owner, spec: ModelDeploymentSpec | SpecError
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The training Jobs and their pods (from the cache); none without spec.training."""
+    if isinstance(spec, SpecError) or spec.training is None:
+        return [], []
+    jobs = op.cache.jobs(owner.namespace, owner.name, TRAINING)
+    pods = op.cache.pods(owner.namespace, owner.name, TRAINING)
+    return jobs, pods
+
+
 def plan_training_run(
     op: Operator,
     owner: Owner,
     body: Mapping[str, Any],
     spec: ModelDeploymentSpec | SpecError,
     artifacts: Sequence[VersionInfo] | ArtifactError,
+    runs: tuple[list[dict[str, Any]], list[dict[str, Any]]],
     now: datetime,
 ) -> TrainingPlan:
-    """Gather the training Jobs and their pods (from the cache), then decide the training side."""
+    """Decide the training side from the Jobs and pods `training_runs` read."""
     if isinstance(spec, SpecError) or spec.training is None:
         return TrainingPlan((), None, (), active=False)
-    jobs = op.cache.jobs(owner.namespace, owner.name, TRAINING)
-    pods = op.cache.pods(owner.namespace, owner.name, TRAINING)
+    jobs, pods = runs
     created = datetime.fromisoformat(body["metadata"]["creationTimestamp"].replace("Z", "+00:00"))
     return plan_training(
         owner,

@@ -25,6 +25,10 @@ IMAGEPULL_IMAGE = f"{SIM_PREFIX}:imagepull"
 NEVER_READY_IMAGE = f"{SIM_PREFIX}:never-ready"
 INIT_CHECKSUM_IMAGE = f"{SIM_PREFIX}:init-checksum-mismatch"
 TRAIN_FAIL_IMAGE = f"{SIM_PREFIX}:train-fail"
+# A trainer that runs until a test says it has published its version (by giving its pods
+# this annotation) and then exits 0: the real trainer's order, publish then exit.
+TRAINER_IMAGE = f"{SIM_PREFIX}:trainer"
+TRAINER_EXIT_ANNOTATION = "sim.modelship.io/exit"
 SIMULATED_IMAGES = (
     CRASHLOOP_IMAGE,
     OOMKILLED_IMAGE,
@@ -32,6 +36,7 @@ SIMULATED_IMAGES = (
     NEVER_READY_IMAGE,
     INIT_CHECKSUM_IMAGE,
     TRAIN_FAIL_IMAGE,
+    TRAINER_IMAGE,
 )
 FIRST_IMAGE = ".spec.containers.[0].image"
 
@@ -104,8 +109,17 @@ def exclude_simulated(stage: dict[str, Any]) -> dict[str, Any]:
 
 
 def _stage(
-    name: str, image: str, phase_in: list[str], template: str, delay_ms: int = 300
+    name: str,
+    image: str,
+    phase_in: list[str],
+    template: str,
+    delay_ms: int = 300,
+    *,
+    annotations: dict[str, str] | None = None,
 ) -> dict[str, Any]:
+    """A Stage for pods of `image` in a phase of `phase_in`: written once, when the pod has no
+    container statuses yet, unless it waits for `annotations` (which a test sets once)."""
+    once = [] if annotations else [{"key": ".status.containerStatuses", "operator": "DoesNotExist"}]
     return {
         "apiVersion": "kwok.x-k8s.io/v1alpha1",
         "kind": "Stage",
@@ -120,8 +134,9 @@ def _stage(
                     {"key": ".status.phase", "operator": "In", "values": phase_in},
                     # Each failure is written once (a kubelet would have written statuses
                     # already); without this the Stage would fire again and again.
-                    {"key": ".status.containerStatuses", "operator": "DoesNotExist"},
-                ]
+                    *once,
+                ],
+                **({"matchAnnotations": annotations} if annotations else {}),
             },
             "delay": {"durationMilliseconds": delay_ms},
             "next": {"statusTemplate": template},
@@ -276,7 +291,53 @@ phase: Failed
 """
         + _POD_IP
     )
+    trainer_runs = (
+        _NOW
+        + """
+conditions:
+- {lastTransitionTime: {{ $now | Quote }}, status: "True", type: PodScheduled}
+- {lastTransitionTime: {{ $now | Quote }}, status: "True", type: Initialized}
+- {lastTransitionTime: {{ $now | Quote }}, status: "True", type: Ready}
+- {lastTransitionTime: {{ $now | Quote }}, status: "True", type: ContainersReady}
+containerStatuses:
+{{ range .spec.containers }}
+- image: {{ .image | Quote }}
+  name: {{ .name | Quote }}
+  ready: true
+  started: true
+  restartCount: 0
+  state: {running: {startedAt: {{ $now | Quote }}}}
+{{ end }}
+phase: Running
+"""
+        + _POD_IP
+    )
+    trainer_exits = (
+        _NOW
+        + """
+containerStatuses:
+{{ range .spec.containers }}
+- image: {{ .image | Quote }}
+  name: {{ .name | Quote }}
+  ready: false
+  started: false
+  restartCount: 0
+  state:
+    terminated: {exitCode: 0, reason: Completed, startedAt: {{ $now | Quote }}, finishedAt: {{ $now | Quote }}}
+{{ end }}
+phase: Succeeded
+"""
+        + _POD_IP
+    )
     return [
+        _stage("sim-trainer-runs", TRAINER_IMAGE, ["Pending"], trainer_runs),
+        _stage(
+            "sim-trainer-exits",
+            TRAINER_IMAGE,
+            ["Running"],
+            trainer_exits,
+            annotations={TRAINER_EXIT_ANNOTATION: "true"},
+        ),
         _stage("sim-crashloop", CRASHLOOP_IMAGE, ["Pending"], _crash_loop("Error", 1)),
         _stage("sim-oomkilled", OOMKILLED_IMAGE, ["Pending"], _crash_loop("OOMKilled", 137)),
         _stage("sim-imagepull", IMAGEPULL_IMAGE, ["Pending"], image_pull),

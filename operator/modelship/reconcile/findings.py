@@ -19,3 +19,18 @@ class Finding:
     (an outage of the store, a pod waiting for a GPU node the autoscaler is adding)."""
     version: int | None = None
     """The model version it is about, when it is about the pods of one version."""
+
+    def __post_init__(self) -> None:
+        # Words quoted from the API server, the scheduler or a container's termination
+        # message often end in a space or a newline; status shows the sentence without them.
+        object.__setattr__(self, "message", self.message.strip())
+
+
+def sentence_start(message: str) -> str:
+    """The message as the start of a new sentence: its first letter in upper case, unless its
+    first word is not a plain word (a URI such as s3://models/x, a field path such as
+    spec.model.version, an object name such as digits-serving), which keeps its case."""
+    first_word = message.split(" ", 1)[0]
+    if first_word.isalpha():
+        return message[:1].upper() + message[1:]
+    return message

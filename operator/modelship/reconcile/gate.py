@@ -13,16 +13,17 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Final, NamedTuple
+from typing import NamedTuple
 
 from modelship.api import GateSpec, ModelDeploymentSpec
+from modelship.api.reasons import (
+    GATE_FAILED,
+    GATE_METRIC_MISSING,
+    GATE_NOT_IMPROVED,
+    GATE_PASSED,
+    NO_GATE,
+)
 from modelship.artifacts.versions import VersionInfo
-
-GATE_PASSED: Final = "GatePassed"
-GATE_FAILED: Final = "GateFailed"
-GATE_NOT_IMPROVED: Final = "GateNotImproved"
-GATE_METRIC_MISSING: Final = "GateMetricMissing"
-NO_GATE: Final = "NoGate"
 
 
 class GateDecision(NamedTuple):

@@ -15,28 +15,37 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Final
 
+from modelship.api.reasons import (
+    CRASH_LOOP_BACK_OFF as CRASH_LOOP,
+)
+from modelship.api.reasons import (
+    CREATE_CONTAINER_CONFIG_ERROR,
+    CREATE_CONTAINER_ERROR,
+    ERR_IMAGE_NEVER_PULL,
+    ERR_IMAGE_PULL,
+    IMAGE_PULL_BACK_OFF,
+    INIT_CONTAINER_FAILED,
+    INVALID_IMAGE_NAME,
+    OOM_KILLED,
+    PROGRESS_DEADLINE_EXCEEDED,
+    REPLICA_FAILURE,
+    RUN_CONTAINER_ERROR,
+    UNSCHEDULABLE,
+)
 from modelship.artifacts.errors import STORAGE_UNAVAILABLE
 from modelship.reconcile.findings import Finding
 from modelship.reconcile.owner import ANNOTATION_DIGEST, LABEL_VERSION
-
-UNSCHEDULABLE: Final = "Unschedulable"
-CRASH_LOOP: Final = "CrashLoopBackOff"
-IMAGE_PULL_BACK_OFF: Final = "ImagePullBackOff"
-ERR_IMAGE_PULL: Final = "ErrImagePull"
-OOM_KILLED: Final = "OOMKilled"
-INIT_CONTAINER_FAILED: Final = "InitContainerFailed"
-PROGRESS_DEADLINE_EXCEEDED: Final = "ProgressDeadlineExceeded"
 
 DEFAULT_PROGRESS_DEADLINE: Final = 600  # seconds; the Deployment API's own default
 # Waiting reasons the kubelet gives when a container cannot even be created; each needs a
 # person (a missing Secret or key, a bad image name...), and the kubelet's message says which.
 _CANNOT_START: Final = frozenset(
     {
-        "CreateContainerConfigError",
-        "CreateContainerError",
-        "InvalidImageName",
-        "ErrImageNeverPull",
-        "RunContainerError",
+        CREATE_CONTAINER_CONFIG_ERROR,
+        CREATE_CONTAINER_ERROR,
+        INVALID_IMAGE_NAME,
+        ERR_IMAGE_NEVER_PULL,
+        RUN_CONTAINER_ERROR,
     }
 )
 # What `modelship pull` writes to its termination log: "<Reason>: <sentence>" (a leading
@@ -166,13 +175,13 @@ def _deployment_problems(
 ) -> list[Finding]:
     problems = []
     of_version = f" of version {template_version}" if template_version is not None else ""
-    failure = conditions.get("ReplicaFailure")
+    failure = conditions.get(REPLICA_FAILURE)  # the Deployment condition's type
     if failure is not None and failure.get("status") == "True":
         # Pods refused at admission never exist, so only the Deployment tells: quota, Pod
         # Security, a webhook...
         problems.append(
             Finding(
-                str(failure.get("reason") or "ReplicaFailure"),
+                str(failure.get("reason") or REPLICA_FAILURE),
                 f"pods{of_version} cannot be created: {failure.get('message', '')}".rstrip(": "),
                 version=template_version,
             )

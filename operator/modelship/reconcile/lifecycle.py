@@ -12,10 +12,17 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from modelship.api import ModelDeploymentSpec, SpecError
+from modelship.api.reasons import (
+    GATE_REJECTED,
+    RETRAIN_REQUESTED,
+    TRAINING_JOB_REFUSED,
+    TRAINING_STARTED,
+    VERSION_NOT_PUBLISHED,
+)
 from modelship.artifacts.errors import ArtifactError
 from modelship.artifacts.versions import VersionInfo
 from modelship.reconcile.findings import Finding
@@ -30,6 +37,7 @@ from modelship.reconcile.schedule import (
 from modelship.reconcile.status import Event
 from modelship.reconcile.training import (
     TRAINING_FAILED,
+    TRAINING_SUCCEEDED,
     TrainingOutcome,
     TrainingSettings,
     training_job,
@@ -38,15 +46,8 @@ from modelship.reconcile.training import (
 )
 
 JOB_NAME_LABEL = "batch.kubernetes.io/job-name"
-VERSION_NOT_PUBLISHED = "VersionNotPublished"
-GATE_REJECTED = "GateRejected"
-RETRAIN_REQUESTED = "RetrainRequested"
-TRAINING_JOB_REFUSED = "TrainingJobRefused"
-TRAINING_STARTED = "TrainingStarted"
 RETRAIN_ANNOTATION = "modelship.io/retrain"
 KEPT_FINISHED_JOBS = 3
-# How long a finished run's version may take to appear in the store's listing.
-PUBLISH_GRACE = timedelta(minutes=10)
 
 
 @dataclass(frozen=True)
@@ -137,20 +138,14 @@ def plan_training(
         if rejected is not None:
             last.update(state="Rejected", reason=GATE_REJECTED, message=rejected)
             events.append(Event("Warning", GATE_REJECTED, rejected))
-        waiting = _waiting_for_version(last, versions, now)
-        if waiting is not None and last.get("state") == "Succeeded":
-            if waiting:
-                return TrainingPlan((), last, tuple(events), active=False, stale_jobs=stale)
-            last.update(
-                state="Failed",
-                reason=VERSION_NOT_PUBLISHED,
-                message=(
-                    f"Job {last.get('jobName')} finished but version {last.get('version')} was "
-                    f"not published within {int(PUBLISH_GRACE.total_seconds() // 60)} minutes; "
-                    "check the trainer's logs."
-                ),
-            )
-            events.append(_failure_event(VERSION_NOT_PUBLISHED, str(last["message"])))
+        unpublished = _unpublished(last, versions)
+        if unpublished is not None and last.get("state") == "Succeeded":
+            # The trainer publishes before it exits and the stores we support list what was
+            # written, so a completed Job (seen before the listing was taken) without its
+            # version is a run that failed to publish: waiting would only hide it.
+            last.update(state="Failed", reason=VERSION_NOT_PUBLISHED, message=unpublished)
+            events = [e for e in events if e.reason != TRAINING_SUCCEEDED]  # not a success
+            events.append(_failure_event(VERSION_NOT_PUBLISHED, unpublished))
 
     # 2. Whether a new run starts.
     running = [n for n, j in jobs_by_name.items() if not _finished(j)]
@@ -212,7 +207,7 @@ def refused_run(plan: TrainingPlan, message: str) -> TrainingPlan:
     last.update(
         state="Failed",
         reason=TRAINING_JOB_REFUSED,
-        message=f"the API server refused to create {job}: {message}",
+        message=f"the API server refused to create {job}: {message.strip()}",
         completionTime=last.get("startTime"),
     )
     events = (
@@ -260,19 +255,22 @@ def _gate_rejection(
     return decision.message if decision is not None else None
 
 
-def _waiting_for_version(
-    last: Mapping[str, Any], versions: Sequence[VersionInfo], now: datetime
-) -> bool | None:
-    """None: the run's version is published (or there is no run). True: the Job finished but
-    its version is not listed yet, so no other run starts meanwhile. False: waited too long."""
+def _unpublished(last: Mapping[str, Any], versions: Sequence[VersionInfo]) -> str | None:
+    """Why the completed run's version is not there to serve, or None: it is published
+    complete (or the run made no version number)."""
     number = last.get("version")
-    if any(v.number == number and v.state == "complete" for v in versions):
+    if number is None:
         return None
-    finished = last.get("completionTime")
-    if not finished:
-        return True
-    since = now - datetime.fromisoformat(str(finished).replace("Z", "+00:00"))
-    return since < PUBLISH_GRACE
+    found = next((v for v in versions if v.number == number), None)
+    if found is not None and found.state == "complete":
+        return None
+    name = last.get("jobName")
+    job, logs = (f"Job {name}", f" (kubectl logs job/{name})") if name else ("the training Job", "")
+    where = "not in the store" if found is None else f"{found.state} in the store"
+    return (
+        f"{job} completed but version {number} is {where}; the trainer publishes its version "
+        f"before it exits, so the run failed to publish it: read the trainer's logs{logs}."
+    )
 
 
 def _job_of(pod: Mapping[str, Any]) -> str | None:

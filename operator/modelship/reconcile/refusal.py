@@ -9,8 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Any, Final
+from typing import Any
 
+from modelship.api.reasons import (
+    OBJECT_REFUSED,
+)
 from modelship.api.status import (
     FALSE,
     READY,
@@ -20,8 +23,6 @@ from modelship.api.status import (
     Condition,
     set_condition,
 )
-
-OBJECT_REFUSED: Final = "ObjectRefused"
 
 
 def refused_object_patch(

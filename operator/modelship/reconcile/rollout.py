@@ -31,6 +31,19 @@ from modelship.api import (
     RolloutStatus,
     to_resource_dict,
 )
+from modelship.api.reasons import (
+    ABORTED,
+    CANARY_STARTED,
+    CANARY_STEP,
+    PAUSING,
+    PROGRESS_DEADLINE_EXCEEDED,
+    PROMOTED,
+    PROMOTING,
+    ROLLED_BACK,
+    SUPERSEDED,
+    VERSION_REJECTED,
+    WAITING_FOR_PROMOTION,
+)
 from modelship.artifacts.versions import VersionInfo
 from modelship.reconcile.findings import Finding
 from modelship.reconcile.owner import CANARY_TRACK, LABEL_TRACK, LABEL_VERSION
@@ -41,17 +54,6 @@ PROMOTE_ANNOTATION: Final = "modelship.io/promote"
 ABORT_ANNOTATION: Final = "modelship.io/abort"
 
 CANARY: Final = "Canary"
-CANARY_STARTED: Final = "CanaryStarted"
-CANARY_STEP: Final = "CanaryStep"
-WAITING_FOR_PROMOTION: Final = "WaitingForPromotion"
-PAUSING: Final = "Pausing"
-PROMOTING: Final = "Promoting"
-PROMOTED: Final = "Promoted"
-ROLLED_BACK: Final = "RolledBack"
-ABORTED: Final = "Aborted"
-SUPERSEDED: Final = "Superseded"
-PROGRESS_DEADLINE_EXCEEDED: Final = "ProgressDeadlineExceeded"
-VERSION_REJECTED: Final = "VersionRejected"
 KEPT_REJECTIONS: Final = 10
 
 _IN_FLIGHT: Final = frozenset(

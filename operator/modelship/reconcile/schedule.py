@@ -20,17 +20,19 @@ from typing import Any, Final
 from cronsim import CronSim, CronSimError
 
 from modelship.api import ModelDeploymentSpec, TrainingSpec
+from modelship.api.reasons import (
+    LAST_RUN_FAILED,
+    NO_VERSION,
+    SCHEDULE_NOT_DUE,
+    SCHEDULED,
+    TRAINING_NOT_CONFIGURED,
+    TRAINING_RUNNING,
+    TRAINING_SPEC_CHANGED,
+    UP_TO_DATE,
+)
 from modelship.artifacts.versions import VersionInfo
 
 # Reasons: the first three start a run, the others say why none starts.
-NO_VERSION: Final = "NoVersion"
-TRAINING_SPEC_CHANGED: Final = "TrainingSpecChanged"
-SCHEDULED: Final = "Scheduled"
-TRAINING_NOT_CONFIGURED: Final = "TrainingNotConfigured"
-TRAINING_RUNNING: Final = "TrainingRunning"
-SCHEDULE_NOT_DUE: Final = "ScheduleNotDue"
-LAST_RUN_FAILED: Final = "LastRunFailed"
-UP_TO_DATE: Final = "UpToDate"
 
 # What a run trains from. The schedule, the gate and the Job's retry/deadline settings decide
 # when a run happens or what is done with its result, not what it makes, so changing them

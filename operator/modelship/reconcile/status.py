@@ -33,9 +33,18 @@ from modelship.api import (
     SpecError,
     set_condition,
 )
+from modelship.api.reasons import (
+    PROGRESSING,
+    ROLLED_OUT,
+    ROLLING_OUT,
+    WAITING_FOR_REPLICAS,
+)
+from modelship.api.reasons import (
+    SERVING as SERVING_REASON,
+)
 from modelship.artifacts.errors import ArtifactError
 from modelship.artifacts.versions import VersionInfo
-from modelship.reconcile.findings import Finding
+from modelship.reconcile.findings import Finding, sentence_start
 from modelship.reconcile.health import ServingHealth
 from modelship.reconcile.owner import SERVING, Owner, label_selector, selector_labels
 from modelship.reconcile.service import serving_endpoint, serving_grpc_endpoint
@@ -46,12 +55,6 @@ from modelship.reconcile.versions import (
     TargetVersion,
     choose_target,
 )
-
-SERVING_REASON: Final = "Serving"
-ROLLING_OUT: Final = "RollingOut"
-WAITING_FOR_REPLICAS: Final = "WaitingForReplicas"
-PROGRESSING: Final = "Progressing"
-ROLLED_OUT: Final = "RolledOut"
 
 # The status fields this module owns; others (status.training) belong to other code and are
 # never touched by `status_patch`.
@@ -182,7 +185,7 @@ def compute_status(
         if advisory is not None:
             # Ready, but a newer version is held back (gate, corruption): say which and why,
             # so phase Degraded is explained where people look.
-            serving_message += f" {advisory.message[:1].upper()}{advisory.message[1:]}"
+            serving_message += f" {sentence_start(advisory.message)}"
         headline = Finding(SERVING_REASON, serving_message, needs_person=False)
     elif stalled is not None:
         headline = stalled

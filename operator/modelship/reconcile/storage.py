@@ -10,16 +10,23 @@ from collections.abc import Mapping
 from typing import Any, Final
 
 from modelship.api import StorageSpec
+from modelship.api.reasons import (
+    SECRET_KEY_NOT_FOUND,
+    SECRET_NOT_FOUND,
+)
+from modelship.api.trainer import (
+    ENV_S3_ACCESS_KEY_ID,
+    ENV_S3_ENDPOINT,
+    ENV_S3_REGION,
+    ENV_S3_SECRET_ACCESS_KEY,
+)
 from modelship.artifacts.errors import ArtifactError
-from modelship.artifacts.s3 import S3Settings
+from modelship.artifacts.settings import S3Settings
 
-SECRET_NOT_FOUND: Final = "SecretNotFound"
-SECRET_KEY_NOT_FOUND: Final = "SecretKeyNotFound"
-
-ENV_ENDPOINT: Final = "AWS_ENDPOINT_URL"
-ENV_REGION: Final = "AWS_REGION"
-ENV_ACCESS_KEY_ID: Final = "AWS_ACCESS_KEY_ID"
-ENV_SECRET_ACCESS_KEY: Final = "AWS_SECRET_ACCESS_KEY"
+ENV_ENDPOINT: Final = ENV_S3_ENDPOINT
+ENV_REGION: Final = ENV_S3_REGION
+ENV_ACCESS_KEY_ID: Final = ENV_S3_ACCESS_KEY_ID
+ENV_SECRET_ACCESS_KEY: Final = ENV_S3_SECRET_ACCESS_KEY
 
 
 def storage_env(storage: StorageSpec) -> list[dict[str, Any]]:

@@ -7,8 +7,9 @@ workers) plus a headless Service of the same name: each pod gets the stable DNS 
 index (read through the downward API) into a TF_CONFIG template, so any TensorFlow program
 sees a correct TF_CONFIG with no init step and no code of ours.
 
-The names below (env vars, the exit code of a permanent failure) are the contract between
-this builder and the trainer (`modelship.training`), which imports them from here.
+The env vars, the exit code of a permanent failure and the termination log's lines are the
+contract between this builder and the trainer (`modelship.training`): both read them from
+`modelship.api.trainer`.
 """
 
 from __future__ import annotations
@@ -21,6 +22,28 @@ from dataclasses import dataclass
 from typing import Any, Final, Literal
 
 from modelship.api import ModelDeploymentSpec, TrainingSpec
+from modelship.api.reasons import (
+    CREATE_CONTAINER_CONFIG_ERROR,
+    CREATE_CONTAINER_ERROR,
+    DEADLINE_EXCEEDED,
+    ERR_IMAGE_PULL,
+    IMAGE_PULL_BACK_OFF,
+    INVALID_IMAGE_NAME,
+    OOM_KILLED,
+    TRAINING_FAILED,
+    TRAINING_JOB_NOT_FOUND,
+    TRAINING_PENDING,
+    TRAINING_RUNNING,
+    TRAINING_SUCCEEDED,
+    UNSCHEDULABLE,
+)
+from modelship.api.trainer import (
+    ENV_POD_NAME,
+    ENV_TF_CONFIG,
+    ENV_TRAINING_JOB,
+    ENV_WORKER_INDEX,
+    PERMANENT_FAILURE_EXIT_CODE,
+)
 from modelship.reconcile.gpu import gpu_pod_fields
 from modelship.reconcile.owner import (
     LABEL_VERSION,
@@ -43,38 +66,17 @@ ANNOTATION_TRAINING_SPEC_HASH: Final = "modelship.io/training-spec-hash"
 # Set by the Job controller on every pod of an Indexed Job.
 COMPLETION_INDEX_ANNOTATION: Final = "batch.kubernetes.io/job-completion-index"
 
-ENV_TRAINING_JOB: Final = "MODELSHIP_TRAINING_JOB"
-ENV_POD_NAME: Final = "MODELSHIP_POD_NAME"
-ENV_WORKER_INDEX: Final = "MODELSHIP_WORKER_INDEX"
-ENV_GIT_COMMIT: Final = "MODELSHIP_GIT_COMMIT"
-ENV_TERMINATION_LOG: Final = "MODELSHIP_TERMINATION_LOG"
-ENV_TF_CONFIG: Final = "TF_CONFIG"
-
-# The trainer exits with this code when retrying cannot help (no such entrypoint, not a
-# model, version taken); the Job's pod failure policy then fails the Job at once. 1 (and any
-# crash) is retried up to spec.training.backoffLimit times.
-PERMANENT_FAILURE_EXIT_CODE: Final = 2
-
 TrainingState = Literal["Pending", "Running", "Succeeded", "Failed"]
 
-TRAINING_SUCCEEDED: Final = "TrainingSucceeded"
-TRAINING_RUNNING: Final = "TrainingRunning"
-TRAINING_PENDING: Final = "TrainingPending"
-TRAINING_FAILED: Final = "TrainingFailed"
-TRAINING_JOB_NOT_FOUND: Final = "TrainingJobNotFound"
-UNSCHEDULABLE: Final = "Unschedulable"
-OOM_KILLED: Final = "OOMKilled"
-DEADLINE_EXCEEDED: Final = "DeadlineExceeded"
-BACKOFF_LIMIT_EXCEEDED: Final = "BackoffLimitExceeded"
 
 # Waiting reasons of a container that will not start by itself: each needs a person.
 _STUCK_WAITING: Final = frozenset(
     {
-        "ImagePullBackOff",
-        "ErrImagePull",
-        "InvalidImageName",
-        "CreateContainerConfigError",
-        "CreateContainerError",
+        IMAGE_PULL_BACK_OFF,
+        ERR_IMAGE_PULL,
+        INVALID_IMAGE_NAME,
+        CREATE_CONTAINER_CONFIG_ERROR,
+        CREATE_CONTAINER_ERROR,
     }
 )
 # "Reason: sentence", the first line the trainer writes to its termination log.

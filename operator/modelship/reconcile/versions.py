@@ -14,6 +14,10 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from modelship.api import ModelDeploymentSpec, VersionStatus
+from modelship.api.reasons import (
+    NO_VERSIONS,
+    VERIFIED,
+)
 from modelship.artifacts.errors import (
     MANIFEST_INVALID,
     MANIFEST_MISSING,
@@ -25,8 +29,6 @@ from modelship.artifacts.versions import VersionInfo
 from modelship.reconcile.findings import Finding
 from modelship.reconcile.gate import GatedVersions, gate_versions
 
-NO_VERSIONS: Final = "NoVersions"
-VERIFIED: Final = "Verified"
 RECENT_VERSIONS: Final = 5
 
 

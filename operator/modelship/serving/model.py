@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from modelship.api.reasons import MODEL_LOAD_FAILED, WARMUP_FAILED
 from modelship.serving.errors import BadRequestError, ModelError
 from modelship.serving.model_path import ModelVersionPath
 from modelship.serving.signatures import ModelInfo, SignatureInfo, TensorInfo
@@ -74,7 +75,7 @@ class LoadedModel:
                 self.run(signature.key, inputs)
             except Exception as err:
                 raise ModelLoadError(
-                    "WarmupFailed",
+                    WARMUP_FAILED,
                     f"signature '{signature.key}' of {self.info.path} failed on a zero input: "
                     f"{getattr(err, 'message', err)}",
                 ) from err
@@ -113,13 +114,13 @@ def load_model(name: str, where: ModelVersionPath) -> LoadedModel:
         loaded = tf.saved_model.load(str(where.path), tags=[SERVE_TAG])
     except Exception as err:
         raise ModelLoadError(
-            "ModelLoadFailed", f"TensorFlow could not load {where.path}: {err}"
+            MODEL_LOAD_FAILED, f"TensorFlow could not load {where.path}: {err}"
         ) from err
     functions = {}
     for signature in signatures:
         if signature.key not in loaded.signatures:
             raise ModelLoadError(
-                "ModelLoadFailed",
+                MODEL_LOAD_FAILED,
                 f"signature '{signature.key}' of {where.path} cannot be called once loaded.",
             )
         functions[signature.key] = loaded.signatures[signature.key]
@@ -143,12 +144,12 @@ def read_signatures(folder: Path) -> list[SignatureInfo]:
             text_format.Parse(text.read_text(), saved_model)
     except Exception as err:
         raise ModelLoadError(
-            "ModelLoadFailed", f"{folder} does not hold a readable SavedModel: {err}"
+            MODEL_LOAD_FAILED, f"{folder} does not hold a readable SavedModel: {err}"
         ) from err
     graphs = [g for g in saved_model.meta_graphs if SERVE_TAG in g.meta_info_def.tags]
     if not graphs:
         raise ModelLoadError(
-            "ModelLoadFailed", f"the SavedModel in {folder} has no graph tagged '{SERVE_TAG}'."
+            MODEL_LOAD_FAILED, f"the SavedModel in {folder} has no graph tagged '{SERVE_TAG}'."
         )
     signatures = [
         SignatureInfo(
@@ -162,7 +163,7 @@ def read_signatures(folder: Path) -> list[SignatureInfo]:
         if not key.startswith("__")
     ]
     if not signatures:
-        raise ModelLoadError("ModelLoadFailed", f"the SavedModel in {folder} has no signatures.")
+        raise ModelLoadError(MODEL_LOAD_FAILED, f"the SavedModel in {folder} has no signatures.")
     return signatures
 
 

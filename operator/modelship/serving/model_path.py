@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from modelship.api.reasons import MODEL_PATH_NOT_FOUND
 from modelship.artifacts.errors import ArtifactError
 from modelship.artifacts.layout import parse_version_folder
 from modelship.artifacts.manifest import MANIFEST_NAME, Manifest
@@ -41,9 +42,9 @@ def find_model_version(base: Path) -> ModelVersionPath | None:
     """The version to serve under `base`; None while the base folder holds no version yet
     (TF Serving waits for one too). ModelPathError when `base` is not a folder."""
     if not base.exists():
-        raise ModelPathError("ModelPathNotFound", f"the model path {base} does not exist.")
+        raise ModelPathError(MODEL_PATH_NOT_FOUND, f"the model path {base} does not exist.")
     if not base.is_dir():
-        raise ModelPathError("ModelPathNotFound", f"the model path {base} is not a folder.")
+        raise ModelPathError(MODEL_PATH_NOT_FOUND, f"the model path {base} is not a folder.")
     if is_saved_model(base):
         return ModelVersionPath(version=version_of_folder(base), path=base)
     versions = []

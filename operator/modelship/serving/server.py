@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
+from modelship.api.reasons import ADDRESS_IN_USE, MODEL_LOAD_FAILED
 from modelship.serving import inference_v2, tfserving_api
 from modelship.serving.batching import Arrays, Batcher
 from modelship.serving.errors import (
@@ -152,7 +153,7 @@ class ModelServer:
         except OSError as err:
             await runner.cleanup()
             raise ServeError(
-                "AddressInUse",
+                ADDRESS_IN_USE,
                 f"cannot listen on {self.config.host}:{self.config.port}: {err.strerror}.",
             ) from None
         host, port = runner.addresses[0][:2]
@@ -205,7 +206,7 @@ class ModelServer:
         except (OSError, RuntimeError) as err:
             await runner.cleanup()
             raise ServeError(
-                "AddressInUse",
+                ADDRESS_IN_USE,
                 f"cannot listen for gRPC on {self.config.host}:{self.config.grpc_port}: "
                 f"{str(err).rstrip('.')}.",
             ) from None
@@ -250,7 +251,7 @@ class ModelServer:
         except (ModelPathError, ServeError) as err:
             self.failure = ServeError(err.reason, err.message)
         except Exception as err:
-            reason = getattr(err, "reason", "ModelLoadFailed")
+            reason = getattr(err, "reason", MODEL_LOAD_FAILED)
             self.failure = ServeError(reason, getattr(err, "message", str(err)))
         else:
             self.model = model

@@ -11,18 +11,21 @@ from __future__ import annotations
 
 from typing import Final
 
-from modelship.reconcile.training import PERMANENT_FAILURE_EXIT_CODE
+from modelship.api import trainer
 
-TRAINING_FAILED: Final = "TrainingFailed"
-ENTRYPOINT_NOT_FOUND: Final = "EntrypointNotFound"
-INVALID_MODEL: Final = "InvalidModel"
-INVALID_METRICS: Final = "InvalidMetrics"
-INVALID_TF_CONFIG: Final = "InvalidTFConfig"
-PUBLISH_FAILED: Final = "PublishFailed"
-VERSION_EXISTS: Final = "VersionExists"
+# The reasons this error carries, defined (with what a person should do) in api/reasons.py.
+from modelship.api.reasons import (
+    ENTRYPOINT_NOT_FOUND,
+    INVALID_METRICS,
+    INVALID_MODEL,
+    INVALID_TF_CONFIG,
+    PUBLISH_FAILED,
+    TRAINING_FAILED,
+    VERSION_EXISTS,
+)
 
-RETRYABLE_EXIT_CODE: Final = 1
-PERMANENT_EXIT_CODE: Final = PERMANENT_FAILURE_EXIT_CODE
+RETRYABLE_EXIT_CODE: Final = trainer.RETRYABLE_EXIT_CODE
+PERMANENT_EXIT_CODE: Final = trainer.PERMANENT_FAILURE_EXIT_CODE
 
 
 class TrainingError(Exception):
@@ -37,3 +40,15 @@ class TrainingError(Exception):
     @property
     def exit_code(self) -> int:
         return PERMANENT_EXIT_CODE if self.permanent else RETRYABLE_EXIT_CODE
+
+
+__all__ = [
+    "ENTRYPOINT_NOT_FOUND",
+    "INVALID_METRICS",
+    "INVALID_MODEL",
+    "INVALID_TF_CONFIG",
+    "PUBLISH_FAILED",
+    "TRAINING_FAILED",
+    "VERSION_EXISTS",
+    "TrainingError",
+]

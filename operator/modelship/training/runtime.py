@@ -18,6 +18,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
+from modelship.api.reasons import (
+    ACCESS_DENIED,
+    BUCKET_NOT_FOUND,
+    INVALID_STORAGE_URI,
+    UNSAFE_KEY,
+    VERSION_NOT_FOUND,
+)
+from modelship.api.trainer import ENV_GIT_COMMIT, ENV_POD_NAME, ENV_TRAINING_JOB
 from modelship.artifacts import (
     ArtifactError,
     ArtifactStore,
@@ -27,7 +35,6 @@ from modelship.artifacts import (
     make_s3_client,
     parse_storage_uri,
 )
-from modelship.reconcile.training import ENV_GIT_COMMIT, ENV_POD_NAME, ENV_TRAINING_JOB
 from modelship.training.context import TaskInfo, TrainingContext, task_from_tf_config
 from modelship.training.entrypoint import load_entrypoint, read_result
 from modelship.training.errors import (
@@ -41,7 +48,7 @@ from modelship.training.errors import (
 
 # Artifact reasons that mean the same on every retry.
 _PERMANENT_STORE_REASONS: Final = frozenset(
-    {"InvalidStorageUri", "BucketNotFound", "AccessDenied", "UnsafeKey"}
+    {INVALID_STORAGE_URI, BUCKET_NOT_FOUND, ACCESS_DENIED, UNSAFE_KEY}
 )
 
 
@@ -170,7 +177,7 @@ def _earlier_attempt(
     try:
         info = store.check_version(version)
     except ArtifactError as err:
-        if err.reason == "VersionNotFound":
+        if err.reason == VERSION_NOT_FOUND:
             return None
         raise _publish_failed(err, f"checking that version {version} of {uri} is free") from None
     if info.state == "incomplete":

@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from modelship.artifacts.errors import ArtifactError
 from modelship.reconcile.lifecycle import TrainingPlan, plan_training, refused_run
 from modelship.reconcile.schedule import training_spec_hash
 from tests.unit.reconcile.builders import model_deployment, version
@@ -140,35 +141,69 @@ def test_every_failure_is_one_event_reason_with_the_cause_in_the_message() -> No
     assert event.message.startswith("EntrypointNotFound: ")
 
 
-def test_a_finished_run_waits_for_its_version_then_records_its_metrics() -> None:
+def test_a_completed_run_with_its_version_published_records_its_metrics() -> None:
     md = trained()
     last = {"jobName": "digits-train-1", "version": 1, "state": "Running"}
-    done = planned(md, [], [job("digits-train-1", "Complete")], [], last)
-    assert done.training_status is not None and done.training_status["state"] == "Succeeded"
-    assert done.objects == (), "no second run while the first one's version is on its way"
     published = [version(1, metrics={"accuracy": 0.96})]
-    later = planned(md, published, [job("digits-train-1", "Complete")], [], done.training_status)
-    assert later.training_status is not None
-    assert later.training_status["metrics"] == {"accuracy": 0.96}
-    assert later.objects == ()
+    done = planned(md, published, [job("digits-train-1", "Complete")], [], last)
+    assert done.training_status is not None
+    assert done.training_status["state"] == "Succeeded"
+    assert done.training_status["metrics"] == {"accuracy": 0.96}
+    assert done.objects == ()
+    (event,) = done.events
+    assert (event.type, event.reason) == ("Normal", "TrainingSucceeded")
 
 
-def test_a_run_whose_version_never_appears_fails_after_the_grace_period() -> None:
+def test_a_run_that_completed_without_its_version_fails_as_soon_as_it_is_seen() -> None:
+    md = trained()
+    last = {
+        "jobName": "digits-train-1",
+        "version": 1,
+        "state": "Running",
+        "specHash": spec_hash(md),
+    }
+    plan = planned(md, [], [job("digits-train-1", "Complete")], [], last)
+    assert plan.training_status is not None
+    assert plan.training_status["state"] == "Failed"
+    assert plan.training_status["reason"] == "VersionNotPublished"
+    assert plan.training_status["message"] == (
+        "Job digits-train-1 completed but version 1 is not in the store; the trainer publishes "
+        "its version before it exits, so the run failed to publish it: read the trainer's logs "
+        "(kubectl logs job/digits-train-1)."
+    )
+    assert plan.objects == (), "the same spec.training is not tried again by itself"
+    assert not plan.active
+    (event,) = plan.events  # one failure, no success Event before it
+    assert (event.type, event.reason) == ("Warning", "TrainingFailed")
+    assert event.message.startswith("VersionNotPublished: Job digits-train-1 completed")
+    assert plan.failure is not None and plan.failure.needs_person
+
+
+def test_a_recorded_success_whose_version_is_gone_or_incomplete_is_a_failure() -> None:
     md = trained()
     last = {
         "jobName": "digits-train-1",
         "version": 1,
         "state": "Succeeded",
-        "completionTime": "2026-11-22T11:00:00Z",
+        "completionTime": "2026-11-22T11:59:59Z",  # a second ago: no grace
         "specHash": spec_hash(md),
     }
-    plan = planned(md, [], [job("digits-train-1", "Complete")], [], last)
+    incomplete = [version(1, state="incomplete")]
+    plan = planned(md, incomplete, [job("digits-train-1", "Complete")], [], last)
     assert plan.training_status is not None
     assert plan.training_status["reason"] == "VersionNotPublished"
-    assert plan.objects == ()
+    assert "version 1 is incomplete in the store" in plan.training_status["message"]
     (event,) = plan.events
     assert (event.type, event.reason) == ("Warning", "TrainingFailed")
-    assert event.message.startswith("VersionNotPublished: Job digits-train-1 finished")
+
+
+def test_a_run_is_not_failed_while_the_store_cannot_be_read() -> None:
+    md = trained()
+    last = {"jobName": "digits-train-1", "version": 1, "state": "Running"}
+    unreadable = ArtifactError("StorageUnavailable", "the endpoint did not answer")
+    plan = planned(md, unreadable, [job("digits-train-1", "Complete")], [], last)
+    assert plan.training_status is not None
+    assert plan.training_status["state"] == "Succeeded"
 
 
 def test_no_training_spec_means_no_plan() -> None:
@@ -253,12 +288,13 @@ def test_a_failed_run_with_a_schedule_waits_for_it_instead_of_stalling() -> None
 def test_a_run_the_api_server_refuses_is_recorded_as_failed() -> None:
     md = trained()
     started = planned(md, [], [], [], None)
-    refused = refused_run(started, 'Job.batch "digits-train-1" is invalid: spec.x: Invalid')
+    refused = refused_run(started, 'Job.batch "digits-train-1" is invalid: spec.x: Invalid \n')
     assert refused.objects == () and not refused.active
     assert refused.training_status is not None
     assert refused.training_status["state"] == "Failed"
     assert refused.training_status["reason"] == "TrainingJobRefused"
     assert "refused to create digits-train-1: Job.batch" in refused.training_status["message"]
+    assert refused.training_status["message"].endswith("spec.x: Invalid")  # no space, no newline
     assert [e.reason for e in refused.events] == ["TrainingFailed"]
     assert refused.failure is not None and refused.failure.needs_person
     # Not tried again with the same spec.training.

@@ -618,3 +618,32 @@ def test_conditions_of_other_types_are_kept() -> None:
         "Trained",
     ]
     assert status["conditions"][-1] == trained
+
+
+@pytest.mark.parametrize(("status", "expected", "words"), CASES)
+def test_messages_keep_the_uri_s_case_and_end_without_a_space(
+    status: dict[str, Any], expected: str, words: str
+) -> None:
+    for found in status["conditions"]:
+        message = found["message"]
+        assert "S3://" not in message, message
+        assert message == message.strip(), repr(message)
+
+
+def test_a_corrupt_newer_version_is_named_by_its_uri_in_lower_case() -> None:
+    status = observe(
+        artifacts=[version(1), version(2), CORRUPT_3],
+        dep=D2,
+        pods=ready_pods(2, 2),
+        previous={**SERVING_1, "currentVersion": 2},
+    )
+    message = condition(status, "Ready")["message"]
+    assert "/v1/models/digits. s3://models/digits: version 3: x was replaced;" in message
+
+
+def test_words_quoted_from_kubernetes_lose_their_trailing_space_and_newline() -> None:
+    said = 'pods "digits-serving-x" is forbidden: exceeded quota: gpus, requested: 1 \n'
+    status = observe(dep=deployment(MD, 1).replica_failure(said).obj())
+    for found in status["conditions"]:
+        assert found["message"] == found["message"].strip(), repr(found["message"])
+    assert "exceeded quota: gpus, requested: 1" in condition(status, "Ready")["message"]

@@ -7,7 +7,7 @@ import base64
 import pytest
 
 from modelship.artifacts.errors import ArtifactError
-from modelship.artifacts.s3 import S3Settings
+from modelship.artifacts.settings import S3Settings
 from modelship.reconcile.storage import storage_settings
 from tests.unit.reconcile.builders import NAMESPACE, model_deployment
 

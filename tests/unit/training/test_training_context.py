@@ -7,7 +7,8 @@ import json
 
 import pytest
 
-from modelship.reconcile.training import PERMANENT_FAILURE_EXIT_CODE, training_job
+from modelship.api.trainer import PERMANENT_FAILURE_EXIT_CODE
+from modelship.reconcile.training import training_job
 from modelship.training import TaskInfo, TrainingError, task_from_tf_config
 from modelship.training.errors import PERMANENT_EXIT_CODE, RETRYABLE_EXIT_CODE
 from tests.unit.reconcile.test_training_job import expand, job_of, trainer
