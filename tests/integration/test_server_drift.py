@@ -7,17 +7,24 @@ Prometheus metrics, labelled by model and version."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
 import pytest
 
+from modelship.api import DriftSpec
+from modelship.artifacts import MANIFEST_NAME, Manifest
+from modelship.artifacts.baseline import Baseline
+from modelship.controller.monitoring import gather_summaries
+from modelship.reconcile.drift import assess_drift
 from tests.integration.test_server_api import STARTUP_SECONDS, ServerProcess, start_server
 from tests.integration.test_server_lifecycle import digits_example
 
@@ -31,6 +38,7 @@ PREDICT = "/v1/models/digits:predict"
 class Served:
     server: ServerProcess
     x_test: np.ndarray[Any, Any]
+    baseline: Baseline
 
 
 def modelship(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
@@ -69,7 +77,9 @@ def served(s3_server: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator
             server.check_running()
             assert time.monotonic() < deadline, server.log_text()
             time.sleep(0.2)
-        yield Served(server, x_test)
+        manifest = Manifest.from_json((base / "1" / MANIFEST_NAME).read_bytes())
+        assert manifest.baseline is not None
+        yield Served(server, x_test, manifest.baseline)
     finally:
         server.terminate()
 
@@ -91,37 +101,65 @@ def feature(summary: dict[str, Any], name: str, source: str = "input") -> dict[s
     return next(f for f in summary["features"] if f["name"] == name and f["source"] == source)
 
 
+def drift_verdict(server: ServerProcess, baseline: Baseline) -> Any:
+    """What the operator decides from this server's counts, gathered as it gathers them
+    (controller/monitoring.py), with a pod that does not answer beside it."""
+    # The server listens on 127.0.0.1 only: 127.0.0.2 refuses the connection.
+    targets = [("pod-a", "127.0.0.1"), ("pod-gone", "127.0.0.2")]
+    gathered = asyncio.run(gather_summaries(targets, server.port, "digits", 3600))
+    assert [s.pod for s in gathered] == ["pod-a"]
+    spec = DriftSpec(min_samples=300, action="Retrain")
+    return assess_drift(
+        spec,
+        1,
+        baseline,
+        gathered,
+        asked=2,
+        previous=None,
+        generation=1,
+        now=datetime.now(UTC),
+    )
+
+
 def test_live_inputs_and_predictions_are_counted_in_the_baselines_bins(served: Served) -> None:
-    server, x_test = served.server, served.x_test
+    server, x_test, baseline = served.server, served.x_test, served.baseline
     before = server.get(MONITORING).body
     assert before["baseline"] is True and before["version"] == 1
+    assert before["samples"] == 0  # the warm-up is not traffic
     assert len(before["features"]) == 64 + 10  # 64 pixels, 10 class probabilities
-    start = before["samples"]
+    rows = len(x_test)
 
-    reply = server.post(PREDICT, {"instances": x_test[:200].tolist()})
-    assert reply.status == 200
-    normal = counted(server, start + 200)
+    # Digits like the training ones: counted, and no false alarm.
+    assert server.post(PREDICT, {"instances": x_test.tolist()}).status == 200
+    normal = counted(server, rows)
     corner = feature(normal, "pixels[0]")  # always blank in the training digits
     assert corner["edges"] == [0.0]
-    assert corner["counts"][1] == 0  # nothing above the blank level
+    assert corner["counts"] == [rows, 0]
+    unshifted = drift_verdict(server, baseline)
+    assert unshifted.status["verdict"] == "NoDrift", unshifted.status
+    assert unshifted.status["score"] < 0.2 and unshifted.status["samples"] == rows
 
-    reply = server.post(PREDICT, {"instances": (1.0 - x_test[:200]).tolist()})
-    assert reply.status == 200
-    shifted = counted(server, start + 400)
-    assert feature(shifted, "pixels[0]")["counts"][1] == 200  # the inverted corner is white
-    assert sum(feature(shifted, "probabilities[0]", "output")["counts"]) == start + 400
-    assert server.get(MONITORING + "?window=60").body["samples"] == start + 400
+    # The same digits inverted (white on black): where the training digits never were.
+    assert server.post(PREDICT, {"instances": (1.0 - x_test).tolist()}).status == 200
+    shifted = counted(server, 2 * rows)
+    assert feature(shifted, "pixels[0]")["counts"] == [rows, rows]
+    assert sum(feature(shifted, "probabilities[0]", "output")["counts"]) == 2 * rows
+    assert server.get(MONITORING + "?window=300").body["samples"] == 2 * rows
+    drifted = drift_verdict(server, baseline)
+    assert drifted.status["verdict"] == "DriftDetected", drifted.status
+    assert drifted.status["worstFeature"].startswith("input pixels[")
+    assert drifted.retrain is not None and [e.reason for e in drifted.events] == ["DriftDetected"]
 
-    assert server.metric("modelship_drift_samples_total", model="digits", version="1") >= 400
+    labels = {"model": "digits", "version": "1"}
+    assert server.metric("modelship_drift_samples_total", **labels) == 2 * rows
     white_corner = server.metric(
         "modelship_drift_bin_samples_total",
-        model="digits",
-        version="1",
+        **labels,
         source="input",
         feature="pixels[0]",
         le="+Inf",
     )
-    assert white_corner == 200
+    assert white_corner == rows
 
 
 def test_a_bad_window_is_refused(served: Served) -> None:

@@ -38,14 +38,17 @@ from modelship.api import (
     ModelDeploymentSpec,
     SpecError,
     parse_spec,
+    set_condition,
 )
 from modelship.artifacts import ArtifactError, VersionInfo
 from modelship.artifacts.uri import parse_storage_uri
 from modelship.controller import metrics
 from modelship.controller.cache import MANAGED
+from modelship.controller.monitoring import check_drift
 from modelship.controller.operator import Operator
 from modelship.reconcile.deployment import ServingSettings, canary_deployment_name
 from modelship.reconcile.desired import ServingObservation, ServingPlan, plan_serving
+from modelship.reconcile.drift import DRIFT_DETECTED, DriftAssessment, retrain_started
 from modelship.reconcile.lifecycle import (
     RETRAIN_ANNOTATION,
     TrainingPlan,
@@ -142,7 +145,10 @@ async def reconcile(op: Operator, namespace: str, name: str, logger: Logger) -> 
     service = op.cache.service(namespace, name)
     pods = op.cache.pods(namespace, name, SERVING)
     now = op.clock()
-    training = plan_training_run(op, owner, body, spec, artifacts, now)
+    drift = await check_drift(spec, body, pods, artifacts, now, poll_interval(op, spec))
+    training = plan_training_run(
+        op, owner, body, spec, artifacts, now, drift=drift.retrain if drift else None
+    )
     training = await start_training(op, training, logger)
     observed = ServingObservation(
         spec=spec,
@@ -158,15 +164,22 @@ async def reconcile(op: Operator, namespace: str, name: str, logger: Logger) -> 
     )
     plan = plan_serving(owner, observed, now, ServingSettings(default_image=settings.server_image))
     observed_objects = (deployment, service, canary)
-    await apply_plan(op, owner, body, plan, training, logger, observed=observed_objects)
+    await apply_plan(
+        op, owner, body, plan, training, logger, observed=observed_objects, drift=drift
+    )
     if is_converging(plan.status) and not waits_for_a_person(plan.status):
         return settings.converge_interval
-    delay = settings.max_poll_interval
-    if isinstance(spec, ModelDeploymentSpec):
-        delay = settings.poll_interval(spec.storage.poll_interval)
+    delay = poll_interval(op, spec)
     if training.next_check is not None:
         delay = max(1.0, min(delay, (training.next_check - now).total_seconds()))
     return delay
+
+
+def poll_interval(op: Operator, spec: ModelDeploymentSpec | SpecError) -> float:
+    """Seconds between two passes of a steady resource."""
+    if isinstance(spec, ModelDeploymentSpec):
+        return op.settings.poll_interval(spec.storage.poll_interval)
+    return op.settings.max_poll_interval
 
 
 def plan_training_run(
@@ -176,6 +189,7 @@ def plan_training_run(
     spec: ModelDeploymentSpec | SpecError,
     artifacts: Sequence[VersionInfo] | ArtifactError,
     now: datetime,
+    drift: str | None = None,
 ) -> TrainingPlan:
     """Gather the training Jobs and their pods (from the cache), then decide the training side."""
     if isinstance(spec, SpecError) or spec.training is None:
@@ -195,6 +209,7 @@ def plan_training_run(
         settings=TrainingSettings(default_image=op.settings.trainer_image),
         retrain=(body["metadata"].get("annotations") or {}).get(RETRAIN_ANNOTATION),
         current_version=(body.get("status") or {}).get("currentVersion"),
+        drift=drift,
     )
 
 
@@ -263,6 +278,7 @@ async def apply_plan(
     training: TrainingPlan,
     logger: Logger,
     observed: Sequence[Mapping[str, Any] | None] = (),
+    drift: DriftAssessment | None = None,
 ) -> None:
     current = {_key(o): o for o in observed if o is not None}
     for obj in plan.objects:
@@ -289,14 +305,43 @@ async def apply_plan(
             **{key: None for key in previous_training or {}},
             **training.training_status,
         }
+    if drift is not None:
+        patch.update(
+            drift_status_patch(body.get("status") or {}, patch, drift, training, op.clock())
+        )
     if patch:
         meta = body["metadata"]
         updated = await op.in_thread(op.kube.patch_status, meta["namespace"], meta["name"], patch)
         op.cache.wrote(body, updated)
-    for event in (*training.events, *plan.events):
+    drift_events = drift.events if drift is not None else ()
+    for event in (*training.events, *plan.events, *drift_events):
         write = logger.warning if event.type == "Warning" else logger.info
         write(f"{namespace}/{owner.name}: {event.reason}: {event.message}")
         await post_event(op, body, event, logger)
+
+
+def drift_status_patch(
+    status: Mapping[str, Any],
+    patch: Mapping[str, Any],
+    drift: DriftAssessment,
+    training: TrainingPlan,
+    now: datetime,
+) -> dict[str, Any]:
+    """status.monitoring and the DataDrift condition after a drift check, as a merge patch
+    on top of `patch` (the rest of this pass's status changes)."""
+    monitoring = drift.status
+    started = training.training_status or {}
+    if training.objects and started.get("reason") == DRIFT_DETECTED:
+        monitoring = retrain_started(monitoring, now)  # the cooldown counts from now
+    changes: dict[str, Any] = {}
+    before = status.get("monitoring") or {}
+    if monitoring != before:
+        changes["monitoring"] = {**{k: None for k in before if k not in monitoring}, **monitoring}
+    conditions = list(patch.get("conditions") or status.get("conditions") or [])
+    updated = set_condition(conditions, drift.condition, now.strftime("%Y-%m-%dT%H:%M:%SZ"))
+    if updated != list(status.get("conditions") or []):
+        changes["conditions"] = updated
+    return changes
 
 
 def is_refusal(error: ApiException) -> bool:
