@@ -316,3 +316,5 @@ def test_the_digits_example_trains_and_publishes_itself(
     assert set(published.metrics) == {"accuracy", "loss"}
     assert published.manifest is not None
     assert "serving_default" in {signature.name for signature in published.manifest.signatures}
+    assert published.manifest.baseline is not None  # the drift baseline: training pixels
+    assert published.manifest.baseline.feature("input pixels[0]") is not None
