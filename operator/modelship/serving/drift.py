@@ -56,9 +56,8 @@ class DriftMonitor:
         self.slice_seconds = slice_seconds
         self.max_window = max_window
         self.clock = clock
-        sizes = np.array(self.counter.sizes, dtype=np.int64)
-        self.offsets = np.concatenate(([0], np.cumsum(sizes)))
-        self.total_bins = int(self.offsets[-1])
+        self.offsets = (*self.counter.offsets.tolist(), self.counter.total_bins)
+        self.total_bins = self.counter.total_bins
         self.totals = np.zeros(self.total_bins, dtype=np.int64)  # since the server started
         self.samples = 0
         self.dropped = 0
@@ -102,7 +101,7 @@ class DriftMonitor:
         rows = rows_of(inputs)
         if rows == 0:
             return
-        counts = np.concatenate(self.counter.count(inputs, outputs))
+        counts = self.counter.count(inputs, outputs)
         start = int(self.clock()) // self.slice_seconds * self.slice_seconds
         with self._lock:
             if not self._slices or self._slices[-1].start != start:

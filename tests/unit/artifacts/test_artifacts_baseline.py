@@ -87,11 +87,27 @@ def test_counting_live_rows_uses_the_baselines_bins() -> None:
     sample = digits_like(500)
     baseline = make_baseline({"pixels": sample})
     counter = FeatureCounter(baseline)
+
+    def per_feature(counts: np.ndarray) -> list[tuple[int, ...]]:
+        return [
+            tuple(int(c) for c in counts[start : start + size])
+            for start, size in zip(counter.offsets, counter.sizes, strict=True)
+        ]
+
     counts = counter.count({"pixels": sample}, {})
-    assert [tuple(int(c) for c in row) for row in counts] == [f.counts for f in baseline.features]
-    inverted = counter.count({"pixels": 1.0 - sample}, {})
+    assert per_feature(counts) == [f.counts for f in baseline.features]
+    inverted = per_feature(counter.count({"pixels": 1.0 - sample}, {}))
     blank = [f.key for f in baseline.features].index("input pixels[0]")
-    assert inverted[blank].tolist() == [0, 500]  # the blank border turned white
+    assert inverted[blank] == (0, 500)  # the blank border turned white
+    # Values on an edge, beyond the range, NaN, and a feature the batch lacks.
+    edges = baseline.feature("input pixels[20]").edges  # type: ignore[union-attr]
+    probe = np.zeros((4, 64), dtype=np.float64)
+    probe[:, 20] = [edges[0], edges[-1] + 5, -5.0, np.nan]
+    probed = per_feature(counter.count({"pixels": probe}, {}))[20]
+    assert (probed[0], probed[-1]) == (2, 2)  # on the first edge and below: bin 0
+    assert per_feature(counter.count({"other": probe}, {})) == [
+        (0,) * size for size in counter.sizes
+    ]
 
 
 def test_the_python_bin_rule_is_numpys() -> None:
