@@ -777,9 +777,97 @@ class TrainingSpec:
     )
 
 
+# --- spec.monitoring: drift monitoring (docs/monitoring.md) ---------------------------------
+
+
+@dataclass(frozen=True)
+class DriftSpec:
+    """Compare live traffic with the version's baseline (the training inputs' distribution,
+    recorded in its manifest) and act when they part."""
+
+    method: Literal["PSI"] = prop(
+        "How a feature's live distribution is compared with its baseline: PSI (the "
+        "population stability index over the baseline's quantile bins). Default PSI.",
+        default="PSI",
+        enum=("PSI",),
+    )
+    max: float = prop(
+        "The highest score (of the worst feature) that is not drift. PSI reads: below 0.1 "
+        "stable, 0.1 to 0.25 a shift worth a look, above 0.25 a major shift. Default 0.2.",
+        default=0.2,
+        minimum=0,
+        maximum=10,
+    )
+    window: float = duration_prop(
+        "How much recent traffic is compared, e.g. 1h. Between 5m and 24h; default 1h.",
+        default="1h",
+        minimum="5m",
+        maximum="24h",
+    )
+    min_samples: int = prop(
+        "The fewest predictions in the window for a verdict; fewer gives "
+        "InsufficientSamples. Default 1000.",
+        default=1000,
+        minimum=1,
+        maximum=1_000_000_000,
+    )
+    action: Literal["Alert", "Retrain"] = prop(
+        "What drift does: Alert (the DataDrift condition and a Warning Event) or Retrain "
+        "(that, and a training run as the modelship.io/retrain annotation starts one; needs "
+        "spec.training). Default Alert.",
+        default="Alert",
+        enum=("Alert", "Retrain"),
+    )
+    cooldown: float = duration_prop(
+        "The least time between two training runs started by drift, e.g. 24h. Between 1m "
+        "and 720h; default 24h.",
+        default="24h",
+        minimum="1m",
+        maximum="720h",
+    )
+
+
+@dataclass(frozen=True)
+class MonitoringSpec:
+    """What the operator watches in the served model's traffic."""
+
+    drift: DriftSpec | None = object_prop(
+        "Data and prediction drift against the version's baseline. Omit to not score drift.",
+        DriftSpec,
+        optional=True,
+    )
+
+
+def _retrain_needs_training() -> Rule:
+    return Rule(
+        cel=(
+            "!has(self.monitoring) || !has(self.monitoring.drift) || "
+            "!has(self.monitoring.drift.action) || "
+            "self.monitoring.drift.action != 'Retrain' || has(self.training)"
+        ),
+        holds=lambda spec: (
+            spec.monitoring is None
+            or spec.monitoring.drift is None
+            or spec.monitoring.drift.action != "Retrain"
+            or spec.training is not None
+        ),
+        field="monitoring",
+        reason=MISSING_FIELD,
+        message=(
+            "{path}.monitoring.drift.action Retrain needs {path}.training to train with: "
+            "add spec.training or use action Alert"
+        ),
+    )
+
+
+# --- end of spec.monitoring -------------------------------------------------------------------
+
+
 @dataclass(frozen=True)
 class ModelDeploymentSpec:
     """What the user asks for: one model, served (and optionally trained) on Kubernetes."""
+
+    RULES: ClassVar[tuple[Rule, ...]] = (_retrain_needs_training(),)
 
     model: ModelSpec = prop("Which model to serve and where its versions are.")
     storage: StorageSpec = object_prop(
@@ -790,5 +878,10 @@ class ModelDeploymentSpec:
     training: TrainingSpec | None = object_prop(
         "Training Jobs that produce new versions. Omit to only serve versions made elsewhere.",
         TrainingSpec,
+        optional=True,
+    )
+    monitoring: MonitoringSpec | None = object_prop(
+        "Watch the served model's traffic for drift (docs/monitoring.md).",
+        MonitoringSpec,
         optional=True,
     )

@@ -25,6 +25,8 @@ READY: Final = "Ready"
 RECONCILING: Final = "Reconciling"
 STALLED: Final = "Stalled"
 ARTIFACT_READY: Final = "ArtifactReady"
+DATA_DRIFT: Final = "DataDrift"
+"""With spec.monitoring.drift: whether live traffic drifted from the training baseline."""
 
 TRUE: Final = "True"
 FALSE: Final = "False"
@@ -54,7 +56,7 @@ class Condition:
     """One observation about the ModelDeployment, in the metav1.Condition shape."""
 
     type: str = prop(
-        "The condition's type: Ready, Reconciling, Stalled or ArtifactReady.",
+        "The condition's type: Ready, Reconciling, Stalled, ArtifactReady or DataDrift.",
         pattern=CONDITION_TYPE_PATTERN,
         max_length=316,
     )
@@ -290,6 +292,38 @@ class RolloutStatus:
 
 
 @dataclass(frozen=True)
+class MonitoringStatus:
+    """The last drift check of the serving version (spec.monitoring.drift)."""
+
+    version: int | None = prop("The version whose traffic was scored.", default=None, minimum=0)
+    verdict: str | None = prop(
+        "DriftDetected, NoDrift, InsufficientSamples or BaselineMissing (the DataDrift "
+        "condition's reason).",
+        default=None,
+    )
+    score: float | None = prop(
+        "The drift score of the worst feature (PSI), inputs and outputs together.", default=None
+    )
+    worst_feature: str | None = prop(
+        'The feature with that score, e.g. "input pixels[12]" or "output probabilities[3]".',
+        default=None,
+    )
+    samples: int | None = prop(
+        "Predictions in the window, over every serving pod that answered.", default=None
+    )
+    window: str | None = prop(
+        "The window scored, e.g. 1h (spec.monitoring.drift.window).", default=None
+    )
+    pods: int | None = prop("Serving pods whose counts were gathered.", default=None, minimum=0)
+    checked_at: str | None = prop("When the counts were gathered (RFC 3339).", default=None)
+    last_retrain_time: str | None = prop(
+        "When drift last started a training run (RFC 3339); the cooldown counts from then.",
+        default=None,
+    )
+    message: str | None = prop("The verdict in a sentence.", default=None)
+
+
+@dataclass(frozen=True)
 class ModelDeploymentStatus:
     """What is really happening, written by the operator."""
 
@@ -334,7 +368,8 @@ class ModelDeploymentStatus:
         default=None,
     )
     conditions: list[Condition] = prop(
-        "Ready, Reconciling, Stalled and ArtifactReady, as in Kubernetes API conventions.",
+        "Ready, Reconciling, Stalled, ArtifactReady and DataDrift, as in Kubernetes API "
+        "conventions.",
         default_factory=list,
         extensions={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]},
     )
@@ -346,6 +381,9 @@ class ModelDeploymentStatus:
     rollout: RolloutStatus | None = prop(
         "The canary rollout in progress, or the last one (spec.rollout.strategy Canary).",
         default=None,
+    )
+    monitoring: MonitoringStatus | None = prop(
+        "The last drift check (spec.monitoring.drift).", default=None
     )
 
     def to_dict(self) -> dict[str, Any]:

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TypeGuard
 
+from modelship.artifacts.baseline import Baseline, BaselineError, parse_baseline
 from modelship.artifacts.errors import MANIFEST_INVALID, ArtifactError
 from modelship.artifacts.layout import safe_relative_path
 
@@ -63,6 +64,7 @@ class Manifest:
     created: str  # RFC 3339, UTC, e.g. "2025-05-01T12:00:00Z"
     created_by: dict[str, str] = field(default_factory=dict)  # tool, training job, git commit
     metrics: dict[str, float] = field(default_factory=dict)
+    baseline: Baseline | None = None  # the training inputs' distribution, for drift
 
     @property
     def size(self) -> int:
@@ -85,6 +87,9 @@ class Manifest:
                 for f in self.files
             ],
         }
+        if self.baseline is not None:
+            # Only when there is one: a manifest without it keeps its bytes (and digest).
+            document["baseline"] = self.baseline.to_dict()
         return (json.dumps(document, indent=2, allow_nan=False) + "\n").encode()
 
     @classmethod
@@ -153,7 +158,17 @@ def _parse_manifest(document: Any) -> Manifest:
         created=_parse_created(document.get("created")),
         created_by=_parse_created_by(document.get("created_by", {})),
         metrics=_parse_metrics(document.get("metrics", {})),
+        baseline=_parse_baseline(document.get("baseline")),
     )
+
+
+def _parse_baseline(value: Any) -> Baseline | None:
+    if value is None:
+        return None
+    try:
+        return parse_baseline(value)
+    except BaselineError as err:
+        raise _invalid(str(err)) from None
 
 
 def _is_int(value: Any) -> TypeGuard[int]:

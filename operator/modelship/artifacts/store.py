@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
+from modelship.artifacts.baseline import Baseline
 from modelship.artifacts.errors import (
     CHECKSUM_MISMATCH,
     INVALID_MODEL,
@@ -188,9 +189,11 @@ class ArtifactStore:
         created_by: Mapping[str, str] | None = None,
         progress: TransferProgress | None = None,
         model: ModelInfo | None = None,
+        baseline: Baseline | None = None,
     ) -> VersionInfo:
         """Publish `model_dir` as `version` (default: highest existing + 1). The SavedModel
         is loaded and checked first unless the caller passes what it knows (`model`).
+        `baseline`, the training inputs' distribution, goes into the manifest for drift.
         Files go up in parallel and the manifest last, conditionally, so an existing
         version is never overwritten (VersionExists). A folder left without a manifest by
         a failed upload may be published again under its number."""
@@ -225,6 +228,7 @@ class ArtifactStore:
             created=rfc3339(self.clock()),
             created_by={"tool": _TOOL, **(created_by or {})},
             metrics={name: float(value) for name, value in (metrics or {}).items()},
+            baseline=baseline,
         )
         data = manifest.to_json()
         self._put_manifest(number, data)

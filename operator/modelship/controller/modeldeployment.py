@@ -38,14 +38,18 @@ from modelship.api import (
     ModelDeploymentSpec,
     SpecError,
     parse_spec,
+    set_condition,
 )
+from modelship.api.reasons import DRIFT_DETECTED
 from modelship.artifacts import ArtifactError, VersionInfo
 from modelship.artifacts.uri import parse_storage_uri
 from modelship.controller import metrics
 from modelship.controller.cache import MANAGED
+from modelship.controller.monitoring import check_drift
 from modelship.controller.operator import Operator
 from modelship.reconcile.deployment import ServingSettings, canary_deployment_name
 from modelship.reconcile.desired import ServingObservation, ServingPlan, plan_serving
+from modelship.reconcile.drift import DriftAssessment, retrain_started
 from modelship.reconcile.lifecycle import (
     RETRAIN_ANNOTATION,
     TrainingPlan,
@@ -145,7 +149,10 @@ async def reconcile(op: Operator, namespace: str, name: str, logger: Logger) -> 
     service = op.cache.service(namespace, name)
     pods = op.cache.pods(namespace, name, SERVING)
     now = op.clock()
-    training = plan_training_run(op, owner, body, spec, artifacts, runs, now)
+    drift = await check_drift(spec, body, pods, artifacts, now, poll_interval(op, spec))
+    training = plan_training_run(
+        op, owner, body, spec, artifacts, runs, now, drift=drift.retrain if drift else None
+    )
     training = await start_training(op, training, logger)
     observed = ServingObservation(
         spec=spec,
@@ -161,12 +168,12 @@ async def reconcile(op: Operator, namespace: str, name: str, logger: Logger) -> 
     )
     plan = plan_serving(owner, observed, now, ServingSettings(default_image=settings.server_image))
     observed_objects = (deployment, service, canary)
-    await apply_plan(op, owner, body, plan, training, logger, observed=observed_objects)
+    await apply_plan(
+        op, owner, body, plan, training, logger, observed=observed_objects, drift=drift
+    )
     if is_converging(plan.status) and not waits_for_a_person(plan.status):
         return settings.converge_interval
-    delay = settings.max_poll_interval
-    if isinstance(spec, ModelDeploymentSpec):
-        delay = settings.poll_interval(spec.storage.poll_interval)
+    delay = poll_interval(op, spec)
     if training.next_check is not None:
         delay = max(1.0, min(delay, (training.next_check - now).total_seconds()))
     return delay
@@ -183,6 +190,13 @@ def training_runs(
     return jobs, pods
 
 
+def poll_interval(op: Operator, spec: ModelDeploymentSpec | SpecError) -> float:
+    """Seconds between two passes of a steady resource."""
+    if isinstance(spec, ModelDeploymentSpec):
+        return op.settings.poll_interval(spec.storage.poll_interval)
+    return op.settings.max_poll_interval
+
+
 def plan_training_run(
     op: Operator,
     owner: Owner,
@@ -191,6 +205,7 @@ def plan_training_run(
     artifacts: Sequence[VersionInfo] | ArtifactError,
     runs: tuple[list[dict[str, Any]], list[dict[str, Any]]],
     now: datetime,
+    drift: str | None = None,
 ) -> TrainingPlan:
     """Decide the training side from the Jobs and pods `training_runs` read."""
     if isinstance(spec, SpecError) or spec.training is None:
@@ -209,6 +224,7 @@ def plan_training_run(
         settings=TrainingSettings(default_image=op.settings.trainer_image),
         retrain=(body["metadata"].get("annotations") or {}).get(RETRAIN_ANNOTATION),
         current_version=(body.get("status") or {}).get("currentVersion"),
+        drift=drift,
     )
 
 
@@ -277,6 +293,7 @@ async def apply_plan(
     training: TrainingPlan,
     logger: Logger,
     observed: Sequence[Mapping[str, Any] | None] = (),
+    drift: DriftAssessment | None = None,
 ) -> None:
     current = {_key(o): o for o in observed if o is not None}
     for obj in plan.objects:
@@ -303,14 +320,43 @@ async def apply_plan(
             **{key: None for key in previous_training or {}},
             **training.training_status,
         }
+    if drift is not None:
+        patch.update(
+            drift_status_patch(body.get("status") or {}, patch, drift, training, op.clock())
+        )
     if patch:
         meta = body["metadata"]
         updated = await op.in_thread(op.kube.patch_status, meta["namespace"], meta["name"], patch)
         op.cache.wrote(body, updated)
-    for event in (*training.events, *plan.events):
+    drift_events = drift.events if drift is not None else ()
+    for event in (*training.events, *plan.events, *drift_events):
         write = logger.warning if event.type == "Warning" else logger.info
         write(f"{namespace}/{owner.name}: {event.reason}: {event.message}")
         await post_event(op, body, event, logger)
+
+
+def drift_status_patch(
+    status: Mapping[str, Any],
+    patch: Mapping[str, Any],
+    drift: DriftAssessment,
+    training: TrainingPlan,
+    now: datetime,
+) -> dict[str, Any]:
+    """status.monitoring and the DataDrift condition after a drift check, as a merge patch
+    on top of `patch` (the rest of this pass's status changes)."""
+    monitoring = drift.status
+    started = training.training_status or {}
+    if training.objects and started.get("reason") == DRIFT_DETECTED:
+        monitoring = retrain_started(monitoring, now)  # the cooldown counts from now
+    changes: dict[str, Any] = {}
+    before = status.get("monitoring") or {}
+    if monitoring != before:
+        changes["monitoring"] = {**{k: None for k in before if k not in monitoring}, **monitoring}
+    conditions = list(patch.get("conditions") or status.get("conditions") or [])
+    updated = set_condition(conditions, drift.condition, now.strftime("%Y-%m-%dT%H:%M:%SZ"))
+    if updated != list(status.get("conditions") or []):
+        changes["conditions"] = updated
+    return changes
 
 
 def is_refusal(error: ApiException) -> bool:

@@ -17,6 +17,7 @@ from typing import Any
 
 from modelship.api import ModelDeploymentSpec, SpecError
 from modelship.api.reasons import (
+    DRIFT_DETECTED,
     GATE_REJECTED,
     RETRAIN_REQUESTED,
     TRAINING_JOB_REFUSED,
@@ -104,11 +105,14 @@ def plan_training(
     settings: TrainingSettings | None = None,
     retrain: str | None = None,
     current_version: int | None = None,
+    drift: str | None = None,
 ) -> TrainingPlan:
     """Decide the training side of one reconcile (see the module docstring).
 
     `retrain`: the value of the `modelship.io/retrain` annotation; a value not seen before
-    starts a run on demand. `current_version`: status.currentVersion, for the gate."""
+    starts a run on demand. `current_version`: status.currentVersion, for the gate.
+    `drift`: why drift asks for a run (reconcile.drift, action Retrain, cooldown over); it
+    starts one as the annotation does, unless a run is already on its way."""
     last = dict(previous or {})
     if isinstance(spec, SpecError) or spec.training is None:
         return TrainingPlan((), None, (), active=False)
@@ -160,6 +164,13 @@ def plan_training(
             True,
             RETRAIN_REQUESTED,
             f'the annotation {RETRAIN_ANNOTATION} changed to "{retrain}": training a new version.',
+            decision.spec_hash or training_spec_hash(spec.training),
+        )
+    if not decision.start and drift and not running and not _active(last):
+        decision = TrainingDecision(
+            True,
+            DRIFT_DETECTED,
+            f"{drift.rstrip('.')}; training a new version (spec.monitoring.drift.action Retrain).",
             decision.spec_hash or training_spec_hash(spec.training),
         )
     if not decision.start:

@@ -29,8 +29,12 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from modelship.api.reasons import ADDRESS_IN_USE, MODEL_LOAD_FAILED
+from modelship.artifacts.errors import ArtifactError
+from modelship.artifacts.manifest import MANIFEST_NAME, Manifest
+from modelship.artifacts.savedmodel import SERVING_SIGNATURE
 from modelship.serving import inference_v2, tfserving_api
 from modelship.serving.batching import Arrays, Batcher
+from modelship.serving.drift import DriftMonitor, no_baseline_summary
 from modelship.serving.errors import (
     BadRequestError,
     BodyTooLargeError,
@@ -70,6 +74,7 @@ class ServerConfig:
     shutdown_timeout: float = 25.0  # seconds in-flight requests get after SIGTERM
     poll_interval: float = 1.0  # seconds between looks for a first version folder
     access_log_rate: float = 0.0  # share of model requests written to the access log
+    drift_slice_seconds: int = 300  # the resolution of the drift monitoring's windows
 
 
 class ServeError(Exception):
@@ -129,6 +134,7 @@ class ModelServer:
         self._stopping: asyncio.Event | None = None
         self._cut_off = 0  # requests whose handlers were cancelled before answering
         self.grpc: GrpcFrontend | None = None
+        self.drift: DriftMonitor | None = None  # when the version's manifest has a baseline
 
     # -- life ---------------------------------------------------------------------------
 
@@ -182,6 +188,8 @@ class ModelServer:
                 # A failing cleanup must not hide why the server stopped (self.failure).
                 log.exception("error while shutting down")
             self._executor.shutdown(wait=False, cancel_futures=True)
+            if self.drift is not None:
+                self.drift.close()
         if self.failure is not None:
             raise self.failure
         if self._cut_off:
@@ -255,6 +263,7 @@ class ModelServer:
             self.failure = ServeError(reason, getattr(err, "message", str(err)))
         else:
             self.model = model
+            self.drift = self._drift_monitor(where)
             if self._stopping.is_set():
                 return
             self.state, self.ready = AVAILABLE, True
@@ -300,7 +309,27 @@ class ModelServer:
 
     def _run_model(self, signature: str, inputs: Arrays) -> Arrays:
         assert self.model is not None  # batches are only submitted once it is loaded
-        return self.model.run(signature, inputs)
+        outputs = self.model.run(signature, inputs)
+        if self.drift is not None and signature == SERVING_SIGNATURE:
+            self.drift.submit(inputs, outputs)  # a queue put: counted on another thread
+        return outputs
+
+    def _drift_monitor(self, where: ModelVersionPath) -> DriftMonitor | None:
+        """Counts of live traffic in the bins of the version's baseline, when it has one."""
+        path = where.path / MANIFEST_NAME
+        try:
+            baseline = Manifest.from_json(path.read_bytes()).baseline
+        except FileNotFoundError:
+            return None
+        except (OSError, ArtifactError) as err:
+            log.warning("no drift monitoring: %s cannot be read: %s", path, err)
+            return None
+        if baseline is None:
+            return None
+        monitor = DriftMonitor(baseline, slice_seconds=self.config.drift_slice_seconds)
+        self.metrics.watch_drift(monitor, str(where.version))
+        log.info("drift monitoring: %d features of the baseline", len(baseline.features))
+        return monitor
 
     # -- HTTP ---------------------------------------------------------------------------
 
@@ -314,6 +343,7 @@ class ModelServer:
         app.router.add_get("/metrics", self.prometheus)
         if not self.config.rest_apis:
             return app
+        app.router.add_get(r"/v1/models/{name}/monitoring", self.v1_monitoring)
         app.router.add_get("/v1/models/{tail:.+}", self.v1_get)
         app.router.add_post("/v1/models/{tail:.+}", self.v1_post)
         app.router.add_get("/v2", self.v2_server)
@@ -463,6 +493,21 @@ class ModelServer:
             return json_response(tfserving_api.version_status(self.version, self.state))
         model = self.serving_model()
         return json_response(tfserving_api.model_metadata(model.info))
+
+    async def v1_monitoring(self, request: web.Request) -> web.Response:
+        """The drift counts of the served version (`?window=SECONDS`, default: all kept)."""
+        request["api"] = "monitoring"
+        self.check_model(request, request.match_info["name"], None)
+        raw = request.query.get("window")
+        window = None
+        if raw is not None:
+            if not raw.isdigit() or int(raw) == 0:
+                raise BadRequestError(f"window={raw!r} is not a number of seconds above 0")
+            window = int(raw)
+        if self.drift is None:
+            return json_response(no_baseline_summary(self.config.model_name, self.version))
+        assert self.version is not None
+        return json_response(self.drift.summary(self.config.model_name, self.version, window))
 
     async def v1_post(self, request: web.Request) -> web.Response:
         route = tfserving_api.parse_v1_path(request.match_info["tail"], request.method)

@@ -70,6 +70,9 @@ def full_spec() -> dict[str, Any]:
                 "gate": {"metric": "accuracy", "min": 0.9, "mustImprove": True},
                 "activeDeadline": "6h",
             },
+            "monitoring": {
+                "drift": {"max": 0.25, "window": "30m", "minSamples": 500, "action": "Retrain"}
+            },
         }
     )
 
@@ -93,6 +96,7 @@ def test_a_minimal_spec_gets_every_default() -> None:
     assert parsed.rollout.strategy == "RollingUpdate"
     assert (parsed.rollout.max_surge, parsed.rollout.max_unavailable) == (1, 0)
     assert parsed.training is None
+    assert parsed.monitoring is None
 
 
 def test_a_full_spec_is_read_field_by_field() -> None:
@@ -658,3 +662,21 @@ def test_every_declared_limit_is_enforced(path: str, bad_value: Any) -> None:
         parse_spec(spec, name="digits")
     assert caught.value.field == named
     assert named in caught.value.message
+
+
+def test_drift_monitoring_is_read_with_its_defaults() -> None:
+    parsed = parse_spec(md_spec({"monitoring": {"drift": {}}}), name="digits")
+    assert parsed.monitoring is not None and parsed.monitoring.drift is not None
+    drift = parsed.monitoring.drift
+    assert (drift.method, drift.max, drift.window, drift.min_samples) == ("PSI", 0.2, 3600, 1000)
+    assert (drift.action, drift.cooldown) == ("Alert", 86400)
+    full = parse_spec(full_spec(), name="digits").monitoring
+    assert full is not None and full.drift is not None
+    assert (full.drift.action, full.drift.window, full.drift.min_samples) == ("Retrain", 1800, 500)
+
+
+def test_drift_retraining_without_spec_training_is_refused() -> None:
+    with pytest.raises(SpecError) as raised:
+        parse_spec(md_spec({"monitoring": {"drift": {"action": "Retrain"}}}), name="digits")
+    assert raised.value.reason == "MissingField"
+    assert "spec.training" in str(raised.value)

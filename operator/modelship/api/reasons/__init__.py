@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Final
 
-from modelship.api.status import ARTIFACT_READY, READY, RECONCILING, STALLED
+from modelship.api.status import ARTIFACT_READY, DATA_DRIFT, READY, RECONCILING, STALLED
 
 # Where a reason shows, besides the four condition types.
 VERSIONS: Final = "versions[].reason"
@@ -75,6 +75,7 @@ TRAINING_FAMILY: Final = "Training runs"
 TRAINER_FAMILY: Final = "The trainer (in its termination log)"
 OBJECTS: Final = "Objects the operator owns"
 SERVER_FAMILY: Final = "The model server and the CLI"
+MONITORING_FAMILY: Final = "Monitoring: data drift"
 
 # --- The spec (parse_spec; the CRD's schema refuses most of these before they are stored).
 MISSING_FIELD: Final = _define(
@@ -519,6 +520,40 @@ PUBLISH_FAILED: Final = _define(
     "Read the message (credentials, bucket, space), fix it, then retrain.",
 )  # fmt: skip
 
+# --- Monitoring: the DataDrift condition (spec.monitoring.drift) and the baselines it needs.
+DRIFT_DETECTED: Final = _define(
+    "DriftDetected", MONITORING_FAMILY, (DATA_DRIFT, EVENT, TRAINING),
+    "The live inputs or outputs of the serving version moved away from its training baseline: "
+    "the worst feature's score is above spec.monitoring.drift.max.",
+    "Look at status.monitoring.worstFeature; retrain on fresh data (action Retrain does it, at "
+    "most once per cooldown), or raise max if the shift is expected.",
+)  # fmt: skip
+NO_DRIFT: Final = _define(
+    "NoDrift", MONITORING_FAMILY, (DATA_DRIFT,),
+    "Every feature's score is within spec.monitoring.drift.max over the window.",
+    "Nothing.",
+)  # fmt: skip
+INSUFFICIENT_SAMPLES: Final = _define(
+    "InsufficientSamples", MONITORING_FAMILY, (DATA_DRIFT,),
+    "Fewer predictions than minSamples in the window (or the serving pods did not answer), so "
+    "no verdict yet.",
+    "Nothing if traffic is low: the verdict comes once enough requests arrive; otherwise lower "
+    "minSamples or check that the serving pods answer on their REST port.",
+)  # fmt: skip
+BASELINE_MISSING: Final = _define(
+    "BaselineMissing", MONITORING_FAMILY, (DATA_DRIFT,),
+    "The serving version's manifest records no baseline to compare live traffic with.",
+    "Record one: ctx.record_baseline(sample) in the training function, or "
+    "modelship push --baseline FILE for a model trained elsewhere.",
+)  # fmt: skip
+INVALID_BASELINE: Final = _define(
+    "InvalidBaseline", MONITORING_FAMILY, (TRAINING, CLI),
+    "The baseline sample or file does not fit the model's serving signature or is not a "
+    "baseline.",
+    "Give rows of every serving input (an .npz, JSON rows, or a baseline JSON), as the message "
+    "says.",
+)  # fmt: skip
+
 # --- Objects the operator owns.
 OBJECT_REFUSED: Final = _define(
     "ObjectRefused", OBJECTS, _PROBLEM,
@@ -575,6 +610,7 @@ FAMILIES: Final = (
     TRAINING_FAMILY,
     TRAINER_FAMILY,
     SERVER_FAMILY,
+    MONITORING_FAMILY,
     OBJECTS,
 )
 
@@ -586,7 +622,7 @@ def markdown() -> str:
         "# Status reasons",
         "",
         "Every CamelCase reason modelship shows: in the conditions of a ModelDeployment "
-        "(Ready, Reconciling, Stalled, ArtifactReady), in `status.versions[]`, "
+        "(Ready, Reconciling, Stalled, ArtifactReady, DataDrift), in `status.versions[]`, "
         "`status.training`, `status.rollout`, in its Events and in the `modelship` CLI's "
         "errors. A reason marked (Kubernetes) is Kubernetes' own word, passed through.",
         "",
