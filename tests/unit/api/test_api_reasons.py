@@ -13,8 +13,8 @@ import pytest
 from modelship.api.reasons import FAMILIES, REASONS, markdown
 from modelship.api.status import (
     ARTIFACT_READY,
-    DATA_DRIFT,
     CONDITION_REASON_PATTERN,
+    DATA_DRIFT,
     READY,
     RECONCILING,
     STALLED,
