@@ -24,7 +24,7 @@ import json
 import logging
 import time
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
 import kopf
@@ -47,6 +47,7 @@ from modelship.controller import metrics
 from modelship.controller.cache import MANAGED
 from modelship.controller.monitoring import check_drift
 from modelship.controller.operator import Operator
+from modelship.controller.storage import Freshness
 from modelship.reconcile.deployment import ServingSettings, canary_deployment_name
 from modelship.reconcile.desired import ServingObservation, ServingPlan, plan_serving
 from modelship.reconcile.drift import DriftAssessment, retrain_started
@@ -143,7 +144,8 @@ async def reconcile(op: Operator, namespace: str, name: str, logger: Logger) -> 
     # The training Jobs are read before the store is listed: the trainer publishes before it
     # exits, so a Job seen complete here has its version in the listing that follows.
     runs = training_runs(op, owner, spec)
-    artifacts = await gather_artifacts(op, spec, namespace)
+    freshness = listing_freshness(op, body, spec, runs[0])
+    artifacts = await gather_artifacts(op, spec, namespace, freshness)
     deployment = op.cache.deployment(namespace, f"{name}-serving")
     canary = op.cache.deployment(namespace, canary_deployment_name(name))
     service = op.cache.service(namespace, name)
@@ -188,6 +190,40 @@ def training_runs(
     jobs = op.cache.jobs(owner.namespace, owner.name, TRAINING)
     pods = op.cache.pods(owner.namespace, owner.name, TRAINING)
     return jobs, pods
+
+
+LISTING_REUSE_SECONDS = 10.0
+"""Longest a pass between polls reuses the store's last listing (at most half the poll)."""
+
+
+def listing_freshness(
+    op: Operator,
+    body: Mapping[str, Any],
+    spec: ModelDeploymentSpec | SpecError,
+    jobs: Sequence[Mapping[str, Any]],
+) -> Freshness:
+    """Whether this pass may reuse a listing of a few seconds ago: not when the spec changed
+    since the last status (a new pin or URI must be judged on a fresh listing), and not a
+    listing older than the end of a Job of ours (its version must be seen; the API's times
+    have whole seconds, hence the second added). The real wall clock, not `op.clock`: it is
+    compared with the API server's own timestamps, which an injected clock would not move."""
+    now = datetime.now(UTC)
+    status = body.get("status") or {}
+    if status.get("observedGeneration") != body["metadata"].get("generation"):
+        return Freshness(now)
+    within = min(LISTING_REUSE_SECONDS, poll_interval(op, spec) / 2)
+    ends = [end for job in jobs if (end := job_end(job)) is not None]
+    return Freshness(now, within, max(ends) + timedelta(seconds=1) if ends else None)
+
+
+def job_end(job: Mapping[str, Any]) -> datetime | None:
+    """When a Job completed or failed (its Complete or Failed condition), if it did."""
+    for condition in (job.get("status") or {}).get("conditions") or []:
+        if condition.get("type") in ("Complete", "Failed") and condition.get("status") == "True":
+            moment = condition.get("lastTransitionTime")
+            if moment:
+                return datetime.fromisoformat(moment.replace("Z", "+00:00"))
+    return None
 
 
 def poll_interval(op: Operator, spec: ModelDeploymentSpec | SpecError) -> float:
@@ -262,10 +298,13 @@ def parse(body: Mapping[str, Any]) -> ModelDeploymentSpec | SpecError:
 
 
 async def gather_artifacts(
-    op: Operator, spec: ModelDeploymentSpec | SpecError, namespace: str
+    op: Operator,
+    spec: ModelDeploymentSpec | SpecError,
+    namespace: str,
+    freshness: Freshness,
 ) -> Sequence[VersionInfo] | ArtifactError:
     """The store's listing of versions (cheap: no model bytes), or why it cannot be read
-    within the poll interval."""
+    within the poll interval; a listing of a few seconds ago where `freshness` allows."""
     if isinstance(spec, SpecError):
         return ()
     secret = None
@@ -277,8 +316,11 @@ async def gather_artifacts(
     except ArtifactError as error:
         return error
     deadline = op.settings.poll_interval(spec.storage.poll_interval)
+    if (reused := op.storage.recent(settings, uri, freshness)) is not None:
+        metrics.S3_LISTINGS.labels(result="reused").inc()
+        return reused
     started = time.perf_counter()
-    listed = await op.storage.list_versions(settings, uri, deadline)
+    listed = await op.storage.list_versions(settings, uri, deadline, freshness)
     result = "error" if isinstance(listed, ArtifactError) else "ok"
     metrics.S3_LISTINGS.labels(result=result).inc()
     metrics.S3_LISTING_DURATION.labels(result=result).observe(time.perf_counter() - started)
