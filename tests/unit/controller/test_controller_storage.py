@@ -22,7 +22,8 @@ def test_a_listing_is_reused_only_within_its_window_and_after_the_last_job_end()
     assert fresh.allows(T0)
     assert not Freshness(T0 + timedelta(seconds=10), within=10).allows(T0)
     assert not Freshness(T0 + timedelta(seconds=1)).allows(T0)  # within 0: always list
-    after_job = Freshness(T0 + timedelta(seconds=4), within=10, not_before=T0 + timedelta(seconds=1))
+    job_end = T0 + timedelta(seconds=1)
+    after_job = Freshness(T0 + timedelta(seconds=4), within=10, not_before=job_end)
     assert not after_job.allows(T0)
 
 
