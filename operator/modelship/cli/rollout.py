@@ -18,6 +18,7 @@ import click
 
 from modelship.api import GROUP, VERSION
 from modelship.controller.kube import Kube
+from modelship.reconcile.analysis import format_value
 from modelship.reconcile.rollout import ABORT_ANNOTATION, PROMOTE_ANNOTATION, canary_replicas
 
 API_VERSION = f"{GROUP}/{VERSION}"
@@ -60,9 +61,41 @@ def rollout_table(body: Mapping[str, Any]) -> str:
         pods = canary_replicas(replicas, int(step.get("weight", 0)))
         pause = step.get("pause") or "promote"
         lines.append(f"{index:<6}{str(step.get('weight')) + '%':<8}{pods:<7}{pause:<10}{state}")
+    lines += analysis_lines(status.get("analysis"))
     for rejected in status.get("rejected") or []:
         lines.append(f"Rejected:  version {rejected.get('number')}: {rejected.get('reason')}")
     return "\n".join(lines) + "\n"
+
+
+def analysis_lines(analysis: Mapping[str, Any] | None) -> list[str]:
+    """status.rollout.analysis as a table: the canary beside the stable version, per metric."""
+    if not analysis:
+        return []
+    limit = analysis.get("failureLimit", "-")
+    lines = [
+        "",
+        f"Analysis:  version {analysis.get('version', '-')}, "
+        f"{analysis.get('measurements', 0)} measurements, {analysis.get('failures', 0)} failed "
+        f"(rollback at {limit}), last {analysis.get('verdict', 'none yet')}"
+        + (f" at {analysis['time']}" if analysis.get("time") else ""),
+    ]
+    results = analysis.get("results") or []
+    if not results:
+        return lines
+    lines.append(f"{'METRIC':<16}{'CANARY':<10}{'STABLE':<10}{'MAX':<10}{'REQUESTS':<10}VERDICT")
+    for result in results:
+        name = str(result.get("metric", ""))
+        verdict = str(result.get("verdict", ""))
+        if result.get("message"):
+            verdict += f": {result['message']}"
+        requests = result.get("requests")
+        lines.append(
+            f"{name:<16}{format_value(name, result.get('value')):<10}"
+            f"{format_value(name, result.get('stableValue')):<10}"
+            f"{format_value(name, result.get('max')):<10}"
+            f"{'-' if requests is None else requests!s:<10}{verdict}"
+        )
+    return lines
 
 
 def _namespace_option(command: Any) -> Any:

@@ -44,6 +44,7 @@ from modelship.artifacts.uri import parse_storage_uri
 from modelship.controller import metrics
 from modelship.controller.cache import MANAGED
 from modelship.controller.operator import Operator
+from modelship.reconcile.analysis import Measurement
 from modelship.reconcile.deployment import ServingSettings, canary_deployment_name
 from modelship.reconcile.desired import ServingObservation, ServingPlan, plan_serving
 from modelship.reconcile.lifecycle import (
@@ -144,6 +145,7 @@ async def reconcile(op: Operator, namespace: str, name: str, logger: Logger) -> 
     now = op.clock()
     training = plan_training_run(op, owner, body, spec, artifacts, now)
     training = await start_training(op, training, logger)
+    measured, next_measurement = await measure_canary(op, namespace, name, body, spec, pods, now)
     observed = ServingObservation(
         spec=spec,
         generation=int(body["metadata"].get("generation", 1)),
@@ -155,6 +157,7 @@ async def reconcile(op: Operator, namespace: str, name: str, logger: Logger) -> 
         training_failure=training.failure,
         canary_deployment=canary,
         annotations=body["metadata"].get("annotations") or {},
+        measurement=measured,
     )
     plan = plan_serving(owner, observed, now, ServingSettings(default_image=settings.server_image))
     observed_objects = (deployment, service, canary)
@@ -166,7 +169,34 @@ async def reconcile(op: Operator, namespace: str, name: str, logger: Logger) -> 
         delay = settings.poll_interval(spec.storage.poll_interval)
     if training.next_check is not None:
         delay = max(1.0, min(delay, (training.next_check - now).total_seconds()))
+    if next_measurement is not None:
+        delay = max(0.5, min(delay, (next_measurement - now).total_seconds()))
     return delay
+
+
+async def measure_canary(
+    op: Operator,
+    namespace: str,
+    name: str,
+    body: Mapping[str, Any],
+    spec: ModelDeploymentSpec | SpecError,
+    pods: Sequence[Mapping[str, Any]],
+    now: datetime,
+) -> tuple[Measurement | None, datetime | None]:
+    """The canary's analysis (spec.rollout.analysis): a scrape of the serving pods when one is
+    due, and the measurement over the interval since the previous scrape."""
+    key = (namespace, name)
+    if (
+        isinstance(spec, SpecError)
+        or spec.rollout.strategy != "Canary"
+        or spec.rollout.analysis is None
+    ):
+        op.pod_metrics.forget(key)
+        return None, None
+    rollout = (body.get("status") or {}).get("rollout") or {}
+    return await op.pod_metrics.measure(
+        key, spec.rollout.analysis, rollout, pods, spec.serving.port, now
+    )
 
 
 def plan_training_run(

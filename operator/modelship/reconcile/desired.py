@@ -18,6 +18,7 @@ from typing import Any
 from modelship.api import ModelDeploymentSpec, SpecError
 from modelship.artifacts.errors import ArtifactError
 from modelship.artifacts.versions import VersionInfo
+from modelship.reconcile.analysis import Measurement
 from modelship.reconcile.deployment import (
     ServingSettings,
     canary_deployment,
@@ -77,6 +78,9 @@ class ServingObservation:
     """The Deployment `<md>-canary` (spec.rollout.strategy Canary), None when it does not exist."""
     annotations: Mapping[str, str] = field(default_factory=dict)
     """The ModelDeployment's annotations (modelship.io/promote and modelship.io/abort)."""
+    measurement: Measurement | None = None
+    """The canary's last interval, when the controller measured one in this pass
+    (spec.rollout.analysis)."""
 
 
 @dataclass(frozen=True)
@@ -241,6 +245,7 @@ def _rollout_observation(
         generation=observed.generation,
         canary_exists=observed.canary_deployment is not None,
         canary_deployed=canary_deployed,
+        measurement=observed.measurement,
     )
 
 

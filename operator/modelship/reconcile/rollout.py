@@ -32,6 +32,14 @@ from modelship.api import (
     to_resource_dict,
 )
 from modelship.artifacts.versions import VersionInfo
+from modelship.reconcile.analysis import (
+    WAITING_FOR_ANALYSIS,
+    Measurement,
+    analysis_failure,
+    fresh_analysis,
+    next_analysis,
+    passed_since,
+)
 from modelship.reconcile.findings import Finding
 from modelship.reconcile.owner import CANARY_TRACK, LABEL_TRACK, LABEL_VERSION
 from modelship.reconcile.status import ROLLING_OUT, Event
@@ -121,6 +129,9 @@ class RolloutObservation:
     """A canary Deployment exists (it is kept, at 0 replicas, between rollouts)."""
     canary_deployed: TargetVersion | None = None
     """The version the canary Deployment's template runs."""
+    measurement: Measurement | None = None
+    """The canary's last interval, measured by the controller (spec.rollout.analysis); None
+    when no measurement was due in this pass."""
 
 
 @dataclass(frozen=True)
@@ -296,6 +307,13 @@ def plan_rollout(observed: RolloutObservation, now: datetime) -> RolloutPlan:
         )
     if observed.canary_problem is not None:
         return _roll_back(observed, status, target, observed.canary_problem, now, events)
+    analysis = observed.rollout.analysis
+    measured = observed.measurement
+    if analysis is not None and measured is not None and measured.version == target.number:
+        status["analysis"] = next_analysis(status.get("analysis"), analysis, measured)
+        failed = analysis_failure(status["analysis"], analysis)
+        if failed is not None:
+            return _roll_back(observed, status, target, failed, now, events)
     return _step(observed, status, target, now, events)
 
 
@@ -363,6 +381,18 @@ def _step(
                 status["message"] = (
                     f"step {index} of {len(steps)} ({step.weight}%): version {target.number} "
                     f"is Ready; holding until {_rfc3339(until)}."
+                )
+                break
+            analysis = status.get("analysis")
+            if observed.rollout.analysis is not None and not passed_since(analysis, reached_at):
+                # The pause is over, but nothing measured at this step said the canary is
+                # good: it holds (a failure still rolls it back; a person may promote).
+                last = (analysis or {}).get("verdict") or "none yet"
+                status.update(phase=RolloutPhase.PROGRESSING.value, reason=WAITING_FOR_ANALYSIS)
+                status["message"] = (
+                    f"step {index} of {len(steps)} ({step.weight}%): the pause is over; "
+                    f"waiting for a measurement of version {target.number} that passes "
+                    f"(last: {last}) before the next step."
                 )
                 break
         if promoted:
@@ -536,6 +566,8 @@ def _started(
         abort_seen=observed.annotations.get(ABORT_ANNOTATION),
     )
     status = to_resource_dict(fresh)
+    if observed.rollout.analysis is not None:
+        status["analysis"] = fresh_analysis(observed.rollout.analysis, target.number)
     status["rejected"] = list(previous.get("rejected") or [])
     return status
 
