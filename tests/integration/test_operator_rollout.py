@@ -356,6 +356,36 @@ def test_a_canary_never_ready_within_its_progress_deadline_is_rolled_back(
     assert (rejected["state"], rejected["reason"]) == ("Rejected", "ProgressDeadlineExceeded")
 
 
+def analysis(*metrics: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "strategy": "Canary",
+        "steps": [{"weight": 50, "pause": "1m"}],
+        "analysis": {"interval": "10s", "metrics": list(metrics)},
+    }
+
+
+def test_an_analysis_with_number_and_duration_limits_is_accepted(world: ModelWorld) -> None:
+    rollout = analysis(
+        {"name": "error-rate", "max": 0.01},
+        {"name": "latency-p99", "max": "250ms"},
+        {"name": "queue-latency", "max": "50ms"},
+        {
+            "name": "business-kpi",
+            "max": 2,
+            "prometheus": {"address": "http://prometheus.monitoring:9090", "query": "sum(up)"},
+        },
+    )
+    world.cluster.apply(
+        world.model_deployment().set("rollout", rollout).obj(), namespace=world.namespace
+    )
+
+    stored = world.md()["spec"]["rollout"]
+
+    metrics = stored["analysis"]["metrics"]
+    assert [m["max"] for m in metrics] == [0.01, "250ms", "50ms", 2]
+    assert stored["analysis"]["failureLimit"] == 2
+
+
 @pytest.mark.parametrize(
     ("rollout", "named"),
     [
@@ -379,6 +409,30 @@ def test_a_canary_never_ready_within_its_progress_deadline_is_rolled_back(
         ),
         ({"steps": [{"weight": 10}]}, "spec.rollout.steps is set but spec.rollout.strategy"),
         ({"strategy": "BlueGreen"}, "spec.rollout.strategy"),
+        (
+            analysis({"name": "error-rate", "max": 0}),
+            "spec.rollout.analysis.metrics[].max must be a number above 0",
+        ),
+        (
+            analysis({"name": "latency-p99", "max": 0.25}),
+            "spec.rollout.analysis.metrics[0].max of a latency must be a duration",
+        ),
+        (
+            analysis({"name": "latency-p99", "max": "fast"}),
+            "spec.rollout.analysis.metrics[].max must be a number above 0",
+        ),
+        (
+            analysis({"name": "business-kpi", "max": 1}),
+            "spec.rollout.analysis.metrics[0].name is not a built-in metric",
+        ),
+        (
+            analysis({"name": "error-rate", "max": 0.01}, {"name": "error-rate", "max": 0.02}),
+            "spec.rollout.analysis.metrics names a metric twice",
+        ),
+        (
+            {"analysis": {"metrics": [{"name": "error-rate", "max": 0.01}]}},
+            "spec.rollout.analysis is set but spec.rollout.strategy is not Canary",
+        ),
     ],
 )
 def test_a_bad_rollout_is_refused_at_apply_with_the_field_named(
