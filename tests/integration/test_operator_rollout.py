@@ -409,21 +409,11 @@ def test_an_analysis_with_number_and_duration_limits_is_accepted(world: ModelWor
         ),
         ({"steps": [{"weight": 10}]}, "spec.rollout.steps is set but spec.rollout.strategy"),
         ({"strategy": "BlueGreen"}, "spec.rollout.strategy"),
-        (
-            analysis({"name": "error-rate", "max": 0}),
-            "spec.rollout.analysis.metrics[].max must be a number above 0",
-        ),
-        (
-            analysis({"name": "latency-p99", "max": 0.25}),
-            "spec.rollout.analysis.metrics[0].max of a latency must be a duration",
-        ),
-        (
-            analysis({"name": "latency-p99", "max": "fast"}),
-            "spec.rollout.analysis.metrics[].max must be a number above 0",
-        ),
+        (analysis({"name": "error-rate", "max": 0}), "spec.rollout.analysis.metrics[0].max"),
+        (analysis({"name": "latency-p99", "max": "fast"}), "spec.rollout.analysis.metrics[0].max"),
         (
             analysis({"name": "business-kpi", "max": 1}),
-            "spec.rollout.analysis.metrics[0].name is not a built-in metric",
+            "spec.rollout.analysis.metrics[*].name is not a built-in metric",
         ),
         (
             analysis({"name": "error-rate", "max": 0.01}, {"name": "error-rate", "max": 0.02}),

@@ -551,26 +551,16 @@ def _limit_problem(value: Any) -> str | None:
     return None if limit > 0 else "must be above 0: a limit of 0 fails every measurement"
 
 
-_LIMIT_CEL = (
-    "type(self) == string ? "
-    f"(self.matches(r'{DURATION_PATTERN}') && duration(self) > duration('0s')) : "
-    "((type(self) == int || type(self) == double) && double(self) > 0.0)"
-)
 # A number (0.01) or a duration ("250ms"): no OpenAPI type holds both in a structural schema,
-# so the node is left untyped and CEL says what it may be.
+# and CEL cannot read an untyped value, so the node is left untyped with the checks JSON Schema
+# applies by the value's own type: a number must be above 0, a string must be a duration.
+# parse_spec checks the rest (a zero duration, a latency given as a bare number).
 LIMIT_SCHEMA: dict[str, Any] = {
     "x-kubernetes-preserve-unknown-fields": True,
+    "minimum": 0,
+    "exclusiveMinimum": True,
+    "pattern": DURATION_PATTERN,
     "maxLength": 32,
-    "x-kubernetes-validations": [
-        {
-            "rule": _LIMIT_CEL,
-            "message": (
-                "spec.rollout.analysis.metrics[].max must be a number above 0 (e.g. 0.01) or a "
-                'duration above 0 (e.g. "250ms")'
-            ),
-            "reason": "FieldValueInvalid",
-        }
-    ],
 }
 
 
@@ -609,10 +599,7 @@ class AnalysisMetric:
             ),
         ),
         Rule(
-            cel=(
-                f"has(self.prometheus) || !(self.name in {list(LATENCY_METRICS)!r}) || "
-                "type(self.max) == string"
-            ),
+            cel="",  # CEL cannot read the untyped max (see LIMIT_SCHEMA)
             holds=lambda metric: (
                 metric.prometheus is not None
                 or metric.name not in LATENCY_METRICS
@@ -626,7 +613,7 @@ class AnalysisMetric:
             ),
         ),
         Rule(
-            cel="!(self.name == 'error-rate' && !has(self.prometheus)) || type(self.max) != string",
+            cel="",  # CEL cannot read the untyped max (see LIMIT_SCHEMA)
             holds=lambda metric: (
                 metric.name != "error-rate"
                 or metric.prometheus is not None

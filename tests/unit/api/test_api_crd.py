@@ -212,8 +212,8 @@ def test_the_schema_is_structural() -> None:
     for path, node in nodes(schema()):
         assert not ("properties" in node and "additionalProperties" in node), path
         if "x-kubernetes-preserve-unknown-fields" in node:
-            # Only an untyped scalar (a number or a duration) that CEL checks, never an
-            # object whose unknown fields would be kept.
+            # Only an untyped scalar (a number or a duration), never an object whose unknown
+            # fields would be kept.
             assert _checked_leaf(node), path
         if node.get("x-kubernetes-int-or-string"):
             assert "type" not in node, path
@@ -226,10 +226,12 @@ def test_the_schema_is_structural() -> None:
 
 
 def _checked_leaf(node: dict[str, Any]) -> bool:
-    """An untyped leaf whose values CEL rules check (spec.rollout.analysis.metrics[].max)."""
+    """An untyped scalar checked by the value's own type (a number above a minimum, a string
+    matching a pattern): spec.rollout.analysis.metrics[].max, a number or a duration."""
     return (
         node.get("x-kubernetes-preserve-unknown-fields") is True
-        and bool(node.get("x-kubernetes-validations"))
+        and "minimum" in node
+        and "pattern" in node
         and not {"type", "properties", "items", "additionalProperties"} & set(node)
     )
 
