@@ -435,3 +435,76 @@ def test_a_bad_rollout_is_refused_at_apply_with_the_field_named(
     )
     assert result.returncode != 0
     assert named in result.stderr
+
+
+def test_an_unreadable_canary_is_inconclusive_holds_its_pause_and_watch_follows_it(
+    operating: ModelWorld,
+) -> None:
+    """kwok's pods answer no /metrics: each measurement is Inconclusive (never a failure, with
+    failureLimit 1), so the pause holds; `rollout status --watch` prints each change."""
+    world = operating
+    world.publish()
+    md = canary_md(world, [{"weight": 50, "pause": "2s"}])
+    md["spec"]["rollout"]["analysis"] = {
+        "interval": "5s",
+        "failureLimit": 1,
+        "metrics": [{"name": "error-rate", "max": 0.01}],
+    }
+    world.cluster.apply(md, namespace=world.namespace)
+    world.wait_status(is_ready_with(1), "Ready on version 1", timeout=90)
+    command = ["rollout", "status", "digits", "-n", world.namespace, "--watch"]
+    watch = subprocess.Popen(
+        [sys.executable, "-m", "modelship", *command],
+        env={**os.environ, "KUBECONFIG": str(world.cluster.kubeconfig)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    printed: list[str] = []
+    reader = threading.Thread(
+        target=lambda: printed.extend(iter(watch.stdout.readline, "")),  # type: ignore[union-attr]
+        daemon=True,
+    )
+    reader.start()
+    try:
+        world.publish()
+        status = world.wait_status(
+            lambda s: (
+                (s.get("rollout") or {}).get("reason") == "WaitingForAnalysis"
+                and ((s["rollout"].get("analysis") or {}).get("measurements") or 0) >= 2
+            ),
+            "the pause of version 2 held for a measurement that passes",
+            timeout=120,
+        )
+        rollout = status["rollout"]
+        assert (rollout["phase"], rollout["step"]) == ("Progressing", 1)
+        analysis = rollout["analysis"]
+        assert (analysis["verdict"], analysis["failures"]) == ("Inconclusive", 0)
+        [result] = analysis["results"]
+        assert "could be read" in result["message"], result
+        assert condition_of(status, "Ready")["status"] != "True"
+        wait_for(
+            lambda: (
+                any("WaitingForAnalysis" in line for line in printed)
+                and any(
+                    line.startswith("error-rate") and "Inconclusive" in line for line in printed
+                )
+            ),
+            timeout=30,
+            what="rollout status --watch to print the held pause and the inconclusive metric",
+        )
+
+        modelship(world, "rollout", "promote", "digits", "-n", world.namespace)
+        world.wait_status(
+            lambda s: is_ready_with(2)(s) and rollout_phase("Promoted")(s),
+            "version 2 promoted by a person",
+            timeout=180,
+        )
+        wait_for(
+            lambda: any("Promoted" in line for line in printed),
+            timeout=30,
+            what="rollout status --watch to print the promotion",
+        )
+    finally:
+        watch.terminate()
+        watch.wait(20)
