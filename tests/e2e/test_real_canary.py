@@ -60,8 +60,8 @@ def canary_with_analysis(world: ModelWorld, bed: RealNodeBed, latency_max: str) 
 
 
 def endpoint_versions(world: ModelWorld) -> set[str]:
-    """The versions of the pods the Service's EndpointSlices send traffic to (ready or
-    terminating-but-serving endpoints both count: kube-proxy may still use them)."""
+    """The versions of the pods behind the Service's ready endpoints: those kube-proxy sends
+    new connections to (a terminating pod's endpoint is not ready)."""
     slices = world.cluster.list(
         "endpointslices", world.namespace, f"kubernetes.io/service-name={MODEL}"
     )
@@ -70,7 +70,7 @@ def endpoint_versions(world: ModelWorld) -> set[str]:
     for endpoint_slice in slices:
         for endpoint in endpoint_slice.get("endpoints") or []:
             conditions = endpoint.get("conditions") or {}
-            if not (conditions.get("ready") or conditions.get("serving")):
+            if not conditions.get("ready"):
                 continue
             pod = pods.get((endpoint.get("targetRef") or {}).get("name", ""))
             labels = (pod or {}).get("metadata", {}).get("labels", {})
@@ -103,6 +103,12 @@ def test_a_canary_failing_its_analysis_rolls_back_and_one_passing_it_promotes(
     steady_load.append((load, thread))
 
     publish(world, digits_model)  # version 2, rolled out as a canary under load
+    first = world.wait_status(
+        lambda s: ((s.get("rollout") or {}).get("analysis") or {}).get("failures", 0) >= 1,
+        "a first failed measurement of version 2",
+        timeout=300,
+    )
+    first_failed_at = _time(first["rollout"]["analysis"]["time"])
     status = world.wait_status(
         lambda s: (s.get("rollout") or {}).get("phase") == "RolledBack",
         "the canary of version 2 to be rolled back by its analysis",
@@ -134,11 +140,14 @@ def test_a_canary_failing_its_analysis_rolls_back_and_one_passing_it_promotes(
     )
     on_stable = datetime.now(UTC)
     ready_on(world, 1, replicas=2)
-    failed_at = _time(analysis["time"])
+    rolled_back_at = _time(analysis["time"])
     print(
-        f"analysis rollback: failing measurement at {analysis['time']}, all endpoints on "
-        f"version 1 by {on_stable:%H:%M:%S} ({(on_stable - failed_at).total_seconds():.1f}s, "
-        f"interval {INTERVAL}); load: {load.sent} requests, {len(load.failures)} failed"
+        f"analysis rollback: first failed measurement {first_failed_at:%H:%M:%S}, rollback "
+        f"decided {rolled_back_at:%H:%M:%S}, every ready endpoint on version 1 by "
+        f"{on_stable:%H:%M:%S}: {(on_stable - first_failed_at).total_seconds():.1f}s after the "
+        f"first failure, {(on_stable - rolled_back_at).total_seconds():.1f}s after the decision "
+        f"(interval {INTERVAL}, failureLimit {FAILURE_LIMIT}, status times to 1s); load: "
+        f"{load.sent} requests, {len(load.failures)} failed"
     )
 
     # A limit the version meets: version 3 passes a measurement at its step, then promotes.
