@@ -384,6 +384,12 @@ def test_an_analysis_with_number_and_duration_limits_is_accepted(world: ModelWor
     metrics = stored["analysis"]["metrics"]
     assert [m["max"] for m in metrics] == [0.01, "250ms", "50ms", 2]
     assert stored["analysis"]["failureLimit"] == 2
+    explained = world.cluster.kubectl(
+        "explain", "modeldeployments.spec.rollout.analysis.metrics"
+    ).stdout
+    assert "error-rate (the share of requests answered with a server error)" in " ".join(
+        explained.split()
+    )
 
 
 @pytest.mark.parametrize(
