@@ -45,7 +45,8 @@ MAX_CONCURRENT_SCRAPES: Final = 16
 MAX_EXPOSITION_BYTES: Final = 4 * 1024 * 1024
 REQUESTS: Final = "modelship_requests_total"
 LATENCY_BUCKET: Final = "modelship_request_duration_seconds_bucket"
-QUEUE_BUCKET: Final = "modelship_queue_duration_seconds_bucket"
+QUEUE_FAMILY: Final = "modelship_queue_duration_seconds"
+QUEUE_BUCKET: Final = f"{QUEUE_FAMILY}_bucket"
 # gRPC statuses that say the server failed (the client's own mistakes are not the version's).
 GRPC_SERVER_ERRORS: Final = frozenset(
     {"INTERNAL", "UNKNOWN", "UNAVAILABLE", "DATA_LOSS", "DEADLINE_EXCEEDED", "UNIMPLEMENTED"}
@@ -68,6 +69,8 @@ def serving_counters(text: str, version: int) -> ServingCounters:
     queue: dict[float, float] | None = None
     wanted = str(version)
     for family in text_string_to_metric_families(text):
+        if family.name == QUEUE_FAMILY and queue is None:
+            queue = {}  # exported, even before any request waited (batching off)
         for sample in family.samples:
             labels = sample.labels
             if labels.get("version", wanted) != wanted:

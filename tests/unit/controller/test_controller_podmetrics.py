@@ -32,6 +32,15 @@ def test_a_pods_counters_are_read_for_its_version_from_the_servers_own_expositio
     assert counters.queue is not None and counters.queue.count == 1
 
 
+def test_a_server_whose_requests_never_queued_exports_an_empty_queue_histogram() -> None:
+    served = ServingMetrics("digits")
+    served.observe_request("2", "predict", 200, 0.004)  # batching off: no queue wait
+
+    counters = serving_counters(served.exposition().decode(), 2)
+
+    assert counters.queue is not None and counters.queue.count == 0
+
+
 def test_a_server_without_the_queue_histogram_has_no_queue_latency() -> None:
     text = "\n".join(
         line for line in exposition().splitlines() if "modelship_queue_duration" not in line
