@@ -1,7 +1,12 @@
 """The canary rollout policy (`spec.rollout.strategy: Canary`), as a pure function: from the
 stable and canary Deployments' versions, their pods, the canary pods' health findings, the
-previous `status.rollout`, the promote/abort annotations and the clock, to the version and
-replica count of each Deployment, the new `status.rollout` and the Events.
+analysis' latest measurement (judged by reconcile/analysis.py), the previous `status.rollout`,
+the promote/abort annotations and the clock, to the version and replica count of each
+Deployment, the new `status.rollout` and the Events.
+
+With `spec.rollout.analysis`, failed measurements at `failureLimit` roll the canary back like
+any other failure, and a step's pause ends only after a measurement taken since the step's
+pods were Ready passed (an Inconclusive one, e.g. without traffic, holds the step).
 
 Traffic is split by replicas: one Service selects the pods of both Deployments, so the
 canary's share of traffic is its share of the ready pods. Each step asks for
