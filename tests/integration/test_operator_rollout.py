@@ -414,7 +414,11 @@ def test_an_analysis_with_number_and_duration_limits_is_accepted(world: ModelWor
             "spec.rollout.progressDeadline",
         ),
         ({"steps": [{"weight": 10}]}, "spec.rollout.steps is set but spec.rollout.strategy"),
-        ({"strategy": "BlueGreen"}, "spec.rollout.strategy"),
+        ({"strategy": "Recreate"}, "spec.rollout.strategy"),
+        (
+            {"strategy": "Canary", "steps": [{"weight": 10}], "scaleDownDelay": "1m"},
+            "spec.rollout.scaleDownDelay is set but spec.rollout.strategy is not BlueGreen",
+        ),
         (analysis({"name": "error-rate", "max": 0}), "spec.rollout.analysis.metrics[0].max"),
         (analysis({"name": "latency-p99", "max": "fast"}), "spec.rollout.analysis.metrics[0].max"),
         (
@@ -427,7 +431,7 @@ def test_an_analysis_with_number_and_duration_limits_is_accepted(world: ModelWor
         ),
         (
             {"analysis": {"metrics": [{"name": "error-rate", "max": 0.01}]}},
-            "spec.rollout.analysis is set but spec.rollout.strategy is not Canary",
+            "spec.rollout.analysis is set but spec.rollout.strategy is neither Canary nor",
         ),
     ],
 )

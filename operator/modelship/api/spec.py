@@ -739,25 +739,47 @@ class RolloutSpec:
             ),
         ),
         Rule(
-            cel="!has(self.analysis) || (has(self.strategy) && self.strategy == 'Canary')",
-            holds=lambda rollout: rollout.analysis is None or rollout.strategy == "Canary",
+            cel=(
+                "!has(self.analysis) || "
+                "(has(self.strategy) && self.strategy in ['Canary', 'BlueGreen'])"
+            ),
+            holds=lambda rollout: (
+                rollout.analysis is None or rollout.strategy in ("Canary", "BlueGreen")
+            ),
             field="analysis",
             reason="ConflictingFields",
             message=(
-                "{path}.analysis is set but {path}.strategy is not Canary, so nothing would be "
-                "measured: set {path}.strategy: Canary, or remove {path}.analysis"
+                "{path}.analysis is set but {path}.strategy is neither Canary nor BlueGreen, so "
+                "nothing would be measured: set {path}.strategy, or remove {path}.analysis"
+            ),
+        ),
+        Rule(
+            cel=(
+                "!has(self.scaleDownDelay) || (has(self.strategy) && self.strategy == 'BlueGreen')"
+            ),
+            holds=lambda rollout: (
+                rollout.scale_down_delay is None or rollout.strategy == "BlueGreen"
+            ),
+            field="scaleDownDelay",
+            reason="ConflictingFields",
+            message=(
+                "{path}.scaleDownDelay is set but {path}.strategy is not BlueGreen, so it would "
+                "be ignored: set {path}.strategy: BlueGreen, or remove {path}.scaleDownDelay"
             ),
         ),
     )
 
-    strategy: Literal["RollingUpdate", "Canary"] = prop(
+    strategy: Literal["RollingUpdate", "Canary", "BlueGreen"] = prop(
         "How a new version replaces the serving one: RollingUpdate (Kubernetes' own, one "
-        "Deployment) or Canary (the new version runs as its own Deployment <name>-canary beside "
+        "Deployment); Canary (the new version runs as its own Deployment <name>-canary beside "
         "the stable one, behind the same Service, and takes a growing share of the replicas "
-        "step by step; a crash-looping, never-Ready or aborted canary is rolled back). Default "
-        "RollingUpdate.",
+        "step by step; a crash-looping, never-Ready, aborted or failing canary is rolled "
+        "back); or BlueGreen (the new version runs at full size in <name>-canary behind the "
+        "preview Service <name>-preview, with no traffic from <name>, until it is promoted: "
+        "then the Service <name> switches to it in one write, and the old version goes after "
+        "scaleDownDelay; it needs room for both). Default RollingUpdate.",
         default="RollingUpdate",
-        enum=("RollingUpdate", "Canary"),
+        enum=("RollingUpdate", "Canary", "BlueGreen"),
     )
     max_surge: int | str = prop(
         'Pods above replicas allowed during a rollout: a number or a percentage ("25%"). '
@@ -800,8 +822,16 @@ class RolloutSpec:
         minimum="30s",
         maximum="24h",
     )
+    scale_down_delay: float | None = duration_prop(
+        "BlueGreen only: how long the old version keeps running after the Service switched "
+        "to the new one (a quick way back while clients move), e.g. 30s. Between 0s and 24h; "
+        "default 30s.",
+        default=None,
+        minimum="0s",
+        maximum="24h",
+    )
     analysis: AnalysisSpec | None = object_prop(
-        "Canary only: measure the new version at every interval while it serves (error "
+        "Canary and BlueGreen: measure the new version at every interval while it serves (error "
         "rate, latency, queue latency from the serving pods' own /metrics, or PromQL), with "
         "the stable version beside it. At failureLimit failed measurements the canary is "
         "rolled back by itself; a step with a pause moves on only after a measurement at that "

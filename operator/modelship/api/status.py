@@ -293,9 +293,9 @@ class RejectedVersion:
 
 @dataclass(frozen=True)
 class RolloutStatus:
-    """The canary rollout: the current one, or the last one."""
+    """The canary or blue-green rollout: the current one, or the last one."""
 
-    strategy: str | None = prop("The strategy of the rollout (Canary).", default=None)
+    strategy: str | None = prop("The strategy of the rollout (Canary, BlueGreen).", default=None)
     phase: RolloutPhase | None = prop(
         "Progressing, Paused, Promoting, Promoted, Aborted or RolledBack.",
         default=None,
@@ -321,6 +321,17 @@ class RolloutStatus:
     )
     canary_replicas: int | None = prop(
         "Serving pods the canary Deployment is asked for now.", default=None, minimum=0
+    )
+    active_version: int | None = prop(
+        "BlueGreen: the version the Service <name> sends every request to (the new version "
+        "only once promoted; <name>-preview always selects the new one).",
+        default=None,
+        minimum=0,
+    )
+    switched_at: str | None = prop(
+        "BlueGreen: when the Service <name> switched to the new version (RFC 3339); the old "
+        "version goes scaleDownDelay later.",
+        default=None,
     )
     started_at: str | None = prop("When the rollout started (RFC 3339).", default=None)
     step_started_at: str | None = prop("When the current step started (RFC 3339).", default=None)

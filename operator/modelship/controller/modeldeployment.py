@@ -188,7 +188,7 @@ async def measure_canary(
     key = (namespace, name)
     if (
         isinstance(spec, SpecError)
-        or spec.rollout.strategy != "Canary"
+        or spec.rollout.strategy not in ("Canary", "BlueGreen")
         or spec.rollout.analysis is None
     ):
         op.pod_metrics.forget(key)

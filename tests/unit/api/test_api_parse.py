@@ -343,10 +343,21 @@ BAD_SPECS: list[tuple[str, dict[str, Any], str, str, str]] = [
     ),
     (
         "unknown strategy",
-        {"rollout.strategy": "BlueGreen"},
+        {"rollout.strategy": "Recreate"},
         "spec.rollout.strategy",
         "UnsupportedValue",
-        'spec.rollout.strategy "BlueGreen" is not supported: use RollingUpdate, Canary',
+        'spec.rollout.strategy "Recreate" is not supported: use RollingUpdate, Canary, BlueGreen',
+    ),
+    (
+        "scaleDownDelay without BlueGreen",
+        {
+            "rollout.strategy": "Canary",
+            "rollout.steps": [{"weight": 10}],
+            "rollout.scaleDownDelay": "1m",
+        },
+        "spec.rollout.scaleDownDelay",
+        "ConflictingFields",
+        "spec.rollout.scaleDownDelay is set but spec.rollout.strategy is not BlueGreen",
     ),
     (
         "rollout that cannot move",
