@@ -40,6 +40,22 @@ def rollout_table(body: Mapping[str, Any]) -> str:
         f"Phase:     {status.get('phase', '')} ({status.get('reason', '')})",
         f"Stable:    version {status.get('stableVersion', '-')}, "
         f"{status.get('stableReplicas', '-')} replicas",
+    ]
+    if status.get("strategy") == "BlueGreen":
+        name = meta.get("name", "")
+        lines += [
+            f"Preview:   version {status.get('canaryVersion', '-')}, "
+            f"{status.get('canaryReplicas', '-')} replicas, Service {name}-preview",
+            f"Active:    version {status.get('activeVersion', '-')} takes the traffic of "
+            f"Service {name}"
+            + (f" (since {status['switchedAt']})" if status.get("switchedAt") else ""),
+            f"Message:   {status.get('message', '')}",
+        ]
+        lines += analysis_lines(status.get("analysis"))
+        for rejected in status.get("rejected") or []:
+            lines.append(f"Rejected:  version {rejected.get('number')}: {rejected.get('reason')}")
+        return "\n".join(lines) + "\n"
+    lines += [
         f"Canary:    version {status.get('canaryVersion', '-')}, "
         f"{status.get('canaryReplicas', '-')} replicas",
         f"Weight:    {status.get('weight', 0)}% of the ready pods",
@@ -106,7 +122,7 @@ def _namespace_option(command: Any) -> Any:
 
 @click.group()
 def rollout() -> None:
-    """A ModelDeployment's canary rollout: status, promote, abort."""
+    """A ModelDeployment's canary or blue-green rollout: status, promote, abort."""
 
 
 @rollout.command()
