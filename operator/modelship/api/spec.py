@@ -834,8 +834,8 @@ class RolloutSpec:
         "Canary and BlueGreen: measure the new version at every interval while it serves (error "
         "rate, latency, queue latency from the serving pods' own /metrics, or PromQL), with "
         "the stable version beside it. At failureLimit failed measurements the canary is "
-        "rolled back by itself; a step with a pause moves on only after a measurement at that "
-        "step passed.",
+        "rolled back by itself; a canary step with a pause moves on, and a blue-green preview "
+        "is promoted, only after a measurement taken since its pods were Ready passed.",
         AnalysisSpec,
         optional=True,
     )
