@@ -1,9 +1,12 @@
-"""`modelship rollout status | promote | abort NAME`: a canary rollout from the command line.
+"""`modelship rollout status | promote | abort NAME`: a canary or blue-green rollout from the
+command line.
 
-`status` prints the steps with their weights and where the rollout stands (`--output json`
-for scripts, `--watch` to follow it). `promote` and `abort` set the annotations the operator
-acts on (modelship.io/promote, modelship.io/abort) to a new value, as `kubectl annotate
---overwrite` would; the operator does the rest.
+`status` prints the steps with their weights (a blue-green rollout: its preview and the version
+the Service sends traffic to), where the rollout stands and the analysis' last measurement, the
+new version beside the stable one (`--output json` for scripts, `--watch` to follow it).
+`promote` and `abort` set the annotations the operator acts on (modelship.io/promote,
+modelship.io/abort) to a new value, as `kubectl annotate --overwrite` would; the operator does
+the rest.
 """
 
 from __future__ import annotations
