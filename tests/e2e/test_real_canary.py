@@ -172,3 +172,55 @@ def test_a_canary_failing_its_analysis_rolls_back_and_one_passing_it_promotes(
         f"analysis promotion: version 3 promoted {time.monotonic() - started:.0f}s after "
         f"publishing; load: {load.sent} requests, {len(load.failures)} failed"
     )
+
+
+def test_a_blue_green_switch_under_load_fails_no_request(
+    real_world: ModelWorld,
+    real_node: RealNodeBed,
+    digits_model: DigitsModel,
+    run_operator: Any,
+    steady_load: list[tuple[SteadyLoad, threading.Thread]],
+) -> None:
+    world = real_world
+    world.operator = run_operator("--namespace", world.namespace, env=OPERATOR_ENV)
+    publish(world, digits_model)
+    md = on_real_node(world, real_node, replicas=2)
+    md["spec"]["rollout"] = {"strategy": "BlueGreen", "scaleDownDelay": "5s"}
+    world.cluster.apply(md, namespace=world.namespace)
+    ready_on(world, 1, replicas=2, timeout=240)
+    url = predict_url(service_ip(world.cluster, world.namespace, MODEL))
+    post_when_routed(url, {"instances": digits_model.inputs})
+    load, thread = SteadyLoad.started(url, {"instances": digits_model.inputs})
+    steady_load.append((load, thread))
+
+    publish(world, digits_model)  # version 2, at full size behind the preview Service
+    world.wait_status(
+        lambda s: (s.get("rollout") or {}).get("phase") == "Paused",
+        "version 2 Ready behind digits-preview",
+        timeout=300,
+    )
+    preview = predict_url(service_ip(world.cluster, world.namespace, f"{MODEL}-preview"))
+    answer = post_when_routed(preview, {"instances": digits_model.inputs})
+    assert len(answer["predictions"]) == len(digits_model.inputs)
+    assert world.status()["currentVersion"] == 1
+
+    world.cluster.kubectl(
+        "annotate", "-n", world.namespace, f"md/{MODEL}", "modelship.io/promote=now", "--overwrite"
+    )
+    world.wait_status(
+        lambda s: (s.get("rollout") or {}).get("phase") == "Promoted",
+        "version 2 promoted",
+        timeout=300,
+    )
+    ready_on(world, 2, replicas=2)
+    wait_for(
+        lambda: (
+            {p["metadata"]["labels"]["modelship.io/version"] for p in world.pods()} == {"2"}
+            and len(world.pods()) == 2
+        ),
+        timeout=120,
+        what="the pods of version 1 and the preview's to be gone",
+    )
+    load.stop(thread)
+    print(f"blue-green switch under load: {load.sent} requests, {len(load.failures)} failed")
+    assert load.failures == [], f"{len(load.failures)} of {load.sent} failed: {load.failures[:5]}"

@@ -375,7 +375,7 @@ def _blue_green(observed: RolloutObservation, now: datetime) -> RolloutPlan:
         target = preview if in_flight and preview is not None else stable
     if _same(target, stable):
         if in_flight and phase is RolloutPhase.PROMOTING and _same(preview, stable):
-            return _hand_over(observed, dict(previous), now)
+            return _hand_over(observed, dict(previous), now, fixed=True)
         if in_flight:
             status = _status(
                 previous,
@@ -482,8 +482,9 @@ def _switch(
     events: list[Event],
 ) -> RolloutPlan:
     """Promotion of a blue-green rollout: the Service switches to the new version (the plan's
-    service_version) at once; the old version's pods stay scaleDownDelay, then the stable
-    Deployment takes the new version and the preview's pods go once it is Ready."""
+    service_version) at once; the old version's pods stay scaleDownDelay, then go; the stable
+    Deployment then takes the new version and the preview's pods move back to it one at a
+    time, so the hand-over never needs more pods than the preview already holds."""
     stable = observed.stable
     assert stable is not None
     replicas = observed.replicas
@@ -502,13 +503,21 @@ def _switch(
         )
     switched_at = _time(status.get("switchedAt")) or now
     until = switched_at + timedelta(seconds=delay)
-    if now < until and stable.number != target.number:
+    if now < until:
         status["message"] = (
             f"version {target.number} takes all traffic; version {stable.number} stays until "
             f"{_rfc3339(until)} (scaleDownDelay)."
         )
         return _plan(observed, stable, replicas, target, replicas, status, events)
-    handover = _hand_over(observed, status, now, target=target)
+    if observed.stable_pods.existing > 0:
+        # The old version goes first: the stable Deployment changes its template while it
+        # has no pods, so its rolling update never needs a pod (a GPU) beyond the preview's.
+        status["message"] = (
+            f"version {target.number} takes all traffic; the pods of version {stable.number} "
+            "are going."
+        )
+        return _plan(observed, stable, 0, target, replicas, status, events)
+    handover = _hand_over(observed, status, now, target=target, fixed=True)
     return dataclasses.replace(handover, events=(*events, *handover.events))
 
 
@@ -647,15 +656,19 @@ def _hand_over(
     status: dict[str, Any],
     now: datetime,
     target: TargetVersion | None = None,
+    *,
+    fixed: bool | None = None,
 ) -> RolloutPlan:
     """The stable Deployment runs the new version; the canary's pods move back to it. Fixed:
     one pod at a time (a canary pod goes, then a stable one starts). Surge: the canary stays
-    until the stable Deployment is fully Ready."""
+    until the stable Deployment is fully Ready. `fixed` overrides the spec's budget (a
+    blue-green hand-over is Fixed: its preview already holds every replica)."""
     version = target or observed.stable
     assert version is not None
     replicas = observed.replicas
     ready = observed.stable_pods.ready(version.number)
-    if _fixed(observed):
+    fixed = _fixed(observed) if fixed is None else fixed
+    if fixed:
         canary_wanted = 0 if ready >= replicas else max(0, replicas - ready - 1)
         canary_wanted = min(canary_wanted, observed.canary_pods.existing)
         stable_wanted = replicas - canary_wanted
@@ -686,6 +699,7 @@ def _hand_over(
         canary_wanted,
         status,
         events,
+        fixed=fixed,
     )
 
 
@@ -789,12 +803,13 @@ def _plan(
     events: Sequence[Event],
     *,
     in_flight: bool = True,
+    fixed: bool | None = None,
 ) -> RolloutPlan:
     """Apply the budget: under Fixed, a side grows only into what the other side's existing
     pods leave free, so pods that exist never outnumber the replicas."""
     replicas = observed.replicas
     stable_replicas, canary_replicas_ = stable_wanted, canary_wanted
-    if _fixed(observed):
+    if _fixed(observed) if fixed is None else fixed:
         stable_replicas = min(stable_wanted, max(0, replicas - observed.canary_pods.existing))
         canary_replicas_ = min(canary_wanted, max(0, replicas - observed.stable_pods.existing))
     if status is not None:

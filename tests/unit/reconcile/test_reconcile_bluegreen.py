@@ -137,18 +137,24 @@ def test_a_ready_preview_waits_for_promotion_then_the_service_switches_in_one_wr
     assert [e.reason for e in switched.events] == ["Switched"]
 
 
-def test_after_scale_down_delay_the_stable_deployment_takes_the_new_version() -> None:
+def test_after_scale_down_delay_the_old_version_goes_then_the_pods_move_back() -> None:
     previous = in_flight(
         phase="Promoting", switchedAt=stamp(timedelta(seconds=31)), promoteSeen="now"
     )
-    p = plan_blue_green(observe(previous=previous, preview_pods=(3, {2: 3})), NOW)
+    going = plan_blue_green(observe(previous=previous, preview_pods=(3, {2: 3})), NOW)
 
-    assert p.stable == V2 and p.stable_replicas == 3
-    assert p.canary_replicas == 3  # the preview serves until the stable Deployment is Ready
-    assert p.service_version == 2
+    # The old version's pods go first (its Deployment changes template only without pods).
+    assert (going.stable, going.stable_replicas, going.canary_replicas) == (V1, 0, 3)
+    assert going.service_version == 2
+
+    # Then the stable Deployment takes version 2 one pod at a time: never more than 3 pods.
+    moving = plan_blue_green(
+        observe(previous=going.status, stable_pods=(0, {}), preview_pods=(3, {2: 3})), NOW
+    )
+    assert (moving.stable, moving.stable_replicas, moving.canary_replicas) == (V2, 0, 2)
 
     done = plan_blue_green(
-        observe(stable=V2, previous=p.status, stable_pods=(3, {2: 3}), preview_pods=(0, {})),
+        observe(stable=V2, previous=moving.status, stable_pods=(3, {2: 3}), preview_pods=(0, {})),
         NOW,
     )
     status = done.status or {}
