@@ -14,12 +14,18 @@ from __future__ import annotations
 
 import datetime
 from dataclasses import dataclass
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Final, Literal
 
 from cronsim import CronSim, CronSimError
 
+from modelship.api.duration import DURATION_PATTERN, parse_duration
 from modelship.api.fields import Rule, duration_prop, object_prop, prop
-from modelship.api.reasons import CONFLICTING_FIELDS, INVALID_VALUE, MISSING_FIELD
+from modelship.api.reasons import (
+    CONFLICTING_FIELDS,
+    INVALID_VALUE,
+    MISSING_FIELD,
+    UNSUPPORTED_VALUE,
+)
 from modelship.api.trainer import RESERVED_ENV_NAMES, RESERVED_ENV_PREFIX
 
 # A path segment is neither empty, "." nor "..", and holds no backslash: RE2 (the API
@@ -529,6 +535,167 @@ class CanaryStep:
     )
 
 
+# The metrics the operator measures itself, on the serving pods' own /metrics.
+BUILTIN_METRICS: Final = ("error-rate", "latency-p99", "queue-latency")
+# Built-in metrics whose limit is a duration ("250ms"); the others' limits are plain numbers.
+LATENCY_METRICS: Final = ("latency-p99", "queue-latency")
+ANALYSIS_METRIC_NAME_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+
+
+def metric_limit(value: float | str) -> float:
+    """A metric's `max` as a number: a duration string in seconds, a number as it is."""
+    if isinstance(value, str):
+        return parse_duration(value)
+    return float(value)
+
+
+def _limit_problem(value: Any) -> str | None:
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        return 'must be a number such as 0.01, or a duration such as "250ms"'
+    try:
+        limit = metric_limit(value)
+    except ValueError as error:
+        return str(error)
+    return None if limit > 0 else "must be above 0: a limit of 0 fails every measurement"
+
+
+# A number (0.01) or a duration ("250ms"): no OpenAPI type holds both in a structural schema,
+# and CEL cannot read an untyped value, so the node is left untyped with the checks JSON Schema
+# applies by the value's own type: a number must be above 0, a string must be a duration.
+# parse_spec checks the rest (a zero duration, a latency given as a bare number).
+LIMIT_SCHEMA: dict[str, Any] = {
+    "x-kubernetes-preserve-unknown-fields": True,
+    "minimum": 0,
+    "exclusiveMinimum": True,
+    "pattern": DURATION_PATTERN,
+    "maxLength": 32,
+}
+
+
+@dataclass(frozen=True)
+class PrometheusQuery:
+    """A PromQL query the operator sends to a Prometheus at each measurement."""
+
+    address: str = prop(
+        "The Prometheus' base URL, e.g. http://prometheus.monitoring:9090.",
+        pattern=ENDPOINT_PATTERN,
+        pattern_hint="a URL such as http://prometheus.monitoring:9090",
+        max_length=512,
+    )
+    query: str = prop(
+        "An instant PromQL query whose first result is the metric's value, e.g. "
+        "sum(rate(errors[1m])) / sum(rate(requests[1m])). It may mention the version being "
+        "rolled out as {{canary}} and the stable one as {{stable}}.",
+        min_length=1,
+        max_length=4096,
+    )
+
+
+@dataclass(frozen=True)
+class AnalysisMetric:
+    """One measurement of the new version, judged against a limit."""
+
+    RULES: ClassVar[tuple[Rule, ...]] = (
+        Rule(
+            cel=f"has(self.prometheus) || self.name in {list(BUILTIN_METRICS)!r}",
+            holds=lambda metric: metric.prometheus is not None or metric.name in BUILTIN_METRICS,
+            field="name",
+            reason=UNSUPPORTED_VALUE,
+            message=(
+                "{path}.name is not a built-in metric (error-rate, latency-p99, queue-latency): "
+                "use one of them, or give {path}.prometheus with a query"
+            ),
+        ),
+        Rule(
+            cel="",  # CEL cannot read the untyped max (see LIMIT_SCHEMA)
+            holds=lambda metric: (
+                metric.prometheus is not None
+                or metric.name not in LATENCY_METRICS
+                or isinstance(metric.max, str)
+            ),
+            field="max",
+            reason=INVALID_VALUE,
+            message=(
+                '{path}.max of a latency must be a duration such as "250ms", so its unit is '
+                "never guessed"
+            ),
+        ),
+        Rule(
+            cel="",  # CEL cannot read the untyped max (see LIMIT_SCHEMA)
+            holds=lambda metric: (
+                metric.name != "error-rate"
+                or metric.prometheus is not None
+                or not isinstance(metric.max, str)
+            ),
+            field="max",
+            reason=INVALID_VALUE,
+            message="{path}.max of error-rate is a share of requests, e.g. 0.01 for 1%",
+        ),
+    )
+
+    name: str = prop(
+        "error-rate (the share of requests answered with a server error), latency-p99 (the "
+        "99th percentile of request time), queue-latency (the 99th percentile of the time a "
+        "request waits in the batching queue) — read from the serving pods' own /metrics — "
+        "or any name with prometheus set.",
+        pattern=ANALYSIS_METRIC_NAME_PATTERN,
+        pattern_hint='a lowercase name such as "error-rate"',
+        max_length=63,
+    )
+    max: float | str = prop(
+        "The most the new version may measure: a share for error-rate (0.01), a duration for "
+        'latencies ("250ms"), a number for a PromQL query. A measurement above it fails.',
+        schema=LIMIT_SCHEMA,
+        check=_limit_problem,
+    )
+    prometheus: PrometheusQuery | None = object_prop(
+        "Measure this metric with a PromQL query instead of the serving pods' /metrics.",
+        PrometheusQuery,
+        optional=True,
+    )
+
+    @property
+    def limit(self) -> float:
+        """`max` as a number (seconds for a duration)."""
+        return metric_limit(self.max)
+
+
+@dataclass(frozen=True)
+class AnalysisSpec:
+    """Automated analysis of a canary: measured at every interval while it serves traffic."""
+
+    RULES: ClassVar[tuple[Rule, ...]] = (
+        Rule(
+            cel="self.metrics.all(m, self.metrics.exists_one(o, o.name == m.name))",
+            holds=lambda analysis: len({m.name for m in analysis.metrics}) == len(analysis.metrics),
+            field="metrics",
+            reason=CONFLICTING_FIELDS,
+            message="{path}.metrics names a metric twice: give each metric one entry",
+        ),
+    )
+
+    metrics: list[AnalysisMetric] = prop(
+        "What to measure on the new version at each interval, each with its limit, e.g. "
+        '[{name: error-rate, max: 0.01}, {name: latency-p99, max: "250ms"}]. The stable '
+        "version's values are measured beside it and shown in status.rollout.analysis.",
+        extensions={"minItems": 1, "maxItems": 10, "x-kubernetes-list-type": "atomic"},
+    )
+    interval: float = duration_prop(
+        "How often to measure, e.g. 30s: each measurement covers the requests answered since "
+        "the previous one. Between 5s and 1h; default 30s.",
+        default="30s",
+        minimum="5s",
+        maximum="1h",
+    )
+    failure_limit: int = prop(
+        "Failed measurements that roll the canary back: at this many the new version is "
+        "rejected and every replica returns to the stable version. Default 2.",
+        default=2,
+        minimum=1,
+        maximum=100,
+    )
+
+
 @dataclass(frozen=True)
 class RolloutSpec:
     """How a new version replaces the serving one."""
@@ -579,16 +746,48 @@ class RolloutSpec:
                 "ignored: set {path}.strategy: Canary, or remove {path}.steps"
             ),
         ),
+        Rule(
+            cel=(
+                "!has(self.analysis) || "
+                "(has(self.strategy) && self.strategy in ['Canary', 'BlueGreen'])"
+            ),
+            holds=lambda rollout: (
+                rollout.analysis is None or rollout.strategy in ("Canary", "BlueGreen")
+            ),
+            field="analysis",
+            reason=CONFLICTING_FIELDS,
+            message=(
+                "{path}.analysis is set but {path}.strategy is neither Canary nor BlueGreen, so "
+                "nothing would be measured: set {path}.strategy, or remove {path}.analysis"
+            ),
+        ),
+        Rule(
+            cel=(
+                "!has(self.scaleDownDelay) || (has(self.strategy) && self.strategy == 'BlueGreen')"
+            ),
+            holds=lambda rollout: (
+                rollout.scale_down_delay is None or rollout.strategy == "BlueGreen"
+            ),
+            field="scaleDownDelay",
+            reason=CONFLICTING_FIELDS,
+            message=(
+                "{path}.scaleDownDelay is set but {path}.strategy is not BlueGreen, so it would "
+                "be ignored: set {path}.strategy: BlueGreen, or remove {path}.scaleDownDelay"
+            ),
+        ),
     )
 
-    strategy: Literal["RollingUpdate", "Canary"] = prop(
+    strategy: Literal["RollingUpdate", "Canary", "BlueGreen"] = prop(
         "How a new version replaces the serving one: RollingUpdate (Kubernetes' own, one "
-        "Deployment) or Canary (the new version runs as its own Deployment <name>-canary beside "
+        "Deployment); Canary (the new version runs as its own Deployment <name>-canary beside "
         "the stable one, behind the same Service, and takes a growing share of the replicas "
-        "step by step; a crash-looping, never-Ready or aborted canary is rolled back). Default "
-        "RollingUpdate.",
+        "step by step; a crash-looping, never-Ready, aborted or failing canary is rolled "
+        "back); or BlueGreen (the new version runs at full size in <name>-canary behind the "
+        "preview Service <name>-preview, with no traffic from <name>, until it is promoted: "
+        "then the Service <name> switches to it in one write, and the old version goes after "
+        "scaleDownDelay; it needs room for both). Default RollingUpdate.",
         default="RollingUpdate",
-        enum=("RollingUpdate", "Canary"),
+        enum=("RollingUpdate", "Canary", "BlueGreen"),
     )
     max_surge: int | str = prop(
         'Pods above replicas allowed during a rollout: a number or a percentage ("25%"). '
@@ -630,6 +829,23 @@ class RolloutSpec:
         default=None,
         minimum="30s",
         maximum="24h",
+    )
+    scale_down_delay: float | None = duration_prop(
+        "BlueGreen only: how long the old version keeps running after the Service switched "
+        "to the new one (a quick way back while clients move), e.g. 30s. Between 0s and 24h; "
+        "default 30s.",
+        default=None,
+        minimum="0s",
+        maximum="24h",
+    )
+    analysis: AnalysisSpec | None = object_prop(
+        "Canary and BlueGreen: measure the new version at every interval while it serves (error "
+        "rate, latency, queue latency from the serving pods' own /metrics, or PromQL), with "
+        "the stable version beside it. At failureLimit failed measurements the canary is "
+        "rolled back by itself; a canary step with a pause moves on, and a blue-green preview "
+        "is promoted, only after a measurement taken since its pods were Ready passed.",
+        AnalysisSpec,
+        optional=True,
     )
 
 

@@ -214,6 +214,68 @@ class RolloutPhase(enum.StrEnum):
     ROLLED_BACK = "RolledBack"
 
 
+class AnalysisVerdict(enum.StrEnum):
+    """The judgement of one measurement, or of one metric in it."""
+
+    PASSED = "Passed"
+    FAILED = "Failed"
+    INCONCLUSIVE = "Inconclusive"
+
+
+@dataclass(frozen=True)
+class MetricResult:
+    """One metric of the last measurement: the canary's value, the stable version's beside
+    it, the limit and the verdict."""
+
+    metric: str = prop("The metric's name (spec.rollout.analysis.metrics[].name).")
+    verdict: AnalysisVerdict = prop(
+        "Passed (at most max), Failed (above max) or Inconclusive (nothing to measure: no "
+        "requests in the interval, pods that could not be scraped, a query without a result).",
+        enum=tuple(verdict.value for verdict in AnalysisVerdict),
+    )
+    max: float = prop("The limit, as a number (seconds for a latency).")
+    value: float | None = prop(
+        "The new version's value over the interval (seconds for a latency).", default=None
+    )
+    stable_value: float | None = prop(
+        "The stable version's value over the same interval, for comparison.", default=None
+    )
+    requests: int | None = prop(
+        "Requests the new version answered in the interval (built-in metrics).",
+        default=None,
+        minimum=0,
+    )
+    message: str | None = prop("Why the verdict is Inconclusive, in a sentence.", default=None)
+
+
+@dataclass(frozen=True)
+class AnalysisStatus:
+    """The automated analysis of the canary in flight (or of the last one)."""
+
+    version: int | None = prop("The version measured.", default=None, minimum=0)
+    measurements: int = prop("Measurements taken so far in this rollout.", default=0, minimum=0)
+    failures: int = prop("Failed measurements so far in this rollout.", default=0, minimum=0)
+    failure_limit: int | None = prop(
+        "Failed measurements that roll the canary back (spec.rollout.analysis.failureLimit).",
+        default=None,
+        minimum=1,
+    )
+    verdict: AnalysisVerdict | None = prop(
+        "The last measurement's verdict: Failed when a metric failed, Passed when every "
+        "metric passed, Inconclusive otherwise.",
+        default=None,
+        enum=tuple(verdict.value for verdict in AnalysisVerdict),
+    )
+    time: str | None = prop("When the last measurement was taken (RFC 3339).", default=None)
+    passed_at: str | None = prop(
+        "When a measurement last passed (RFC 3339); a step's pause ends only after one.",
+        default=None,
+    )
+    results: list[MetricResult] = prop(
+        "The last measurement, metric by metric.", default_factory=list
+    )
+
+
 @dataclass(frozen=True)
 class RejectedVersion:
     """A version whose canary was rolled back; it is not tried again until a newer version is
@@ -233,9 +295,9 @@ class RejectedVersion:
 
 @dataclass(frozen=True)
 class RolloutStatus:
-    """The canary rollout: the current one, or the last one."""
+    """The canary or blue-green rollout: the current one, or the last one."""
 
-    strategy: str | None = prop("The strategy of the rollout (Canary).", default=None)
+    strategy: str | None = prop("The strategy of the rollout (Canary, BlueGreen).", default=None)
     phase: RolloutPhase | None = prop(
         "Progressing, Paused, Promoting, Promoted, Aborted or RolledBack.",
         default=None,
@@ -262,6 +324,17 @@ class RolloutStatus:
     canary_replicas: int | None = prop(
         "Serving pods the canary Deployment is asked for now.", default=None, minimum=0
     )
+    active_version: int | None = prop(
+        "BlueGreen: the version the Service <name> sends every request to (the new version "
+        "only once promoted; <name>-preview always selects the new one).",
+        default=None,
+        minimum=0,
+    )
+    switched_at: str | None = prop(
+        "BlueGreen: when the Service <name> switched to the new version (RFC 3339); the old "
+        "version goes scaleDownDelay later.",
+        default=None,
+    )
     started_at: str | None = prop("When the rollout started (RFC 3339).", default=None)
     step_started_at: str | None = prop("When the current step started (RFC 3339).", default=None)
     step_reached_at: str | None = prop(
@@ -283,6 +356,11 @@ class RolloutStatus:
     )
     abort_seen: str | None = prop(
         "The modelship.io/abort annotation value last acted on; a new value aborts.",
+        default=None,
+    )
+    analysis: AnalysisStatus | None = prop(
+        "The automated analysis (spec.rollout.analysis): the last measurement, metric by "
+        "metric, and the failures counted.",
         default=None,
     )
     rejected: list[RejectedVersion] = prop(

@@ -48,6 +48,7 @@ from modelship.controller.cache import MANAGED
 from modelship.controller.monitoring import check_drift
 from modelship.controller.operator import Operator
 from modelship.controller.storage import Freshness
+from modelship.reconcile.analysis import Measurement
 from modelship.reconcile.deployment import ServingSettings, canary_deployment_name
 from modelship.reconcile.desired import ServingObservation, ServingPlan, plan_serving
 from modelship.reconcile.drift import DriftAssessment, retrain_started
@@ -156,6 +157,7 @@ async def reconcile(op: Operator, namespace: str, name: str, logger: Logger) -> 
         op, owner, body, spec, artifacts, runs, now, drift=drift.retrain if drift else None
     )
     training = await start_training(op, training, logger)
+    measured, next_measurement = await measure_canary(op, namespace, name, body, spec, pods, now)
     observed = ServingObservation(
         spec=spec,
         generation=int(body["metadata"].get("generation", 1)),
@@ -167,6 +169,7 @@ async def reconcile(op: Operator, namespace: str, name: str, logger: Logger) -> 
         training_failure=training.failure,
         canary_deployment=canary,
         annotations=body["metadata"].get("annotations") or {},
+        measurement=measured,
     )
     plan = plan_serving(owner, observed, now, ServingSettings(default_image=settings.server_image))
     observed_objects = (deployment, service, canary)
@@ -178,6 +181,8 @@ async def reconcile(op: Operator, namespace: str, name: str, logger: Logger) -> 
     delay = poll_interval(op, spec)
     if training.next_check is not None:
         delay = max(1.0, min(delay, (training.next_check - now).total_seconds()))
+    if next_measurement is not None:
+        delay = max(0.5, min(delay, (next_measurement - now).total_seconds()))
     return delay
 
 
@@ -231,6 +236,31 @@ def poll_interval(op: Operator, spec: ModelDeploymentSpec | SpecError) -> float:
     if isinstance(spec, ModelDeploymentSpec):
         return op.settings.poll_interval(spec.storage.poll_interval)
     return op.settings.max_poll_interval
+
+
+async def measure_canary(
+    op: Operator,
+    namespace: str,
+    name: str,
+    body: Mapping[str, Any],
+    spec: ModelDeploymentSpec | SpecError,
+    pods: Sequence[Mapping[str, Any]],
+    now: datetime,
+) -> tuple[Measurement | None, datetime | None]:
+    """The canary's analysis (spec.rollout.analysis): a scrape of the serving pods when one is
+    due, and the measurement over the interval since the previous scrape."""
+    key = (namespace, name)
+    if (
+        isinstance(spec, SpecError)
+        or spec.rollout.strategy not in ("Canary", "BlueGreen")
+        or spec.rollout.analysis is None
+    ):
+        op.pod_metrics.forget(key)
+        return None, None
+    rollout = (body.get("status") or {}).get("rollout") or {}
+    return await op.pod_metrics.measure(
+        key, spec.rollout.analysis, rollout, pods, spec.serving.port, now
+    )
 
 
 def plan_training_run(

@@ -60,6 +60,14 @@ class ServingMetrics:
             buckets=BATCH_BUCKETS,
             registry=self.registry,
         )
+        self.queue_wait = Histogram(
+            "modelship_queue_duration_seconds",
+            "Time a request waited in the batching queue before its batch ran (a canary's "
+            "queue-latency analysis reads it).",
+            ["model", "version", "signature"],
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
         self.in_flight = Gauge(
             "modelship_requests_in_flight",
             "Model API requests received and not yet answered.",
@@ -102,6 +110,9 @@ class ServingMetrics:
     def watch_drift(self, monitor: DriftMonitor, version: str) -> None:
         """Expose the version's drift counts (read at scrape time, nothing per request)."""
         self.registry.register(_DriftCollector(self.model, version, monitor))
+
+    def observe_queue_wait(self, version: str, signature: str, seconds: float) -> None:
+        self.queue_wait.labels(self.model, version, signature).observe(max(0.0, seconds))
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)

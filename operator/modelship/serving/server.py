@@ -125,6 +125,9 @@ class ModelServer:
                 str(self.version), signature, rows
             ),
             wait_when_idle=config.batch_wait_when_idle,
+            observe_wait=lambda signature, seconds: self.metrics.observe_queue_wait(
+                str(self.version), signature, seconds
+            ),
         )
         self.model: LoadedModel | None = None
         self.version: int | None = None

@@ -60,6 +60,21 @@ def full_spec() -> dict[str, Any]:
             "rollout.steps": [{"weight": 10, "pause": "2m"}, {"weight": 50}],
             "rollout.gpuBudget": "Fixed",
             "rollout.progressDeadline": "5m",
+            "rollout.analysis": {
+                "interval": "30s",
+                "failureLimit": 2,
+                "metrics": [
+                    {
+                        "name": "business-kpi",
+                        "max": 0.2,
+                        "prometheus": {
+                            "address": "http://prometheus.monitoring:9090",
+                            "query": "sum(kpi)",
+                        },
+                    },
+                    {"name": "latency-p99", "max": "250ms"},
+                ],
+            },
             "training": {
                 "entrypoint": "my_pkg.train:train",
                 "workers": 2,
@@ -332,10 +347,21 @@ BAD_SPECS: list[tuple[str, dict[str, Any], str, str, str]] = [
     ),
     (
         "unknown strategy",
-        {"rollout.strategy": "BlueGreen"},
+        {"rollout.strategy": "Recreate"},
         "spec.rollout.strategy",
         "UnsupportedValue",
-        'spec.rollout.strategy "BlueGreen" is not supported: use RollingUpdate, Canary',
+        'spec.rollout.strategy "Recreate" is not supported: use RollingUpdate, Canary, BlueGreen',
+    ),
+    (
+        "scaleDownDelay without BlueGreen",
+        {
+            "rollout.strategy": "Canary",
+            "rollout.steps": [{"weight": 10}],
+            "rollout.scaleDownDelay": "1m",
+        },
+        "spec.rollout.scaleDownDelay",
+        "ConflictingFields",
+        "spec.rollout.scaleDownDelay is set but spec.rollout.strategy is not BlueGreen",
     ),
     (
         "rollout that cannot move",
@@ -656,7 +682,7 @@ def test_every_declared_limit_is_enforced(path: str, bad_value: Any) -> None:
         if isinstance(target, list):  # a list of objects (rollout.steps): its first item
             target = target[0]
     target[last] = bad_value
-    named = "spec." + path.replace("steps.", "steps[0].")
+    named = "spec." + path.replace("steps.", "steps[0].").replace("metrics.", "metrics[0].")
 
     with pytest.raises(SpecError) as caught:
         parse_spec(spec, name="digits")

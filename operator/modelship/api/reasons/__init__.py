@@ -368,6 +368,34 @@ VERSION_REJECTED: Final = _define(
     "Change the spec with the pin in place to retry it, or pin another version.",
 )  # fmt: skip
 
+ANALYSIS_FAILED: Final = _define(
+    "AnalysisFailed", ROLLOUT_FAMILY, (ROLLOUT, REJECTED, VERSIONS, EVENT),
+    "The new version failed spec.rollout.analysis failureLimit times (the measured values, "
+    "beside the stable version's, are in the message): it was rolled back.",
+    "Fix the model and publish a newer version, or pin this one to try it again.",
+)  # fmt: skip
+WAITING_FOR_ANALYSIS: Final = _define(
+    "WaitingForAnalysis", ROLLOUT_FAMILY, (ROLLOUT, RECONCILING),
+    "The step's pause is over (or the preview is Ready), but no measurement of the new "
+    "version has passed yet.",
+    "Send traffic (through the preview Service for BlueGreen), or promote by hand.",
+)  # fmt: skip
+PREVIEW_STARTING: Final = _define(
+    "PreviewStarting", ROLLOUT_FAMILY, (ROLLOUT,),
+    "BlueGreen: the new version's pods are starting behind the preview Service <name>-preview.",
+    "Nothing.",
+)  # fmt: skip
+PREVIEW_STARTED: Final = _define(
+    "PreviewStarted", ROLLOUT_FAMILY, (EVENT,),
+    "BlueGreen: a rollout began; the new version runs at full size behind the preview Service.",
+    "Nothing; promote it (or let a passing analysis do so).",
+)  # fmt: skip
+SWITCHED: Final = _define(
+    "Switched", ROLLOUT_FAMILY, (EVENT,),
+    "BlueGreen: the Service <name> now selects the new version (one write).",
+    "Nothing; the old version goes after spec.rollout.scaleDownDelay.",
+)  # fmt: skip
+
 # --- The gate: whether a newer version may replace the serving one.
 NO_GATE: Final = _define(
     "NoGate", GATE_FAMILY, (),
