@@ -1,4 +1,5 @@
-"""The `modelship` entry point: run | serve | pull | push | versions | train | dev | rollout.
+"""The `modelship` entry point: run | serve | pull | push | versions | train | optimize | dev
+| rollout.
 
 Each subcommand lives in its own module and is imported only when it is invoked, so
 `modelship pull` in an init container never pays for importing kopf or TensorFlow.
@@ -19,6 +20,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "push": ("modelship.cli.artifacts", "push", "Publish a SavedModel as a new version."),
     "versions": ("modelship.cli.artifacts", "versions", "List a model's versions."),
     "train": ("modelship.cli.train", "train", "Run a training entrypoint and publish."),
+    "optimize": (
+        "modelship.cli.optimize",
+        "optimize",
+        "Quantize a version to TensorFlow Lite and publish it.",
+    ),
     "dev": ("modelship.cli.dev", "dev", "The local sandbox: a simulated GPU cluster + S3."),
     "rollout": ("modelship.cli.rollout", "rollout", "A canary rollout: status, promote, abort."),
 }

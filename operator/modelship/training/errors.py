@@ -20,6 +20,9 @@ INVALID_METRICS: Final = "InvalidMetrics"
 INVALID_TF_CONFIG: Final = "InvalidTFConfig"
 PUBLISH_FAILED: Final = "PublishFailed"
 VERSION_EXISTS: Final = "VersionExists"
+# The optimization Job (`modelship optimize`).
+OPTIMIZATION_FAILED: Final = "OptimizationFailed"
+INVALID_EVALUATION_DATA: Final = "InvalidEvaluationData"
 
 RETRYABLE_EXIT_CODE: Final = 1
 PERMANENT_EXIT_CODE: Final = PERMANENT_FAILURE_EXIT_CODE
