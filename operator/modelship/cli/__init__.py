@@ -15,7 +15,7 @@ import click
 # command name -> (module, attribute, one-line help shown by `modelship --help`)
 COMMANDS: dict[str, tuple[str, str, str]] = {
     "run": ("modelship.cli.run", "run", "Run the operator."),
-    "serve": ("modelship.cli.serve", "serve", "Serve a TensorFlow SavedModel over HTTP."),
+    "serve": ("modelship.cli.serve", "serve", "Serve a SavedModel or TFLite model over HTTP."),
     "pull": ("modelship.cli.artifacts", "pull", "Download and verify one model version."),
     "push": ("modelship.cli.artifacts", "push", "Publish a SavedModel as a new version."),
     "versions": ("modelship.cli.artifacts", "versions", "List a model's versions."),
