@@ -52,6 +52,14 @@ from modelship.reconcile.lifecycle import (
     plan_training,
     refused_run,
 )
+from modelship.reconcile.optimization import (
+    NOTHING,
+    OPTIMIZATION,
+    OptimizationPlan,
+    plan_optimization,
+    refused_optimization,
+    reserving_versions,
+)
 from modelship.reconcile.owner import LABEL_INSTANCE, SERVING, TRAINING, Owner
 from modelship.reconcile.refusal import OBJECT_REFUSED, refused_object_patch
 from modelship.reconcile.rollout import ABORT_ANNOTATION, PROMOTE_ANNOTATION
@@ -142,8 +150,13 @@ async def reconcile(op: Operator, namespace: str, name: str, logger: Logger) -> 
     service = op.cache.service(namespace, name)
     pods = op.cache.pods(namespace, name, SERVING)
     now = op.clock()
-    training = plan_training_run(op, owner, body, spec, artifacts, now)
+    status = body.get("status") or {}
+    # A training run must not take the number an optimization run is about to publish.
+    reserved = reserving_versions(artifacts, status.get("optimize"))
+    training = plan_training_run(op, owner, body, spec, reserved, now)
     training = await start_training(op, training, logger)
+    optimization = plan_optimization_run(op, owner, body, spec, artifacts, training, now)
+    optimization = await start_optimization(op, optimization, logger)
     observed = ServingObservation(
         spec=spec,
         generation=int(body["metadata"].get("generation", 1)),
@@ -158,7 +171,16 @@ async def reconcile(op: Operator, namespace: str, name: str, logger: Logger) -> 
     )
     plan = plan_serving(owner, observed, now, ServingSettings(default_image=settings.server_image))
     observed_objects = (deployment, service, canary)
-    await apply_plan(op, owner, body, plan, training, logger, observed=observed_objects)
+    await apply_plan(
+        op,
+        owner,
+        body,
+        plan,
+        training,
+        logger,
+        observed=observed_objects,
+        optimization=optimization,
+    )
     if is_converging(plan.status) and not waits_for_a_person(plan.status):
         return settings.converge_interval
     delay = settings.max_poll_interval
@@ -196,6 +218,52 @@ def plan_training_run(
         retrain=(body["metadata"].get("annotations") or {}).get(RETRAIN_ANNOTATION),
         current_version=(body.get("status") or {}).get("currentVersion"),
     )
+
+
+def plan_optimization_run(
+    op: Operator,
+    owner: Owner,
+    body: Mapping[str, Any],
+    spec: ModelDeploymentSpec | SpecError,
+    artifacts: Sequence[VersionInfo] | ArtifactError,
+    training: TrainingPlan,
+    now: datetime,
+) -> OptimizationPlan:
+    """Gather the optimization Jobs and their pods (from the cache), then decide that side."""
+    if isinstance(spec, SpecError) or spec.optimize is None:
+        return NOTHING
+    status = body.get("status") or {}
+    training_status = training.training_status or status.get("training") or {}
+    return plan_optimization(
+        owner,
+        spec,
+        artifacts,
+        op.cache.jobs(owner.namespace, owner.name, OPTIMIZATION),
+        op.cache.pods(owner.namespace, owner.name, OPTIMIZATION),
+        status.get("optimize"),
+        now=now,
+        settings=TrainingSettings(default_image=op.settings.trainer_image),
+        training_active=training.active,
+        training_version=training_status.get("version"),
+        current_version=status.get("currentVersion"),
+    )
+
+
+async def start_optimization(
+    op: Operator, optimization: OptimizationPlan, logger: Logger
+) -> OptimizationPlan:
+    """Create a new run's Job; a refusal by the API server is recorded as a failed run."""
+    try:
+        for obj in optimization.objects:
+            created = await op.in_thread(op.kube.apply, obj)
+            op.cache.wrote(None, created)
+    except ApiException as error:
+        if error.status is None or not 400 <= error.status < 500 or error.status == 429:
+            raise
+        message = api_message(error)
+        logger.warning(f"the optimization Job was refused: {message}")
+        return refused_optimization(optimization, message)
+    return optimization
 
 
 async def start_training(op: Operator, training: TrainingPlan, logger: Logger) -> TrainingPlan:
@@ -263,6 +331,7 @@ async def apply_plan(
     training: TrainingPlan,
     logger: Logger,
     observed: Sequence[Mapping[str, Any] | None] = (),
+    optimization: OptimizationPlan = NOTHING,
 ) -> None:
     current = {_key(o): o for o in observed if o is not None}
     for obj in plan.objects:
@@ -289,11 +358,15 @@ async def apply_plan(
             **{key: None for key in previous_training or {}},
             **training.training_status,
         }
+    previous_optimize = (body.get("status") or {}).get("optimize")
+    wanted = optimization.optimize_status
+    if wanted is not None and wanted != previous_optimize:
+        patch["optimize"] = {**{key: None for key in previous_optimize or {}}, **wanted}
     if patch:
         meta = body["metadata"]
         updated = await op.in_thread(op.kube.patch_status, meta["namespace"], meta["name"], patch)
         op.cache.wrote(body, updated)
-    for event in (*training.events, *plan.events):
+    for event in (*training.events, *optimization.events, *plan.events):
         write = logger.warning if event.type == "Warning" else logger.info
         write(f"{namespace}/{owner.name}: {event.reason}: {event.message}")
         await post_event(op, body, event, logger)

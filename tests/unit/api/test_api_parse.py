@@ -70,6 +70,12 @@ def full_spec() -> dict[str, Any]:
                 "gate": {"metric": "accuracy", "min": 0.9, "mustImprove": True},
                 "activeDeadline": "6h",
             },
+            "optimize": {
+                "quantization": "Int8",
+                "evaluationDataUri": "s3://data/eval/digits.npz",
+                "maxMetricDrop": 0.02,
+                "activeDeadline": "30m",
+            },
         }
     )
 
@@ -658,3 +664,24 @@ def test_every_declared_limit_is_enforced(path: str, bad_value: Any) -> None:
         parse_spec(spec, name="digits")
     assert caught.value.field == named
     assert named in caught.value.message
+
+
+def test_optimize_is_parsed_with_its_defaults() -> None:
+    parsed = parse_spec(
+        md_spec({"optimize": {"quantization": "Float16", "evaluationDataUri": "s3://data/e.npz"}}),
+        name="digits",
+    )
+    assert parsed.optimize is not None
+    assert parsed.optimize.quantization == "Float16"
+    assert parsed.optimize.max_metric_drop == 0.01
+    assert parsed.optimize.metric == "accuracy" and parsed.optimize.goal == "Maximize"
+    assert parse_spec(md_spec(), name="digits").optimize is None
+
+
+def test_optimize_needs_an_evaluation_data_object_not_a_bucket() -> None:
+    with pytest.raises(SpecError) as caught:
+        parse_spec(
+            md_spec({"optimize": {"quantization": "Int8", "evaluationDataUri": "s3://data"}}),
+            name="digits",
+        )
+    assert caught.value.field == "spec.optimize.evaluationDataUri"
