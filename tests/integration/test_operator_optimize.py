@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from tests.cluster_fixtures import wait_for
-from tests.integration.operator_env import ModelWorld, is_ready_with
+from tests.integration.operator_env import ModelWorld, condition_of, is_ready_with
 from tests.models import write_classifier, write_classifier_evaluation
 
 pytestmark = [pytest.mark.integration, pytest.mark.tf]
@@ -104,6 +104,12 @@ def test_a_quantization_that_loses_too_much_is_rejected_and_never_served(
     assert "version 2 (DynamicRange of version 1) has accuracy" in message
     assert "against 1 for version 1" in message and "maxMetricDrop 0.05" in message
     assert status["currentVersion"] == 1
+    # Where people look first: the Ready condition names the held-back version and why.
+    ready = world.wait_status(
+        lambda s: "DynamicRange of version 1" in condition_of(s, "Ready").get("message", ""),
+        "the Ready condition to explain the rejection",
+    )
+    assert "Version 1 keeps serving" in condition_of(ready, "Ready")["message"]
     assert {p["metadata"]["labels"]["modelship.io/version"] for p in world.pods()} == {"1"}
     rejected = [e for e in world.events() if e["reason"] == "OptimizationRejected"]
     assert rejected and rejected[0]["type"] == "Warning"
