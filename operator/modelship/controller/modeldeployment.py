@@ -350,6 +350,8 @@ async def apply_plan(
         service = op.cache.service(namespace, job)
         if service is not None and is_training_service(service, owner):
             await op.in_thread(op.kube.delete, "v1", "Service", namespace, job)
+    for job in optimization.stale_jobs:
+        await op.in_thread(op.kube.delete, "batch/v1", "Job", namespace, job)
     patch = dict(plan.status_patch)
     previous_training = (body.get("status") or {}).get("training")
     if training.training_status is not None and training.training_status != previous_training:

@@ -14,6 +14,7 @@ the store every time; this module only reports it.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -52,6 +53,8 @@ OPTIMIZED_VERSION_NOT_PUBLISHED: Final = "OptimizedVersionNotPublished"
 OPTIMIZATION_JOB_REFUSED: Final = "OptimizationJobRefused"
 # How long a finished run's version may take to appear in the store's listing.
 PUBLISH_GRACE: Final = timedelta(minutes=10)
+# Finished Jobs kept for `kubectl logs`; older ones are deleted (their record is the store).
+KEPT_FINISHED_JOBS: Final = 3
 
 
 def optimization_job_name(md_name: str, version: int) -> str:
@@ -152,6 +155,8 @@ class OptimizationPlan:
     events: tuple[Event, ...]
     active: bool
     """A run is making a version (pending, running, or finished and not yet listed)."""
+    stale_jobs: tuple[str, ...] = ()
+    """Finished optimization Jobs beyond the last few kept, for the controller to delete."""
 
     @property
     def reserved_version(self) -> int | None:
@@ -185,7 +190,25 @@ def plan_optimization(
     `current_version`: status.currentVersion, for the gate."""
     if isinstance(spec, SpecError) or spec.optimize is None:
         return NOTHING
-    optimize = spec.optimize
+    plan = _plan(owner, spec, spec.optimize, versions, jobs, pods, previous, now, settings,
+                 training_active, training_version, current_version)  # fmt: skip
+    return dataclasses.replace(plan, stale_jobs=_stale_jobs(jobs))
+
+
+def _plan(
+    owner: Owner,
+    spec: ModelDeploymentSpec,
+    optimize: OptimizeSpec,
+    versions: Sequence[VersionInfo] | ArtifactError,
+    jobs: Sequence[Mapping[str, Any]],
+    pods: Sequence[Mapping[str, Any]],
+    previous: Mapping[str, Any] | None,
+    now: datetime,
+    settings: TrainingSettings | None,
+    training_active: bool,
+    training_version: int | None,
+    current_version: int | None,
+) -> OptimizationPlan:
     last = dict(previous or {})
     events: list[Event] = []
     jobs_by_name = {str(j["metadata"]["name"]): j for j in jobs}
@@ -367,6 +390,15 @@ def _failure_event(cause: str, message: str) -> Event:
 def _job_words(message: str) -> str:
     # training_outcome speaks of training; this Job quantizes.
     return message.replace(" is training ", " is optimizing ").replace("worker(s) ", "pod(s) ")
+
+
+def _stale_jobs(jobs: Sequence[Mapping[str, Any]]) -> tuple[str, ...]:
+    """Finished Jobs older than the newest KEPT_FINISHED_JOBS finished ones."""
+    finished = sorted(
+        (j for j in jobs if _finished(j)),
+        key=lambda j: str(j["metadata"].get("creationTimestamp", "")),
+    )
+    return tuple(str(j["metadata"]["name"]) for j in finished[:-KEPT_FINISHED_JOBS])
 
 
 def _job_of(pod: Mapping[str, Any]) -> str | None:

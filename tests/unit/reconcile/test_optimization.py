@@ -334,3 +334,17 @@ def test_an_optimization_of_a_held_back_source_is_held_back_with_it() -> None:
     gated = gate_versions(spec, versions, current_version=2)
     assert gated.rejected[4].reason == "GateFailed"
     assert "optimization of version 3, which is held back" in gated.rejected[4].message
+
+
+def test_only_the_last_three_finished_jobs_are_kept() -> None:
+    owner = model_deployment().owner()
+    jobs = []
+    for number in range(2, 7):
+        job = optimization_job(owner, optimized_spec(), number - 1, number)
+        job["metadata"]["creationTimestamp"] = f"2025-05-01T0{number}:00:00Z"
+        job["status"] = {"conditions": [{"type": "Complete", "status": "True"}]}
+        jobs.append(job)
+    running = optimization_job(owner, optimized_spec(), 6, 7)
+    running["metadata"]["creationTimestamp"] = "2025-05-01T08:00:00Z"
+    result = plan(optimized_spec(), [published(6, {})], RUNNING, [*jobs, running])
+    assert result.stale_jobs == ("digits-optimize-2", "digits-optimize-3")
