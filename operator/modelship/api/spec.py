@@ -1077,6 +1077,71 @@ def _retrain_needs_training() -> Rule:
 
 
 # --- end of spec.monitoring -------------------------------------------------------------------
+# -- spec.optimize: post-training quantization as a lifecycle step (docs/optimize.md) --------
+
+EVALUATION_DATA_PATTERN = r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/\S+$"
+
+
+@dataclass(frozen=True)
+class OptimizeSpec:
+    """Quantize each new version to TensorFlow Lite and serve the result only if its metric
+    stays within maxMetricDrop of its source's."""
+
+    quantization: Literal["Float16", "DynamicRange", "Int8"] = prop(
+        "How to quantize: Float16 (weights in float16), DynamicRange (weights in int8) or "
+        "Int8 (weights and activations in int8, calibrated on the evaluation data).",
+        enum=("Float16", "DynamicRange", "Int8"),
+    )
+    evaluation_data_uri: str = prop(
+        "A NumPy .npz file in the model's store (s3://bucket/key): one array per model input, "
+        "by name, and 'labels'. The source and the optimized version are both evaluated on "
+        "it; Int8 calibrates on its first rows.",
+        pattern=EVALUATION_DATA_PATTERN,
+        pattern_hint='an object URI such as "s3://bucket/eval/digits.npz"',
+        max_length=2048,
+    )
+    max_metric_drop: float = prop(
+        "How much worse than its source the optimized version's metric may be (absolute, "
+        "in the direction of goal) and still be served, e.g. 0.01. Default 0.01.",
+        default=0.01,
+        minimum=0,
+        maximum=1000000,
+    )
+    metric: str = prop(
+        "The metric to compare, as the optimization measures it: accuracy (integer labels) "
+        "or mse (float labels). Default accuracy.",
+        default="accuracy",
+        pattern=METRIC_NAME_PATTERN,
+        pattern_hint='a metric name such as "accuracy"',
+        max_length=128,
+    )
+    goal: Literal["Maximize", "Minimize"] = prop(
+        "Which way the metric gets better: Maximize (accuracy) or Minimize (mse). "
+        "Default Maximize.",
+        default="Maximize",
+        enum=("Maximize", "Minimize"),
+    )
+    image: str | None = prop(
+        "The image the optimization Job runs (it needs TensorFlow). Defaults to the "
+        "operator's configured trainer image.",
+        default=None,
+        pattern=IMAGE_PATTERN,
+        pattern_hint="a container image reference",
+        min_length=1,
+        max_length=512,
+    )
+    resources: dict[str, Any] = prop(
+        "CPU and memory for the optimization container (requests and limits).",
+        default_factory=dict,
+        schema=RESOURCES_SCHEMA,
+    )
+    active_deadline: float | None = duration_prop(
+        "The longest an optimization run may take, e.g. 30m. Between 1m and 24h; no limit "
+        "when omitted.",
+        default=None,
+        minimum="1m",
+        maximum="24h",
+    )
 
 
 @dataclass(frozen=True)
@@ -1099,5 +1164,12 @@ class ModelDeploymentSpec:
     monitoring: MonitoringSpec | None = object_prop(
         "Watch the served model's traffic for drift (docs/monitoring.md).",
         MonitoringSpec,
+        optional=True,
+    )
+    optimize: OptimizeSpec | None = object_prop(
+        "Post-training quantization: each new version is converted to TensorFlow Lite and "
+        "published as the next version, served only if its metric stays within "
+        "maxMetricDrop of its source's. Omit to serve versions as they are published.",
+        OptimizeSpec,
         optional=True,
     )

@@ -203,6 +203,38 @@ class TrainingStatus:
         return to_resource_dict(self)
 
 
+# -- status.optimize: the last optimization run (spec.optimize, docs/optimize.md) ------------
+
+
+@dataclass(frozen=True)
+class OptimizationStatus:
+    """The last optimization run: which version it quantized, how, and what came of it."""
+
+    job_name: str | None = prop("The optimization Job's name.", default=None)
+    source_version: int | None = prop("The version it quantizes.", default=None, minimum=0)
+    version: int | None = prop("The version number it publishes.", default=None, minimum=1)
+    method: str | None = prop("Float16, DynamicRange or Int8.", default=None)
+    state: str | None = prop(
+        "Pending, Running, Succeeded (published and within maxMetricDrop), Failed, or "
+        "Rejected (published but its metric dropped too much: never served).",
+        default=None,
+    )
+    start_time: str | None = prop("When the run started (RFC 3339).", default=None)
+    completion_time: str | None = prop("When the run finished (RFC 3339).", default=None)
+    metrics: dict[str, float] = prop(
+        "The optimized version's metrics on the evaluation data.", default_factory=dict
+    )
+    source_metrics: dict[str, float] = prop(
+        "The source version's metrics on the same data, measured in the same run.",
+        default_factory=dict,
+    )
+    reason: str | None = prop("A CamelCase word saying why the run stands so.", default=None)
+    message: str | None = prop("What happened, in a sentence.", default=None)
+
+    def to_dict(self) -> dict[str, Any]:
+        return to_resource_dict(self)
+
+
 class RolloutPhase(enum.StrEnum):
     """Where a canary rollout stands (`status.rollout.phase`)."""
 
@@ -462,6 +494,9 @@ class ModelDeploymentStatus:
     )
     monitoring: MonitoringStatus | None = prop(
         "The last drift check (spec.monitoring.drift).", default=None
+    )
+    optimize: OptimizationStatus | None = prop(
+        "The last optimization run (spec.optimize), if any.", default=None
     )
 
     def to_dict(self) -> dict[str, Any]:

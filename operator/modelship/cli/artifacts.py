@@ -22,6 +22,7 @@ from modelship.api.reasons import INVALID_BASELINE, INVALID_METRICS, LOCAL_FILE_
 from modelship.artifacts import (
     ArtifactError,
     ArtifactStore,
+    DerivedFrom,
     S3Settings,
     TransferProgress,
     TransferTuning,
@@ -203,8 +204,21 @@ def version_record(info: VersionInfo) -> dict[str, Any]:
         "framework": manifest.framework if manifest else None,
         "framework_version": manifest.framework_version if manifest else None,
         "files": len(manifest.files) if manifest else None,
+        "derived_from": _derived_from(manifest.derived_from) if manifest else None,
         "reason": info.reason,
         "message": info.message,
+    }
+
+
+def _derived_from(origin: DerivedFrom | None) -> dict[str, Any] | None:
+    """An optimized version's source and method (`modelship optimize`), as in the manifest."""
+    if origin is None:
+        return None
+    return {
+        "version": origin.version,
+        "method": origin.method,
+        "digest": origin.digest,
+        "source_metrics": dict(origin.source_metrics),
     }
 
 

@@ -58,6 +58,14 @@ from modelship.reconcile.lifecycle import (
     plan_training,
     refused_run,
 )
+from modelship.reconcile.optimization import (
+    NOTHING,
+    OPTIMIZATION,
+    OptimizationPlan,
+    plan_optimization,
+    refused_optimization,
+    reserving_versions,
+)
 from modelship.reconcile.owner import LABEL_INSTANCE, SERVING, TRAINING, Owner
 from modelship.reconcile.refusal import OBJECT_REFUSED, refused_object_patch
 from modelship.reconcile.rollout import ABORT_ANNOTATION, PROMOTE_ANNOTATION
@@ -145,18 +153,24 @@ async def reconcile(op: Operator, namespace: str, name: str, logger: Logger) -> 
     # The training Jobs are read before the store is listed: the trainer publishes before it
     # exits, so a Job seen complete here has its version in the listing that follows.
     runs = training_runs(op, owner, spec)
-    freshness = listing_freshness(op, body, spec, runs[0])
+    optimizing = op.cache.jobs(namespace, name, OPTIMIZATION)
+    freshness = listing_freshness(op, body, spec, [*runs[0], *optimizing])
     artifacts = await gather_artifacts(op, spec, namespace, freshness)
     deployment = op.cache.deployment(namespace, f"{name}-serving")
     canary = op.cache.deployment(namespace, canary_deployment_name(name))
     service = op.cache.service(namespace, name)
     pods = op.cache.pods(namespace, name, SERVING)
     now = op.clock()
+    status = body.get("status") or {}
     drift = await check_drift(spec, body, pods, artifacts, now, poll_interval(op, spec))
+    # A training run must not take the number an optimization run is about to publish.
+    reserved = reserving_versions(artifacts, status.get("optimize"))
     training = plan_training_run(
-        op, owner, body, spec, artifacts, runs, now, drift=drift.retrain if drift else None
+        op, owner, body, spec, reserved, runs, now, drift=drift.retrain if drift else None
     )
     training = await start_training(op, training, logger)
+    optimization = plan_optimization_run(op, owner, body, spec, artifacts, training, now)
+    optimization = await start_optimization(op, optimization, logger)
     measured, next_measurement = await measure_canary(op, namespace, name, body, spec, pods, now)
     observed = ServingObservation(
         spec=spec,
@@ -174,7 +188,15 @@ async def reconcile(op: Operator, namespace: str, name: str, logger: Logger) -> 
     plan = plan_serving(owner, observed, now, ServingSettings(default_image=settings.server_image))
     observed_objects = (deployment, service, canary)
     await apply_plan(
-        op, owner, body, plan, training, logger, observed=observed_objects, drift=drift
+        op,
+        owner,
+        body,
+        plan,
+        training,
+        logger,
+        observed=observed_objects,
+        drift=drift,
+        optimization=optimization,
     )
     if is_converging(plan.status) and not waits_for_a_person(plan.status):
         return settings.converge_interval
@@ -294,6 +316,52 @@ def plan_training_run(
     )
 
 
+def plan_optimization_run(
+    op: Operator,
+    owner: Owner,
+    body: Mapping[str, Any],
+    spec: ModelDeploymentSpec | SpecError,
+    artifacts: Sequence[VersionInfo] | ArtifactError,
+    training: TrainingPlan,
+    now: datetime,
+) -> OptimizationPlan:
+    """Gather the optimization Jobs and their pods (from the cache), then decide that side."""
+    if isinstance(spec, SpecError) or spec.optimize is None:
+        return NOTHING
+    status = body.get("status") or {}
+    training_status = training.training_status or status.get("training") or {}
+    return plan_optimization(
+        owner,
+        spec,
+        artifacts,
+        op.cache.jobs(owner.namespace, owner.name, OPTIMIZATION),
+        op.cache.pods(owner.namespace, owner.name, OPTIMIZATION),
+        status.get("optimize"),
+        now=now,
+        settings=TrainingSettings(default_image=op.settings.trainer_image),
+        training_active=training.active,
+        training_version=training_status.get("version"),
+        current_version=status.get("currentVersion"),
+    )
+
+
+async def start_optimization(
+    op: Operator, optimization: OptimizationPlan, logger: Logger
+) -> OptimizationPlan:
+    """Create a new run's Job; a refusal by the API server is recorded as a failed run."""
+    try:
+        for obj in optimization.objects:
+            created = await op.in_thread(op.kube.apply, obj)
+            op.cache.wrote(None, created)
+    except ApiException as error:
+        if error.status is None or not 400 <= error.status < 500 or error.status == 429:
+            raise
+        message = api_message(error)
+        logger.warning(f"the optimization Job was refused: {message}")
+        return refused_optimization(optimization, message)
+    return optimization
+
+
 async def start_training(op: Operator, training: TrainingPlan, logger: Logger) -> TrainingPlan:
     """Create a new run's objects. When the API server refuses them (an env var or resource
     it will not accept), the run is recorded as failed with the server's own words, instead
@@ -366,6 +434,7 @@ async def apply_plan(
     logger: Logger,
     observed: Sequence[Mapping[str, Any] | None] = (),
     drift: DriftAssessment | None = None,
+    optimization: OptimizationPlan = NOTHING,
 ) -> None:
     current = {_key(o): o for o in observed if o is not None}
     for obj in plan.objects:
@@ -384,6 +453,8 @@ async def apply_plan(
         service = op.cache.service(namespace, job)
         if service is not None and is_training_service(service, owner):
             await op.in_thread(op.kube.delete, "v1", "Service", namespace, job)
+    for job in optimization.stale_jobs:
+        await op.in_thread(op.kube.delete, "batch/v1", "Job", namespace, job)
     patch = dict(plan.status_patch)
     previous_training = (body.get("status") or {}).get("training")
     if training.training_status is not None and training.training_status != previous_training:
@@ -396,12 +467,16 @@ async def apply_plan(
         patch.update(
             drift_status_patch(body.get("status") or {}, patch, drift, training, op.clock())
         )
+    previous_optimize = (body.get("status") or {}).get("optimize")
+    wanted = optimization.optimize_status
+    if wanted is not None and wanted != previous_optimize:
+        patch["optimize"] = {**{key: None for key in previous_optimize or {}}, **wanted}
     if patch:
         meta = body["metadata"]
         updated = await op.in_thread(op.kube.patch_status, meta["namespace"], meta["name"], patch)
         op.cache.wrote(body, updated)
     drift_events = drift.events if drift is not None else ()
-    for event in (*training.events, *plan.events, *drift_events):
+    for event in (*training.events, *optimization.events, *plan.events, *drift_events):
         write = logger.warning if event.type == "Warning" else logger.info
         write(f"{namespace}/{owner.name}: {event.reason}: {event.message}")
         await post_event(op, body, event, logger)

@@ -1,4 +1,5 @@
-"""The one module that touches TensorFlow: load a SavedModel, describe its signatures, run
+"""The one module that touches TensorFlow's SavedModels (TensorFlow Lite files are
+serving/tflite.py's, chosen by `load_model`): load a SavedModel, describe its signatures, run
 them on numpy arrays, warm them up, and serialize tf.train.Example protos for classify and
 regress. TensorFlow is imported on first use, so the rest of the server starts without it.
 
@@ -10,13 +11,13 @@ from __future__ import annotations
 import logging
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
 from modelship.api.reasons import MODEL_LOAD_FAILED, WARMUP_FAILED
 from modelship.serving.errors import BadRequestError, ModelError
-from modelship.serving.model_path import ModelVersionPath
+from modelship.serving.model_path import FRAMEWORK_TFLITE, ModelVersionPath
 from modelship.serving.signatures import ModelInfo, SignatureInfo, TensorInfo
 from modelship.serving.tfserving_api import Feature
 
@@ -32,6 +33,18 @@ class ModelLoadError(Exception):
         super().__init__(f"{reason}: {message}")
         self.reason = reason
         self.message = message
+
+
+class ServedModel(Protocol):
+    """What the server needs of a model in memory, whatever its format."""
+
+    info: ModelInfo
+
+    def run(
+        self, signature: str, inputs: dict[str, np.ndarray[Any, Any]]
+    ) -> dict[str, np.ndarray[Any, Any]]: ...
+
+    def warm_up(self) -> list[str]: ...
 
 
 class LoadedModel:
@@ -105,7 +118,16 @@ def zero_inputs(signature: SignatureInfo) -> dict[str, np.ndarray[Any, Any]] | N
     return inputs
 
 
-def load_model(name: str, where: ModelVersionPath) -> LoadedModel:
+def load_model(name: str, where: ModelVersionPath) -> ServedModel:
+    """Load the model at `where` in its format and describe it; ModelLoadError says why not."""
+    if where.framework == FRAMEWORK_TFLITE:
+        from modelship.serving.tflite import load_tflite_model  # it imports this module
+
+        return load_tflite_model(name, where)
+    return load_saved_model(name, where)
+
+
+def load_saved_model(name: str, where: ModelVersionPath) -> LoadedModel:
     """Load the SavedModel at `where` and describe it; ModelLoadError says why not."""
     import tensorflow as tf
 

@@ -44,7 +44,7 @@ from modelship.serving.errors import (
 )
 from modelship.serving.logs import AccessLog
 from modelship.serving.metrics import CONTENT_TYPE, ServingMetrics
-from modelship.serving.model import LoadedModel, load_model, serialize_examples
+from modelship.serving.model import ServedModel, load_model, serialize_examples
 from modelship.serving.model_path import ModelPathError, ModelVersionPath, find_model_version
 from modelship.serving.tfserving_api import AVAILABLE, LOADING, UNLOADING
 
@@ -109,7 +109,7 @@ class ModelServer:
     def __init__(
         self,
         config: ServerConfig,
-        load: Callable[[str, ModelVersionPath], LoadedModel] = load_model,
+        load: Callable[[str, ModelVersionPath], ServedModel] = load_model,
     ) -> None:
         self.config = config
         self.metrics = ServingMetrics(config.model_name)
@@ -129,7 +129,7 @@ class ModelServer:
                 str(self.version), signature, seconds
             ),
         )
-        self.model: LoadedModel | None = None
+        self.model: ServedModel | None = None
         self.version: int | None = None
         self.state = "waiting"
         self.ready = False
@@ -304,7 +304,7 @@ class ModelServer:
                 await asyncio.wait_for(self._stopping.wait(), self.config.poll_interval)
         return None
 
-    def _load_and_warm(self, where: ModelVersionPath) -> LoadedModel:
+    def _load_and_warm(self, where: ModelVersionPath) -> ServedModel:
         model = self._load(self.config.model_name, where)
         warmed = model.warm_up()
         log.info("warmed up signatures: %s", ", ".join(warmed) or "none (they take strings)")
@@ -475,7 +475,7 @@ class ModelServer:
                     f"model '{name}' has no version {version}; version {self.version} is served"
                 )
 
-    def serving_model(self) -> LoadedModel:
+    def serving_model(self) -> ServedModel:
         """The loaded model, or 503 while it is loading or the server is stopping."""
         if self._stopping is not None and self._stopping.is_set():
             raise UnavailableError("the server is shutting down")

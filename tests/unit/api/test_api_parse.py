@@ -88,6 +88,12 @@ def full_spec() -> dict[str, Any]:
             "monitoring": {
                 "drift": {"max": 0.25, "window": "30m", "minSamples": 500, "action": "Retrain"}
             },
+            "optimize": {
+                "quantization": "Int8",
+                "evaluationDataUri": "s3://data/eval/digits.npz",
+                "maxMetricDrop": 0.02,
+                "activeDeadline": "30m",
+            },
         }
     )
 
@@ -706,3 +712,24 @@ def test_drift_retraining_without_spec_training_is_refused() -> None:
         parse_spec(md_spec({"monitoring": {"drift": {"action": "Retrain"}}}), name="digits")
     assert raised.value.reason == "MissingField"
     assert "spec.training" in str(raised.value)
+
+
+def test_optimize_is_parsed_with_its_defaults() -> None:
+    parsed = parse_spec(
+        md_spec({"optimize": {"quantization": "Float16", "evaluationDataUri": "s3://data/e.npz"}}),
+        name="digits",
+    )
+    assert parsed.optimize is not None
+    assert parsed.optimize.quantization == "Float16"
+    assert parsed.optimize.max_metric_drop == 0.01
+    assert parsed.optimize.metric == "accuracy" and parsed.optimize.goal == "Maximize"
+    assert parse_spec(md_spec(), name="digits").optimize is None
+
+
+def test_optimize_needs_an_evaluation_data_object_not_a_bucket() -> None:
+    with pytest.raises(SpecError) as caught:
+        parse_spec(
+            md_spec({"optimize": {"quantization": "Int8", "evaluationDataUri": "s3://data"}}),
+            name="digits",
+        )
+    assert caught.value.field == "spec.optimize.evaluationDataUri"

@@ -20,6 +20,7 @@ from modelship.api.status import ARTIFACT_READY, DATA_DRIFT, READY, RECONCILING,
 VERSIONS: Final = "versions[].reason"
 TRAINING: Final = "training.reason"
 ROLLOUT: Final = "rollout.reason"
+OPTIMIZE: Final = "optimize.reason"
 REJECTED: Final = "rollout.rejected[].reason"
 EVENT: Final = "Event"
 CLI: Final = "modelship CLI"
@@ -76,6 +77,7 @@ TRAINER_FAMILY: Final = "The trainer (in its termination log)"
 OBJECTS: Final = "Objects the operator owns"
 SERVER_FAMILY: Final = "The model server and the CLI"
 MONITORING_FAMILY: Final = "Monitoring: data drift"
+OPTIMIZE_FAMILY: Final = "Optimization: quantized versions (spec.optimize)"
 
 # --- The spec (parse_spec; the CRD's schema refuses most of these before they are stored).
 MISSING_FIELD: Final = _define(
@@ -582,6 +584,81 @@ INVALID_BASELINE: Final = _define(
     "says.",
 )  # fmt: skip
 
+# --- Optimization: spec.optimize's Jobs and the versions they publish (status.optimize).
+OPTIMIZATION_STARTED: Final = _define(
+    "OptimizationStarted", OPTIMIZE_FAMILY, (OPTIMIZE, EVENT),
+    "An optimization Job <name>-optimize-<version> started for a newly published version.",
+    "Nothing.",
+)  # fmt: skip
+OPTIMIZATION_PENDING: Final = _define(
+    "OptimizationPending", OPTIMIZE_FAMILY, (OPTIMIZE,),
+    "The optimization Job waits for its pod to be scheduled or to start.",
+    "Nothing, unless it lasts: then look at the Job's pod (kubectl describe).",
+)  # fmt: skip
+OPTIMIZATION_RUNNING: Final = _define(
+    "OptimizationRunning", OPTIMIZE_FAMILY, (OPTIMIZE,),
+    "The optimization Job converts and evaluates the version.",
+    "Nothing.",
+)  # fmt: skip
+OPTIMIZATION_PUBLISHED: Final = _define(
+    "OptimizationPublished", OPTIMIZE_FAMILY, (OPTIMIZE, EVENT),
+    "The quantized version was published; it serves if its metric is within maxMetricDrop.",
+    "Nothing.",
+)  # fmt: skip
+OPTIMIZATION_FAILED: Final = _define(
+    "OptimizationFailed", OPTIMIZE_FAMILY, (OPTIMIZE, EVENT, TRAINING),
+    "The optimization run failed (the converter refused the model, or an unexpected error); "
+    "the message starts with the cause. The source version keeps serving.",
+    "Fix the cause; a newer source version or a changed spec.optimize.quantization retries.",
+)  # fmt: skip
+OPTIMIZED_VERSION_NOT_PUBLISHED: Final = _define(
+    "OptimizedVersionNotPublished", OPTIMIZE_FAMILY, (OPTIMIZE,),
+    "The optimization Job finished but its version is not in the store's listing.",
+    "Read the Job's logs (kubectl logs job/<name>-optimize-<version>).",
+)  # fmt: skip
+OPTIMIZATION_JOB_REFUSED: Final = _define(
+    "OptimizationJobRefused", OPTIMIZE_FAMILY, (OPTIMIZE,),
+    "The API server refused the optimization Job (its words are in the message).",
+    "Fix spec.optimize (image, resources) as the message says.",
+)  # fmt: skip
+OPTIMIZATION_PASSED: Final = _define(
+    "OptimizationPassed", OPTIMIZE_FAMILY, (),
+    "The quantized version's metric is within maxMetricDrop of its source's.",
+    "Nothing.",
+)  # fmt: skip
+OPTIMIZATION_REJECTED: Final = _define(
+    "OptimizationRejected", OPTIMIZE_FAMILY, (READY, STALLED, OPTIMIZE, EVENT),
+    "The quantized version's metric dropped more than spec.optimize.maxMetricDrop from its "
+    "source's (both numbers in the message); the source keeps serving.",
+    "Use a milder quantization (Float16, DynamicRange) or raise maxMetricDrop.",
+)  # fmt: skip
+OPTIMIZATION_METRIC_MISSING: Final = _define(
+    "OptimizationMetricMissing", OPTIMIZE_FAMILY, (READY, STALLED, OPTIMIZE),
+    "The metric spec.optimize.metric names is missing for the source or the quantized version.",
+    "Add labels to the evaluation data, or set spec.optimize.metric to one it measures.",
+)  # fmt: skip
+INVALID_EVALUATION_DATA: Final = _define(
+    "InvalidEvaluationData", OPTIMIZE_FAMILY, (OPTIMIZE, CLI),
+    "The evaluation .npz does not fit the model (an input missing, a shape, no labels).",
+    "Fix the file at spec.optimize.evaluationDataUri: one array per model input and labels.",
+)  # fmt: skip
+OBJECT_NOT_FOUND: Final = _define(
+    "ObjectNotFound", OPTIMIZE_FAMILY, (OPTIMIZE, CLI),
+    "The evaluation data object is not in the store.",
+    "Fix spec.optimize.evaluationDataUri or upload the file.",
+)  # fmt: skip
+OBJECT_TOO_LARGE: Final = _define(
+    "ObjectTooLarge", OPTIMIZE_FAMILY, (OPTIMIZE, CLI),
+    "The evaluation data object is over 1 GiB.",
+    "Use a smaller sample of the evaluation data.",
+)  # fmt: skip
+UNSUPPORTED_FRAMEWORK: Final = _define(
+    "UnsupportedFramework", OPTIMIZE_FAMILY, (CLI,),
+    "The version's manifest names a framework the server cannot load (not tensorflow or "
+    "tflite).",
+    "Serve a version made by modelship push, train or optimize.",
+)  # fmt: skip
+
 # --- Objects the operator owns.
 OBJECT_REFUSED: Final = _define(
     "ObjectRefused", OBJECTS, _PROBLEM,
@@ -639,6 +716,7 @@ FAMILIES: Final = (
     TRAINER_FAMILY,
     SERVER_FAMILY,
     MONITORING_FAMILY,
+    OPTIMIZE_FAMILY,
     OBJECTS,
 )
 
