@@ -52,6 +52,7 @@ from modelship.reconcile.analysis import Measurement
 from modelship.reconcile.deployment import ServingSettings, canary_deployment_name
 from modelship.reconcile.desired import ServingObservation, ServingPlan, plan_serving
 from modelship.reconcile.drift import DriftAssessment, retrain_started
+from modelship.reconcile.jobs import job_end
 from modelship.reconcile.lifecycle import (
     RETRAIN_ANNOTATION,
     TrainingPlan,
@@ -241,16 +242,6 @@ def listing_freshness(
     within = min(LISTING_REUSE_SECONDS, poll_interval(op, spec) / 2)
     ends = [end for job in jobs if (end := job_end(job)) is not None]
     return Freshness(now, within, max(ends) + timedelta(seconds=1) if ends else None)
-
-
-def job_end(job: Mapping[str, Any]) -> datetime | None:
-    """When a Job completed or failed (its Complete or Failed condition), if it did."""
-    for condition in (job.get("status") or {}).get("conditions") or []:
-        if condition.get("type") in ("Complete", "Failed") and condition.get("status") == "True":
-            moment = condition.get("lastTransitionTime")
-            if moment:
-                return datetime.fromisoformat(moment.replace("Z", "+00:00"))
-    return None
 
 
 def poll_interval(op: Operator, spec: ModelDeploymentSpec | SpecError) -> float:

@@ -34,6 +34,15 @@ from modelship.api.reasons import (
 from modelship.artifacts.errors import ArtifactError
 from modelship.artifacts.versions import VersionInfo
 from modelship.reconcile.gate import gate_versions, optimization_decision
+from modelship.reconcile.jobs import (
+    as_int,
+    job_finished,
+    job_of,
+    parse_time,
+    rfc3339,
+    run_active,
+    stale_jobs,
+)
 from modelship.reconcile.owner import Owner, object_labels, owned_metadata
 from modelship.reconcile.podsecurity import container_security_context, pod_security_context
 from modelship.reconcile.status import Event
@@ -51,12 +60,9 @@ from modelship.reconcile.training import (
 OPTIMIZATION: Final = "optimization"  # the app.kubernetes.io/component of its Jobs and pods
 ANNOTATION_SOURCE_VERSION: Final = "modelship.io/source-version"
 ANNOTATION_METHOD: Final = "modelship.io/quantization"
-JOB_NAME_LABEL: Final = "batch.kubernetes.io/job-name"
 
 # How long a finished run's version may take to appear in the store's listing.
 PUBLISH_GRACE: Final = timedelta(minutes=10)
-# Finished Jobs kept for `kubectl logs`; older ones are deleted (their record is the store).
-KEPT_FINISHED_JOBS: Final = 3
 
 
 def optimization_job_name(md_name: str, version: int) -> str:
@@ -165,7 +171,7 @@ class OptimizationPlan:
         """The version number an active run will publish (no training run may take it)."""
         if not self.active or self.optimize_status is None:
             return None
-        return _int(self.optimize_status.get("version"))
+        return as_int(self.optimize_status.get("version"))
 
 
 NOTHING: Final = OptimizationPlan((), None, (), active=False)
@@ -194,7 +200,7 @@ def plan_optimization(
         return NOTHING
     plan = _plan(owner, spec, spec.optimize, versions, jobs, pods, previous, now, settings,
                  training_active, training_version, current_version)  # fmt: skip
-    return dataclasses.replace(plan, stale_jobs=_stale_jobs(jobs))
+    return dataclasses.replace(plan, stale_jobs=stale_jobs(jobs))
 
 
 def _plan(
@@ -218,18 +224,18 @@ def _plan(
     # 1. Where the recorded run stands now.
     if last.get("jobName") and last.get("state") in ("Pending", "Running"):
         name = str(last["jobName"])
-        outcome = training_outcome(jobs_by_name.get(name), [p for p in pods if _job_of(p) == name])
+        outcome = training_outcome(jobs_by_name.get(name), [p for p in pods if job_of(p) == name])
         if outcome.state == "Failed":
             last.update(
                 state="Failed",
                 reason=outcome.reason,
                 message=outcome.message,
-                completionTime=_rfc3339(now),
+                completionTime=rfc3339(now),
             )
             events.append(_failure_event(outcome.reason, outcome.message))
         elif outcome.state == "Succeeded" and not last.get("completionTime"):
             # Still Running in status until its version is listed and judged below.
-            last.update(state="Running", reason=OPTIMIZATION_RUNNING, completionTime=_rfc3339(now))
+            last.update(state="Running", reason=OPTIMIZATION_RUNNING, completionTime=rfc3339(now))
             last["message"] = (
                 f"Job {name} finished; waiting for version {last.get('version')} to be listed."
             )
@@ -241,33 +247,33 @@ def _plan(
                 message=_job_words(outcome.message),
             )
     if isinstance(versions, ArtifactError):
-        return OptimizationPlan((), last or None, tuple(events), active=_active(last))
+        return OptimizationPlan((), last or None, tuple(events), active=run_active(last))
 
     # 2. A finished run's version, judged by the gate as the serving side will judge it.
-    number = _int(last.get("version"))
+    number = as_int(last.get("version"))
     published = next((v for v in versions if v.number == number), None)
     if last.get("state") == "Running" and last.get("completionTime"):
         if published is not None and published.state == "complete":
             _judge(spec, versions, published, current_version, last, events)
-        elif now - _parse_time(str(last["completionTime"])) >= PUBLISH_GRACE:
+        elif now - (parse_time(str(last["completionTime"])) or now) >= PUBLISH_GRACE:
             message = (
                 f"Job {last.get('jobName')} finished but version {number} was not published "
                 f"within {int(PUBLISH_GRACE.total_seconds() // 60)} minutes; check its logs."
             )
             last.update(state="Failed", reason=OPTIMIZED_VERSION_NOT_PUBLISHED, message=message)
             events.append(_failure_event(OPTIMIZED_VERSION_NOT_PUBLISHED, message))
-    if _active(last) or training_active:
-        return OptimizationPlan((), last or None, tuple(events), active=_active(last))
+    if run_active(last) or training_active:
+        return OptimizationPlan((), last or None, tuple(events), active=run_active(last))
 
     # 3. Whether a new run starts.
     source = newest_source(spec, versions, current_version)
     if source is None or _already_optimized(versions, source.number, optimize):
         return OptimizationPlan((), last or None, tuple(events), active=False)
-    if _int(last.get("sourceVersion")) == source.number and last.get("method") == (
+    if as_int(last.get("sourceVersion")) == source.number and last.get("method") == (
         optimize.quantization
     ):
         return OptimizationPlan((), last or None, tuple(events), active=False)  # tried once
-    if any(not _finished(j) for j in jobs_by_name.values()):
+    if any(not job_finished(j) for j in jobs_by_name.values()):
         return OptimizationPlan((), last or None, tuple(events), active=True)
     highest = max((v.number for v in versions), default=0)
     version = max(highest, training_version or 0, number or 0) + 1
@@ -283,7 +289,7 @@ def _plan(
             f"quantizing version {source.number} with {optimize.quantization} into version "
             f"{version}."
         ),
-        "startTime": _rfc3339(now),
+        "startTime": rfc3339(now),
     }
     events.append(
         Event(
@@ -317,8 +323,8 @@ def reserving_versions(
     for its number (as an unfinished upload): given to the training planner, so a training
     run never takes the number an optimization run will publish."""
     status = optimize_status or {}
-    number = _int(status.get("version"))
-    if isinstance(versions, ArtifactError) or not _active(status) or number is None:
+    number = as_int(status.get("version"))
+    if isinstance(versions, ArtifactError) or not run_active(status) or number is None:
         return versions
     if any(v.number == number for v in versions):
         return versions
@@ -392,43 +398,3 @@ def _failure_event(cause: str, message: str) -> Event:
 def _job_words(message: str) -> str:
     # training_outcome speaks of training; this Job quantizes.
     return message.replace(" is training ", " is optimizing ").replace("worker(s) ", "pod(s) ")
-
-
-def _stale_jobs(jobs: Sequence[Mapping[str, Any]]) -> tuple[str, ...]:
-    """Finished Jobs older than the newest KEPT_FINISHED_JOBS finished ones."""
-    finished = sorted(
-        (j for j in jobs if _finished(j)),
-        key=lambda j: str(j["metadata"].get("creationTimestamp", "")),
-    )
-    return tuple(str(j["metadata"]["name"]) for j in finished[:-KEPT_FINISHED_JOBS])
-
-
-def _job_of(pod: Mapping[str, Any]) -> str | None:
-    labels = (pod.get("metadata") or {}).get("labels") or {}
-    return labels.get(JOB_NAME_LABEL) or labels.get("job-name")
-
-
-def _finished(job: Mapping[str, Any]) -> bool:
-    conditions = (job.get("status") or {}).get("conditions") or []
-    return any(
-        c.get("type") in ("Complete", "Failed") and c.get("status") == "True" for c in conditions
-    )
-
-
-def _active(last: Mapping[str, Any]) -> bool:
-    return last.get("state") in ("Pending", "Running")
-
-
-def _int(value: object) -> int | None:
-    try:
-        return int(str(value)) if value is not None else None
-    except ValueError:
-        return None
-
-
-def _rfc3339(moment: datetime) -> str:
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _parse_time(text: str) -> datetime:
-    return datetime.fromisoformat(text.replace("Z", "+00:00"))
