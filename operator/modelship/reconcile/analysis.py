@@ -18,7 +18,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, Final
 
 from modelship.api import (
@@ -31,6 +31,7 @@ from modelship.api import (
 )
 from modelship.api.reasons import ANALYSIS_FAILED
 from modelship.api.spec import LATENCY_METRICS
+from modelship.api.timestamps import parse_timestamp, rfc3339
 from modelship.reconcile.findings import Finding
 
 ERROR_RATE: Final = "error-rate"
@@ -256,7 +257,7 @@ def next_analysis(
         before = fresh_analysis(spec, measured.version)
     results = judge(spec.metrics, measured)
     verdict = overall(results)
-    stamp = _rfc3339(measured.time)
+    stamp = rfc3339(measured.time)
     status = {
         **before,
         "failureLimit": spec.failure_limit,
@@ -289,7 +290,7 @@ def analysis_failure(analysis: Mapping[str, Any] | None, spec: AnalysisSpec) -> 
 
 def passed_since(analysis: Mapping[str, Any] | None, moment: datetime) -> bool:
     """A measurement taken at or after `moment` passed."""
-    passed = _time((analysis or {}).get("passedAt"))
+    passed = parse_timestamp((analysis or {}).get("passedAt"))
     return passed is not None and passed >= moment
 
 
@@ -387,16 +388,3 @@ def _inconclusive(
 def _rounded(value: float) -> float:
     # Six significant digits: the status stays readable and changes only with the measure.
     return float(f"{value:.6g}")
-
-
-def _time(value: object) -> datetime | None:
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-
-
-def _rfc3339(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

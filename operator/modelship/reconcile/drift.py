@@ -25,6 +25,7 @@ from modelship.api.reasons import (
     NO_DRIFT,
 )
 from modelship.api.status import DATA_DRIFT
+from modelship.api.timestamps import parse_timestamp, rfc3339
 from modelship.artifacts.baseline import Baseline
 from modelship.reconcile.status import Event
 
@@ -128,7 +129,7 @@ class DriftAssessment:
 
 def check_due(previous: Mapping[str, Any] | None, now: datetime, interval: float) -> bool:
     """Whether the pods should be asked again: at most once per `interval` (the poll)."""
-    checked = _time((previous or {}).get("checkedAt"))
+    checked = parse_timestamp((previous or {}).get("checkedAt"))
     return checked is None or now - checked >= timedelta(seconds=interval)
 
 
@@ -148,7 +149,7 @@ def assess_drift(
     about `version`."""
     previous = previous or {}
     window = format_duration(spec.window)
-    status: dict[str, Any] = {"version": version, "window": window, "checkedAt": _rfc3339(now)}
+    status: dict[str, Any] = {"version": version, "window": window, "checkedAt": rfc3339(now)}
     if previous.get("lastRetrainTime"):
         status["lastRetrainTime"] = previous["lastRetrainTime"]
     answered = [s for s in summaries if s.version == version]
@@ -211,7 +212,7 @@ def _retrain_reason(
 ) -> str | None:
     if spec.action != "Retrain":
         return None
-    last = _time(previous.get("lastRetrainTime"))
+    last = parse_timestamp(previous.get("lastRetrainTime"))
     if last is not None and now - last < timedelta(seconds=spec.cooldown):
         return None
     return message
@@ -219,20 +220,7 @@ def _retrain_reason(
 
 def retrain_started(status: Mapping[str, Any], now: datetime) -> dict[str, Any]:
     """status.monitoring once drift has started a training run (the cooldown starts)."""
-    return {**status, "lastRetrainTime": _rfc3339(now)}
-
-
-def _time(value: Any) -> datetime | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-
-
-def _rfc3339(moment: datetime) -> str:
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+    return {**status, "lastRetrainTime": rfc3339(now)}
 
 
 def _is_int(value: Any) -> TypeGuard[int]:

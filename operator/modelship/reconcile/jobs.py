@@ -8,6 +8,8 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, Final
 
+from modelship.api.timestamps import parse_timestamp
+
 JOB_NAME_LABEL: Final = "batch.kubernetes.io/job-name"
 KEPT_FINISHED_JOBS: Final = 3
 """Finished Jobs kept for `kubectl logs`; older ones are deleted (their record is the store)."""
@@ -23,7 +25,7 @@ def job_end(job: Mapping[str, Any]) -> datetime | None:
     """When the Job completed or failed (its Complete or Failed condition), if it did."""
     for condition in (job.get("status") or {}).get("conditions") or []:
         if condition.get("type") in ("Complete", "Failed") and condition.get("status") == "True":
-            moment = parse_time(str(condition.get("lastTransitionTime") or ""))
+            moment = parse_timestamp(condition.get("lastTransitionTime"))
             return moment or datetime.min.replace(tzinfo=UTC)  # finished, time unknown
     return None
 
@@ -49,17 +51,5 @@ def run_active(last: Mapping[str, Any]) -> bool:
 def as_int(value: object) -> int | None:
     try:
         return int(str(value)) if value is not None else None
-    except ValueError:
-        return None
-
-
-def rfc3339(moment: datetime) -> str:
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def parse_time(text: str) -> datetime | None:
-    """An API timestamp ("2026-12-06T12:00:00Z"), or None when it is not one."""
-    try:
-        return datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
         return None

@@ -24,11 +24,12 @@ from modelship.api.reasons import (
     TRAINING_STARTED,
     VERSION_NOT_PUBLISHED,
 )
+from modelship.api.timestamps import rfc3339
 from modelship.artifacts.errors import ArtifactError
 from modelship.artifacts.versions import VersionInfo
 from modelship.reconcile.findings import Finding
 from modelship.reconcile.gate import gate_versions
-from modelship.reconcile.jobs import as_int, job_finished, job_of, rfc3339, run_active, stale_jobs
+from modelship.reconcile.jobs import as_int, job_finished, job_of, run_active, stale_jobs
 from modelship.reconcile.owner import Owner
 from modelship.reconcile.schedule import (
     TrainingDecision,

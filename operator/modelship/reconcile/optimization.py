@@ -31,6 +31,7 @@ from modelship.api.reasons import (
     OPTIMIZATION_STARTED,
     OPTIMIZED_VERSION_NOT_PUBLISHED,
 )
+from modelship.api.timestamps import parse_timestamp, rfc3339
 from modelship.artifacts.errors import ArtifactError
 from modelship.artifacts.versions import VersionInfo
 from modelship.reconcile.gate import gate_versions, optimization_decision
@@ -38,8 +39,6 @@ from modelship.reconcile.jobs import (
     as_int,
     job_finished,
     job_of,
-    parse_time,
-    rfc3339,
     run_active,
     stale_jobs,
 )
@@ -255,7 +254,7 @@ def _plan(
     if last.get("state") == "Running" and last.get("completionTime"):
         if published is not None and published.state == "complete":
             _judge(spec, versions, published, current_version, last, events)
-        elif now - (parse_time(str(last["completionTime"])) or now) >= PUBLISH_GRACE:
+        elif now - (parse_timestamp(str(last["completionTime"])) or now) >= PUBLISH_GRACE:
             message = (
                 f"Job {last.get('jobName')} finished but version {number} was not published "
                 f"within {int(PUBLISH_GRACE.total_seconds() // 60)} minutes; check its logs."

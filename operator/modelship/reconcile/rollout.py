@@ -27,7 +27,7 @@ import dataclasses
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, Final
 
 from modelship.api import (
@@ -54,6 +54,7 @@ from modelship.api.reasons import (
     WAITING_FOR_ANALYSIS,
     WAITING_FOR_PROMOTION,
 )
+from modelship.api.timestamps import parse_timestamp, rfc3339
 from modelship.artifacts.versions import VersionInfo
 from modelship.reconcile.analysis import (
     Measurement,
@@ -420,11 +421,11 @@ def _blue_green(observed: RolloutObservation, now: datetime) -> RolloutPlan:
 
     ready = observed.canary_pods.ready(target.number)
     if ready < replicas:
-        started = _time(status.get("waitingSince"))
+        started = parse_timestamp(status.get("waitingSince"))
         if started is None:
             lost = status.get("stepReachedAt") is not None
-            started = now if lost else (_time(status.get("startedAt")) or now)
-        status["waitingSince"] = _rfc3339(started)
+            started = now if lost else (parse_timestamp(status.get("startedAt")) or now)
+        status["waitingSince"] = rfc3339(started)
         status.pop("stepReachedAt", None)
         if (now - started).total_seconds() > observed.progress_deadline:
             problem = Finding(
@@ -445,8 +446,8 @@ def _blue_green(observed: RolloutObservation, now: datetime) -> RolloutPlan:
             + f"; version {stable.number} serves all traffic meanwhile."
         )
         return _plan(observed, stable, replicas, target, replicas, status, events)
-    reached_at = _time(status.get("stepReachedAt")) or now
-    status["stepReachedAt"] = _rfc3339(reached_at)
+    reached_at = parse_timestamp(status.get("stepReachedAt")) or now
+    status["stepReachedAt"] = rfc3339(reached_at)
     status.pop("waitingSince", None)
     promote = observed.annotations.get(PROMOTE_ANNOTATION)
     promoted = bool(promote) and promote != status.get("promoteSeen")
@@ -490,7 +491,7 @@ def _switch(
     delay = DEFAULT_SCALE_DOWN_DELAY if delay is None else delay
     if status.get("phase") != RolloutPhase.PROMOTING.value or not status.get("switchedAt"):
         status.update(phase=RolloutPhase.PROMOTING.value, reason=PROMOTING)
-        status["switchedAt"] = _rfc3339(now)
+        status["switchedAt"] = rfc3339(now)
         events.append(
             Event(
                 "Normal",
@@ -499,12 +500,12 @@ def _switch(
                 f"{target.number}; version {stable.number} stays {delay:.0f}s, then goes.",
             )
         )
-    switched_at = _time(status.get("switchedAt")) or now
+    switched_at = parse_timestamp(status.get("switchedAt")) or now
     until = switched_at + timedelta(seconds=delay)
     if now < until:
         status["message"] = (
             f"version {target.number} takes all traffic; version {stable.number} stays until "
-            f"{_rfc3339(until)} (scaleDownDelay)."
+            f"{rfc3339(until)} (scaleDownDelay)."
         )
         return _plan(observed, stable, replicas, target, replicas, status, events)
     if observed.stable_pods.existing > 0:
@@ -540,11 +541,11 @@ def _step(
         if not reached:
             # The deadline counts from when the waiting began: the step's start, or the moment
             # a step already reached lost a pod (a node drained under a long pause).
-            started = _time(status.get("waitingSince"))
+            started = parse_timestamp(status.get("waitingSince"))
             if started is None:
                 lost = status.get("stepReachedAt") is not None
-                started = now if lost else (_time(status.get("stepStartedAt")) or now)
-            status["waitingSince"] = _rfc3339(started)
+                started = now if lost else (parse_timestamp(status.get("stepStartedAt")) or now)
+            status["waitingSince"] = rfc3339(started)
             if (now - started).total_seconds() > observed.progress_deadline:
                 problem = Finding(
                     PROGRESS_DEADLINE_EXCEEDED,
@@ -562,8 +563,8 @@ def _step(
             )
             status.pop("stepReachedAt", None)
             break
-        reached_at = _time(status.get("stepReachedAt")) or now
-        status["stepReachedAt"] = _rfc3339(reached_at)
+        reached_at = parse_timestamp(status.get("stepReachedAt")) or now
+        status["stepReachedAt"] = rfc3339(reached_at)
         status.pop("waitingSince", None)
         promote = observed.annotations.get(PROMOTE_ANNOTATION)
         promoted = bool(promote) and promote != status.get("promoteSeen")
@@ -582,7 +583,7 @@ def _step(
                 # A time, not a countdown: the status changes only when something happens.
                 status["message"] = (
                     f"step {index} of {len(steps)} ({step.weight}%): version {target.number} "
-                    f"is Ready; holding until {_rfc3339(until)}."
+                    f"is Ready; holding until {rfc3339(until)}."
                 )
                 break
             analysis = status.get("analysis")
@@ -602,7 +603,7 @@ def _step(
         if index >= len(steps):
             return _promote(observed, status, target, now, events)
         index += 1
-        status.update(step=index, stepStartedAt=_rfc3339(now))
+        status.update(step=index, stepStartedAt=rfc3339(now))
         status.pop("stepReachedAt", None)
         status.pop("waitingSince", None)
         events.append(
@@ -721,7 +722,7 @@ def _roll_back(
         digest=target.digest,
         reason=problem.reason,
         message=message,
-        time=_rfc3339(now),
+        time=rfc3339(now),
         generation=observed.generation,
     )
     rejected = [
@@ -769,8 +770,8 @@ def _started(
         stable_version=stable.number,
         canary_version=target.number,
         canary_digest=target.digest,
-        started_at=_rfc3339(now),
-        step_started_at=_rfc3339(now),
+        started_at=rfc3339(now),
+        step_started_at=rfc3339(now),
         reason=PREVIEW_STARTING if blue_green else CANARY_STEP,
         promote_seen=observed.annotations.get(PROMOTE_ANNOTATION),
         abort_seen=observed.annotations.get(ABORT_ANNOTATION),
@@ -884,16 +885,3 @@ def _int(value: object) -> int | None:
         return int(str(value))
     except ValueError:
         return None
-
-
-def _time(value: object) -> datetime | None:
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-
-
-def _rfc3339(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
