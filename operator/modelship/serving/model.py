@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -79,21 +80,7 @@ class LoadedModel:
         """Run each signature once on zeros of its input shapes (an unknown dimension as 1),
         so the first real request does not pay for tracing and kernel set-up. Signatures
         that take strings (serialized examples) need real data and are skipped."""
-        warmed = []
-        for signature in self.info.signatures:
-            inputs = zero_inputs(signature)
-            if inputs is None:
-                continue
-            try:
-                self.run(signature.key, inputs)
-            except Exception as err:
-                raise ModelLoadError(
-                    WARMUP_FAILED,
-                    f"signature '{signature.key}' of {self.info.path} failed on a zero input: "
-                    f"{getattr(err, 'message', err)}",
-                ) from err
-            warmed.append(signature.key)
-        return warmed
+        return warm_up_signatures(self.info, self.run)
 
 
 def op_error_text(message: str) -> str:
@@ -228,3 +215,25 @@ def serialize_examples(examples: tuple[dict[str, Feature], ...]) -> np.ndarray[A
                 raise BadRequestError(f"examples[{index}] feature '{name}': {err}") from None
         serialized[index] = example.SerializeToString()
     return serialized
+
+
+def warm_up_signatures(
+    info: ModelInfo, run: Callable[[str, dict[str, np.ndarray]], object]
+) -> list[str]:
+    """Runs each signature of a loaded model once on zeros; ModelLoadError (WarmupFailed)
+    names the signature that failed. Returns the signatures warmed."""
+    warmed = []
+    for signature in info.signatures:
+        inputs = zero_inputs(signature)
+        if inputs is None:
+            continue
+        try:
+            run(signature.key, inputs)
+        except Exception as err:
+            raise ModelLoadError(
+                WARMUP_FAILED,
+                f"signature '{signature.key}' of {info.path} failed on a zero input: "
+                f"{getattr(err, 'message', err)}",
+            ) from err
+        warmed.append(signature.key)
+    return warmed

@@ -13,9 +13,9 @@ from typing import Any
 
 import numpy as np
 
-from modelship.api.reasons import MODEL_LOAD_FAILED, WARMUP_FAILED
+from modelship.api.reasons import MODEL_LOAD_FAILED
 from modelship.serving.errors import BadRequestError, ModelError
-from modelship.serving.model import ModelLoadError, zero_inputs
+from modelship.serving.model import ModelLoadError, warm_up_signatures
 from modelship.serving.model_path import TFLITE_FILE, ModelVersionPath
 from modelship.serving.signatures import PREDICT_METHOD, ModelInfo, SignatureInfo, TensorInfo
 
@@ -64,21 +64,7 @@ class TfliteModel:
     def warm_up(self) -> list[str]:
         """Run each signature once on zeros, so the first request does not pay for
         allocating the interpreter's tensors."""
-        warmed = []
-        for signature in self.info.signatures:
-            inputs = zero_inputs(signature)
-            if inputs is None:
-                continue
-            try:
-                self.run(signature.key, inputs)
-            except Exception as err:
-                raise ModelLoadError(
-                    WARMUP_FAILED,
-                    f"signature '{signature.key}' of {self.info.path} failed on a zero input: "
-                    f"{getattr(err, 'message', err)}",
-                ) from err
-            warmed.append(signature.key)
-        return warmed
+        return warm_up_signatures(self.info, self.run)
 
 
 def load_tflite_model(name: str, where: ModelVersionPath) -> TfliteModel:
