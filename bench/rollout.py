@@ -660,15 +660,15 @@ def report(figures: Figures, replicas: int, runs: int) -> None:
         f"seconds from publishing, median (min-max) of {runs} runs"
     )
     print(
-        f"  {'strategy':<28} {'-> written':>11} {'-> all traffic':>15} {'-> old gone':>15}"
+        f"  {'strategy':<28} {'-> written':>13} {'-> all traffic':>17} {'-> old gone':>17}"
         f" {'written -> gone':>16} {'/ plain':>8}  peak GPUs (sampled/watched = / budget)"
     )
     for label, results in figures.rollouts.items():
         after_write = [r.old_gone - r.written for r in results]
         ratio = f"{med(after_write) / plain:.1f}x" if plain > 0 else "-"
         print(
-            f"  {label:<28} {span([r.written for r in results]):>11} "
-            f"{span([r.traffic for r in results]):>15} {span([r.old_gone for r in results]):>15} "
+            f"  {label:<28} {span([r.written for r in results]):>13} "
+            f"{span([r.traffic for r in results]):>17} {span([r.old_gone for r in results]):>17} "
             f"{span(after_write):>16} {ratio:>8}  "
             + gpus(max(r.peak_gpus for r in results), max(r.watched_gpus for r in results))
         )
