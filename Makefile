@@ -91,6 +91,7 @@ bench: testbed
 	$(PY) -P bench/artifacts.py --size-mb 256
 	$(PY) -P bench/serving.py
 	$(PY) -P bench/optimize.py
+	$(PY) -P bench/rollout.py --replicas 4 --runs 2
 	@$(MS) dev status >/dev/null 2>&1 && $(PY) -P bench/real_node.py || \
 	  echo "bench/real_node.py needs the sandbox with its real node: run make dev first"
 

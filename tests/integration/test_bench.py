@@ -73,3 +73,11 @@ def test_controller_bench_prints_each_figure() -> None:
     for heading in ("(a) one object", "(b) 2 objects", "(c) Kubernetes API", "(d) operator", "(e)"):
         assert heading in out, out
     assert "new version in S3 -> all 2 Ready on it" in out
+
+
+def test_rollout_bench_prints_each_strategy_and_the_gpu_goal() -> None:
+    out = run_bench("rollout.py", "--replicas", "2", "--runs", "1", timeout=600)
+    for row in ("RollingUpdate", "Canary 25/50, Fixed", "BlueGreen", "plain Deployment"):
+        assert row in out, out
+    assert "(c) a failing canary" in out and "canary crash-looping" in out, out
+    assert "goal: peak GPUs of a Fixed rollout / budget = 1.0:" in out, out
