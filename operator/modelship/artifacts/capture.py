@@ -16,27 +16,24 @@ from __future__ import annotations
 import datetime
 import gzip
 import json
-import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final
 
-from modelship.api.capture import SSE_KMS
+from modelship.api.capture import SSE_KMS, capture_segment
 from modelship.artifacts.s3 import make_s3_client, translated_errors
 from modelship.artifacts.settings import S3Settings
-from modelship.artifacts.uri import StorageUri
+from modelship.artifacts.uri import StorageUri, parse_storage_uri
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
 BATCH_SUFFIX: Final = ".jsonl.gz"
-# What may appear in a key segment made from a model or pod name.
-_UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
 
 
 def capture_prefix(uri: StorageUri, model: str, version: int | None = None) -> str:
     """The key prefix (ending in "/") of a model's captures, or of one version's."""
-    base = f"{uri.model_prefix}{_segment(model)}/"
+    base = f"{uri.model_prefix}{capture_segment(model)}/"
     return base if version is None else f"{base}{version}/"
 
 
@@ -48,7 +45,7 @@ def batch_key(
     stamp = when.strftime("%Y%m%dT%H%M%S%fZ")
     return (
         f"{capture_prefix(uri, model, version)}{when:%Y-%m-%d}/"
-        f"{stamp}-{_segment(pod)}-{sequence:06d}{BATCH_SUFFIX}"
+        f"{stamp}-{capture_segment(pod)}-{sequence:06d}{BATCH_SUFFIX}"
     )
 
 
@@ -62,10 +59,6 @@ def decode_batch(body: bytes) -> Iterator[dict[str, Any]]:
     for line in gzip.decompress(body).splitlines():
         if line.strip():
             yield json.loads(line)
-
-
-def _segment(name: str) -> str:
-    return _UNSAFE.sub("_", name) or "_"
 
 
 @dataclass(frozen=True)
@@ -150,3 +143,21 @@ class CaptureStore:
                     Delete={"Objects": [{"Key": k} for k in chunk], "Quiet": True},
                 )
         return len(old)
+
+
+def read_captures(
+    location: str,
+    settings: S3Settings,
+    *,
+    version: int | None = None,
+    since: datetime.datetime | None = None,
+) -> Iterator[dict[str, Any]]:
+    """The records captured for one model, batch by batch in time order; `location` is
+    <storageUri>/<model> (what the training run is given), `version` keeps one version's,
+    `since` only batches stored at or after it."""
+    uri = parse_storage_uri(location)
+    store = CaptureStore(uri, settings)
+    prefix = uri.model_prefix + (f"{version}/" if version is not None else "")
+    for batch in store.batches(prefix):
+        if since is None or batch.last_modified >= since:
+            yield from store.read_batch(batch.key)

@@ -9,7 +9,7 @@ import dataclasses
 from typing import Any
 
 from modelship.api import ModelDeploymentSpec
-from modelship.api.capture import ENV_CAPTURE_URI, ENV_MASK_KEY
+from modelship.api.capture import ENV_CAPTURE_URI, ENV_MASK_KEY, capture_segment
 from modelship.api.duration import format_duration
 from modelship.api.spec import CaptureSpec, capture_bytes_per_hour
 from modelship.reconcile.storage import storage_env
@@ -67,9 +67,16 @@ def capture_env(spec: ModelDeploymentSpec) -> list[dict[str, Any]]:
     return env
 
 
-def capture_location_env(spec: ModelDeploymentSpec) -> list[dict[str, Any]]:
-    """Where the training run finds captured requests (none when capture is off)."""
+def capture_location(spec: ModelDeploymentSpec, model: str) -> str | None:
+    """Where this model's captured requests are (the server writes under
+    <storageUri>/<model>/<version>/...); None when capture is off."""
     capture = capture_of(spec)
     if capture is None:
-        return []
-    return [{"name": ENV_CAPTURE_URI, "value": capture.storage_uri}]
+        return None
+    return f"{capture.storage_uri.rstrip('/')}/{capture_segment(model)}"
+
+
+def capture_location_env(spec: ModelDeploymentSpec, model: str) -> list[dict[str, Any]]:
+    """The training run's pointer to the captured requests (none when capture is off)."""
+    location = capture_location(spec, model)
+    return [] if location is None else [{"name": ENV_CAPTURE_URI, "value": location}]
