@@ -19,7 +19,12 @@ import click
 from modelship.api.capture import ENV_MASK_KEY, SSE_TYPES
 from modelship.api.duration import parse_duration
 from modelship.api.quantity import parse_bytes
-from modelship.api.reasons import INVALID_VALUE, MODEL_PATH_NOT_FOUND, NO_PROTOCOL, SERVER_FAILED
+from modelship.api.reasons import (
+    CAPTURE_MISCONFIGURED,
+    MODEL_PATH_NOT_FOUND,
+    NO_PROTOCOL,
+    SERVER_FAILED,
+)
 from modelship.artifacts import ArtifactError, parse_storage_uri
 from modelship.cli.termination import fail
 from modelship.serving import logs
@@ -54,7 +59,7 @@ def capture_config(
     key = os.environ.get(ENV_MASK_KEY, "")
     if masked and not key:
         fail(
-            INVALID_VALUE,
+            CAPTURE_MISCONFIGURED,
             f"--capture-mask needs a key: set {ENV_MASK_KEY} (from a Secret) to a long random "
             "string.",
         )
@@ -62,7 +67,7 @@ def capture_config(
         budget = parse_bytes(max_bytes_per_hour) if max_bytes_per_hour else None
         keep = parse_duration(retention) if retention else None
     except ValueError as err:
-        fail(INVALID_VALUE, f"--capture-*: {err}.")
+        fail(CAPTURE_MISCONFIGURED, f"a --capture-* flag: {err}.")
     return CaptureConfig(
         storage_uri=storage_uri,
         sample_rate=sample_rate,
