@@ -149,6 +149,28 @@ def test_sampled_requests_from_every_protocol_arrive_in_s3_without_the_excluded_
     assert MASK_KEY not in server.log.read_text(errors="replace")
 
 
+def test_tf_serving_grpc_predict_is_captured_too(
+    server: ServerProcess, store: CaptureStore
+) -> None:
+    grpc = pytest.importorskip("grpc")
+    apis = pytest.importorskip("tensorflow_serving.apis.prediction_service_pb2_grpc")
+    import tensorflow as tf
+    from tensorflow_serving.apis import predict_pb2
+
+    before = server.metric("modelship_capture_written_total", model="tiny", version="1")
+    request = predict_pb2.PredictRequest()
+    request.model_spec.name = "tiny"
+    request.inputs["x"].CopyFrom(tf.make_tensor_proto(np.array([[2.5, 3.5, 4.5]], np.float32)))
+    request.inputs["k"].CopyFrom(tf.make_tensor_proto(np.array([SECRET_K], np.int64)))
+    with grpc.insecure_channel(f"127.0.0.1:{server.grpc_port}") as channel:
+        apis.PredictionServiceStub(channel).Predict(request, timeout=60)
+    wait_for_metric(
+        server, "modelship_capture_written_total", before + 1, model="tiny", version="1"
+    )
+    records = [r for r in all_records(store) if r["inputs"].get("x") == [[2.5, 3.5, 4.5]]]
+    assert len(records) == 1 and "k" not in records[0]["inputs"]
+
+
 def test_a_spent_byte_budget_drops_records_and_counts_them(
     server: ServerProcess, store: CaptureStore
 ) -> None:
