@@ -90,6 +90,7 @@ bench: testbed
 	$(PY) -P bench/testbed.py
 	$(PY) -P bench/artifacts.py --size-mb 256
 	$(PY) -P bench/serving.py
+	$(PY) -P bench/optimize.py
 	@$(MS) dev status >/dev/null 2>&1 && $(PY) -P bench/real_node.py || \
 	  echo "bench/real_node.py needs the sandbox with its real node: run make dev first"
 

@@ -15,7 +15,10 @@ process watching one namespace, all on 127.0.0.1. Then it prints:
     modelship_api_requests_total) per ModelDeployment to reach Ready, and per minute once idle
     over --idle-seconds; the idle requests as the API server itself counted them
     (apiserver_request_total, every verb but WATCH); Events and object changes;
-(d) the operator process's resident memory (and CPU time) with --count ModelDeployments.
+(d) the operator process's resident memory (and CPU time) with --count ModelDeployments;
+(e) a new version published to S3 -> all --count ModelDeployments Ready on it, against a pod
+    template change of --count plain Deployments -> all of them rolled (goal: at most the poll
+    interval plus twice the plain rollout).
 
 Everything is torn down at the end, also on Ctrl-C or an error. The figures share the machine's
 CPUs with the control plane, kwok, S3 and this script: read them as ratios within one run.
@@ -138,6 +141,9 @@ class ReadyWatch(threading.Thread):
         self.kind = kind
         self.ready_at: dict[str, float] = {}
         self.changes: Counter[str] = Counter()
+        self.latest: dict[str, Mapping[str, Any]] = {}
+        self.goal: Callable[[Mapping[str, Any]], bool] | None = None
+        self.goal_at: dict[str, float] = {}
         self.error: str | None = None
         self._stopping = threading.Event()
         self._seen = threading.Condition()
@@ -183,8 +189,12 @@ class ReadyWatch(threading.Thread):
         with self._seen:
             if event_type == "MODIFIED":
                 self.changes[name] += 1
+            self.latest[name] = obj
             if name not in self.ready_at and self.kind.ready(obj):
                 self.ready_at[name] = now
+                self._seen.notify_all()
+            if self.goal is not None and name not in self.goal_at and self.goal(obj):
+                self.goal_at[name] = now
                 self._seen.notify_all()
 
     def wait_ready(self, names: Iterable[str], timeout: float) -> float:
@@ -201,6 +211,37 @@ class ReadyWatch(threading.Thread):
                     )
                 self._seen.wait(min(left, 1.0))
             return max(self.ready_at[name] for name in wanted)
+
+    def wait_goal(
+        self, names: Iterable[str], goal: Callable[[Mapping[str, Any]], bool], timeout: float
+    ) -> Callable[[], float]:
+        """Starts noting when each named object first meets `goal` (objects already meeting
+        it count from now); the returned call waits until all did and returns the last
+        moment."""
+        wanted = set(names)
+        with self._seen:
+            self.goal, self.goal_at = goal, {}
+            now = time.monotonic()
+            for name in wanted:
+                if name in self.latest and goal(self.latest[name]):
+                    self.goal_at[name] = now
+
+        def wait() -> float:
+            deadline = time.monotonic() + timeout
+            with self._seen:
+                while missing := wanted - self.goal_at.keys():
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        raise BenchError(
+                            f"{len(missing)} of {len(wanted)} {self.kind.plural} not there "
+                            f"after {timeout:.0f}s (e.g. {sorted(missing)[:3]}); "
+                            f"watch error: {self.error}"
+                        )
+                    self._seen.wait(min(left, 1.0))
+                self.goal = None
+                return max(self.goal_at[name] for name in wanted)
+
+        return wait
 
     def change_count(self) -> int:
         with self._seen:
@@ -412,6 +453,41 @@ class World:
         except BenchError as error:
             raise BenchError(f"{error}\noperator log:\n{self.operator.log_tail()}") from None
 
+    def timed_plain_rollout(self, names: list[str], timeout: float) -> float:
+        """Changes every plain Deployment's pod template (an annotation, as `kubectl rollout
+        restart` does); seconds until every one is rolled and Available again."""
+
+        def rolled(obj: Mapping[str, Any]) -> bool:
+            template = (obj.get("spec") or {}).get("template") or {}
+            annotations = (template.get("metadata") or {}).get("annotations") or {}
+            return "bench/restarted" in annotations and deployment_available(obj)
+
+        wait = self.deployments.wait_goal(names, rolled, timeout)
+        started = time.monotonic()
+        patch = {"spec": {"template": {"metadata": {"annotations": {"bench/restarted": "1"}}}}}
+        for name in names:
+            self.custom.patch_namespaced_custom_object(
+                "apps", "v1", NAMESPACE, "deployments", name, patch
+            )
+        return wait() - started
+
+    def timed_new_version(self, names: list[str], timeout: float) -> float:
+        """Publishes the next version of the model; seconds until every ModelDeployment is
+        Ready with it as its current version (each notices it on its next poll)."""
+        from tests.models import write_tiny_saved_model
+
+        with tempfile.TemporaryDirectory(prefix="bench-v2-") as folder:
+            model = write_tiny_saved_model(Path(folder) / "tiny")
+            store = ArtifactStore(self.s3.client(), parse_storage_uri(MODEL_URI))
+            started = time.monotonic()
+            published = store.push(model)
+
+        def serving_new(obj: Mapping[str, Any]) -> bool:
+            status = obj.get("status") or {}
+            return status.get("currentVersion") == published.number and model_deployment_ready(obj)
+
+        return self.models.wait_goal(names, serving_new, timeout)() - started
+
     def event_count(self) -> int:
         """Events on ModelDeployments (kopf posts them; the operator's counter does not see
         them), counting repeats folded into one Event."""
@@ -512,6 +588,8 @@ class Figures:
     rss_ready: float = 0.0
     rss_idle: float = 0.0
     rss_peak: float = 0.0
+    rollout_md: float = 0.0
+    rollout_plain: float = 0.0
 
 
 def warm_up(w: World, timeout: float) -> None:
@@ -551,6 +629,8 @@ def measure_batch(w: World, figures: Figures, count: int, idle: float, timeout: 
     progress(f"(b) {count} plain Deployments at once")
     names = [f"plain-batch-{i}" for i in range(count)]
     figures.batch_plain = w.timed_batch(DEPLOYMENTS, names, w.plain_deployment, timeout)
+    progress(f"(e) a pod template change of {count} plain Deployments")
+    figures.rollout_plain = w.timed_plain_rollout(names, timeout)
     w.remove_all(timeout)
 
     progress(f"(b) {count} ModelDeployments at once")
@@ -586,6 +666,9 @@ def measure_batch(w: World, figures: Figures, count: int, idle: float, timeout: 
     figures.idle_md_changes = w.models.change_count() - md_changes
     figures.idle_deployment_changes = w.deployments.change_count() - deployment_changes
     figures.rss_idle = w.operator.proc_status("VmRSS")
+
+    progress(f"(e) a new version in S3, until all {count} ModelDeployments serve it")
+    figures.rollout_md = w.timed_new_version(names, timeout)
     figures.rss_peak = w.operator.proc_status("VmHWM")
 
 
@@ -683,6 +766,11 @@ def report(figures: Figures, count: int, idle: float) -> None:
     row(f"all {count} Ready", f"{figures.rss_ready:.1f} MiB")
     row("after the idle window", f"{figures.rss_idle:.1f} MiB")
     row("peak over the whole run (VmHWM)", f"{figures.rss_peak:.1f} MiB")
+    print(f"\n(e) a new version, until all {count} serve it (pollInterval {POLL_SECONDS:.0f}s)")
+    row(f"new version in S3 -> all {count} Ready on it", f"{figures.rollout_md:.2f}s")
+    row(f"template change -> all {count} plain rolled", f"{figures.rollout_plain:.2f}s")
+    budget = POLL_SECONDS + 2 * figures.rollout_plain
+    row("goal: poll interval + 2 x plain rollout", f"{budget:.2f}s")
 
 
 def main() -> None:
@@ -698,9 +786,10 @@ def main() -> None:
     args = parser.parse_args()
     if args.count < 1 or args.runs < 1 or args.idle_seconds <= 0:
         parser.error("--count and --runs must be at least 1, --idle-seconds more than 0")
-    if args.count > 200:
-        # CPU-only pods fit only on the two untainted simulated nodes (110 pods each).
-        parser.error("--count is at most 200: the simulated cluster has room for ~220 CPU pods")
+    if args.count > 1800:
+        # CPU-only pods fit only on the two untainted simulated nodes (1,000 pods each), and a
+        # rollout holds a surge pod beside each old one.
+        parser.error("--count is at most 1800: the simulated cluster has room for 2,000 CPU pods")
     timeout = args.timeout or max(120.0, args.count * 3.0)
     if args.idle_seconds < POLL_SECONDS:
         print(

@@ -21,3 +21,49 @@ def write_tiny_saved_model(path: Path, scale: float = 2.0) -> Path:
     module = Tiny()
     tf.saved_model.save(module, str(path), signatures={"serving_default": module.serve})
     return path
+
+
+def write_classifier(path: Path, *, fragile: bool = False, features: int = 256) -> Path:
+    """A SavedModel classifying `x` float32[None, features] into 8 classes: `probabilities`
+    = softmax(x @ W). Its weights are big enough (2,048) for TensorFlow Lite to quantize.
+
+    Robust: W is random, the classes are far apart, quantization changes few answers.
+    Fragile: every column of W is 1 plus or minus 1e-4, so the classes differ by less than
+    int8 or float16 can hold and quantization collapses them (accuracy falls to about 1/8).
+    """
+    import numpy as np
+    import tensorflow as tf
+
+    rng = np.random.default_rng(7)
+    if fragile:
+        weights = 1.0 + 1e-4 * rng.choice([-1.0, 1.0], size=(features, 8))
+    else:
+        weights = rng.normal(size=(features, 8))
+
+    class Classifier(tf.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.weights = tf.Variable(weights.astype(np.float32))
+
+        @tf.function(input_signature=[tf.TensorSpec([None, features], tf.float32, name="x")])
+        def serve(self, x: tf.Tensor) -> dict[str, tf.Tensor]:
+            return {"probabilities": tf.nn.softmax(tf.matmul(x, self.weights))}
+
+    module = Classifier()
+    tf.saved_model.save(module, str(path), signatures={"serving_default": module.serve})
+    return path
+
+
+def write_classifier_evaluation(saved_model: Path, target: Path, rows: int = 512) -> Path:
+    """An evaluation .npz for `write_classifier`'s model: random inputs `x`, and as `labels`
+    the source model's own answers (so the source scores accuracy 1.0 and any loss is the
+    quantization's)."""
+    import numpy as np
+    import tensorflow as tf
+
+    features = 256
+    x = np.random.default_rng(11).uniform(size=(rows, features)).astype(np.float32)
+    serve = tf.saved_model.load(str(saved_model)).signatures["serving_default"]
+    labels = serve(x=tf.constant(x))["probabilities"].numpy().argmax(axis=-1)
+    np.savez(target, x=x, labels=labels.astype(np.int64))
+    return target

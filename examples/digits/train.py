@@ -15,7 +15,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from digits import build_and_train, export_saved_model
+import numpy as np
+from digits import build_and_train, export_saved_model, load_digits_split
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -42,17 +43,21 @@ def main(argv: list[str] | None = None) -> int:
     print(f"exported {args.output}: accuracy {metrics['accuracy']:.3f}")
     print(text)
     if args.push:
-        return push(args.output, args.push, text)
+        return push(args.output, args.push, text, load_digits_split(args.seed)[0])
     return 0
 
 
-def push(model_dir: Path, uri: str, metrics: str) -> int:
-    """Publish through the same command a person would run, metrics in the manifest."""
+def push(model_dir: Path, uri: str, metrics: str, x_train: np.ndarray) -> int:
+    """Publish through the same command a person would run: the metrics in the manifest,
+    and the training pixels' distribution as the drift baseline (docs/monitoring.md)."""
     with tempfile.TemporaryDirectory() as scratch:
         metrics_file = Path(scratch) / "metrics.json"
         metrics_file.write_text(metrics)
+        sample = Path(scratch) / "pixels.npz"
+        np.savez(sample, pixels=x_train)
         command = [sys.executable, "-m", "modelship", "push", str(model_dir), uri]
-        return subprocess.run([*command, "--metrics", str(metrics_file)], check=False).returncode
+        extra = ["--metrics", str(metrics_file), "--baseline", str(sample)]
+        return subprocess.run([*command, *extra], check=False).returncode
 
 
 if __name__ == "__main__":

@@ -123,6 +123,34 @@ def test_push_versions_pull_round_trip(
     assert leftovers(dest.parent) == ["1"]  # no staging folder left behind
 
 
+def test_push_records_a_drift_baseline_from_a_sample_or_a_baseline_file(
+    cli: CliRunner, saved_model: Path, uri: StorageUri, store: ArtifactStore, tmp_path: Path
+) -> None:
+    import numpy as np
+
+    sample = tmp_path / "sample.npz"
+    rows = np.random.default_rng(0).random((200, 4), dtype=np.float32)
+    np.savez(sample, x=rows)
+    pushed = cli.invoke(main, ["push", str(saved_model), str(uri), "--baseline", str(sample)])
+    assert pushed.exit_code == 0, pushed.output
+    baseline = store.check_version(1).manifest.baseline  # type: ignore[union-attr]
+    assert baseline is not None and baseline.samples == 200
+    keys = [f.key for f in baseline.features]
+    assert keys == [f"input x[{i}]" for i in range(4)] + ["output y[0]"]
+
+    recorded = tmp_path / "baseline.json"
+    recorded.write_text(json.dumps(baseline.to_dict()))
+    again = cli.invoke(main, ["push", str(saved_model), str(uri), "--baseline", str(recorded)])
+    assert again.exit_code == 0, again.output
+    assert store.check_version(2).manifest.baseline == baseline  # type: ignore[union-attr]
+
+    wrong = tmp_path / "wrong.json"
+    wrong.write_text(json.dumps({"z": [[1.0, 2.0]]}))
+    refused = cli.invoke(main, ["push", str(saved_model), str(uri), "--baseline", str(wrong)])
+    assert refused.exit_code == 1
+    assert "InvalidBaseline" in refused.output and "serving signature" in refused.output
+
+
 def test_the_versions_table_is_for_people(
     cli: CliRunner, store: ArtifactStore, saved_model: Path, uri: StorageUri
 ) -> None:

@@ -356,6 +356,42 @@ def test_a_canary_never_ready_within_its_progress_deadline_is_rolled_back(
     assert (rejected["state"], rejected["reason"]) == ("Rejected", "ProgressDeadlineExceeded")
 
 
+def analysis(*metrics: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "strategy": "Canary",
+        "steps": [{"weight": 50, "pause": "1m"}],
+        "analysis": {"interval": "10s", "metrics": list(metrics)},
+    }
+
+
+def test_an_analysis_with_number_and_duration_limits_is_accepted(world: ModelWorld) -> None:
+    rollout = analysis(
+        {"name": "error-rate", "max": 0.01},
+        {"name": "latency-p99", "max": "250ms"},
+        {"name": "queue-latency", "max": "50ms"},
+        {
+            "name": "business-kpi",
+            "max": 2,
+            "prometheus": {"address": "http://prometheus.monitoring:9090", "query": "sum(up)"},
+        },
+    )
+    world.cluster.apply(
+        world.model_deployment().set("rollout", rollout).obj(), namespace=world.namespace
+    )
+
+    stored = world.md()["spec"]["rollout"]
+
+    metrics = stored["analysis"]["metrics"]
+    assert [m["max"] for m in metrics] == [0.01, "250ms", "50ms", 2]
+    assert stored["analysis"]["failureLimit"] == 2
+    explained = world.cluster.kubectl(
+        "explain", "modeldeployments.spec.rollout.analysis.metrics"
+    ).stdout
+    assert "error-rate (the share of requests answered with a server error)" in " ".join(
+        explained.split()
+    )
+
+
 @pytest.mark.parametrize(
     ("rollout", "named"),
     [
@@ -378,7 +414,25 @@ def test_a_canary_never_ready_within_its_progress_deadline_is_rolled_back(
             "spec.rollout.progressDeadline",
         ),
         ({"steps": [{"weight": 10}]}, "spec.rollout.steps is set but spec.rollout.strategy"),
-        ({"strategy": "BlueGreen"}, "spec.rollout.strategy"),
+        ({"strategy": "Recreate"}, "spec.rollout.strategy"),
+        (
+            {"strategy": "Canary", "steps": [{"weight": 10}], "scaleDownDelay": "1m"},
+            "spec.rollout.scaleDownDelay is set but spec.rollout.strategy is not BlueGreen",
+        ),
+        (analysis({"name": "error-rate", "max": 0}), "spec.rollout.analysis.metrics[0].max"),
+        (analysis({"name": "latency-p99", "max": "fast"}), "spec.rollout.analysis.metrics[0].max"),
+        (
+            analysis({"name": "business-kpi", "max": 1}),
+            "spec.rollout.analysis.metrics[*].name is not a built-in metric",
+        ),
+        (
+            analysis({"name": "error-rate", "max": 0.01}, {"name": "error-rate", "max": 0.02}),
+            "spec.rollout.analysis.metrics names a metric twice",
+        ),
+        (
+            {"analysis": {"metrics": [{"name": "error-rate", "max": 0.01}]}},
+            "spec.rollout.analysis is set but spec.rollout.strategy is neither Canary nor",
+        ),
     ],
 )
 def test_a_bad_rollout_is_refused_at_apply_with_the_field_named(
@@ -391,3 +445,76 @@ def test_a_bad_rollout_is_refused_at_apply_with_the_field_named(
     )
     assert result.returncode != 0
     assert named in result.stderr
+
+
+def test_an_unreadable_canary_is_inconclusive_holds_its_pause_and_watch_follows_it(
+    operating: ModelWorld,
+) -> None:
+    """kwok's pods answer no /metrics: each measurement is Inconclusive (never a failure, with
+    failureLimit 1), so the pause holds; `rollout status --watch` prints each change."""
+    world = operating
+    world.publish()
+    md = canary_md(world, [{"weight": 50, "pause": "2s"}])
+    md["spec"]["rollout"]["analysis"] = {
+        "interval": "5s",
+        "failureLimit": 1,
+        "metrics": [{"name": "error-rate", "max": 0.01}],
+    }
+    world.cluster.apply(md, namespace=world.namespace)
+    world.wait_status(is_ready_with(1), "Ready on version 1", timeout=90)
+    command = ["rollout", "status", "digits", "-n", world.namespace, "--watch"]
+    watch = subprocess.Popen(
+        [sys.executable, "-m", "modelship", *command],
+        env={**os.environ, "KUBECONFIG": str(world.cluster.kubeconfig)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    printed: list[str] = []
+    reader = threading.Thread(
+        target=lambda: printed.extend(iter(watch.stdout.readline, "")),  # type: ignore[union-attr]
+        daemon=True,
+    )
+    reader.start()
+    try:
+        world.publish()
+        status = world.wait_status(
+            lambda s: (
+                (s.get("rollout") or {}).get("reason") == "WaitingForAnalysis"
+                and ((s["rollout"].get("analysis") or {}).get("measurements") or 0) >= 2
+            ),
+            "the pause of version 2 held for a measurement that passes",
+            timeout=120,
+        )
+        rollout = status["rollout"]
+        assert (rollout["phase"], rollout["step"]) == ("Progressing", 1)
+        analysis = rollout["analysis"]
+        assert (analysis["verdict"], analysis["failures"]) == ("Inconclusive", 0)
+        [result] = analysis["results"]
+        assert "could be read" in result["message"], result
+        assert condition_of(status, "Ready")["status"] != "True"
+        wait_for(
+            lambda: (
+                any("WaitingForAnalysis" in line for line in printed)
+                and any(
+                    line.startswith("error-rate") and "Inconclusive" in line for line in printed
+                )
+            ),
+            timeout=30,
+            what="rollout status --watch to print the held pause and the inconclusive metric",
+        )
+
+        modelship(world, "rollout", "promote", "digits", "-n", world.namespace)
+        world.wait_status(
+            lambda s: is_ready_with(2)(s) and rollout_phase("Promoted")(s),
+            "version 2 promoted by a person",
+            timeout=180,
+        )
+        wait_for(
+            lambda: any("Promoted" in line for line in printed),
+            timeout=30,
+            what="rollout status --watch to print the promotion",
+        )
+    finally:
+        watch.terminate()
+        watch.wait(20)

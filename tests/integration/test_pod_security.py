@@ -11,6 +11,7 @@ import pytest
 
 from modelship.api import parse_spec
 from modelship.reconcile.deployment import serving_deployment
+from modelship.reconcile.optimization import optimization_job
 from modelship.reconcile.owner import Owner
 from modelship.reconcile.training import training_job
 from modelship.reconcile.versions import TargetVersion
@@ -102,3 +103,12 @@ def test_training_workers_are_admitted(cluster: KubeCluster, restricted: str) ->
     objects = training_job(OWNER, parse_spec(SPEC, name="digits"), 4)
     (job,) = [o for o in objects if o["kind"] == "Job"]
     admitted(cluster, restricted, pod_from(job["spec"]["template"], "training-worker"))
+
+
+def test_optimization_pods_are_admitted(cluster: KubeCluster, restricted: str) -> None:
+    spec = {
+        **SPEC,
+        "optimize": {"quantization": "Int8", "evaluationDataUri": "s3://models/eval.npz"},
+    }
+    job = optimization_job(OWNER, parse_spec(spec, name="digits"), 3, 4)
+    admitted(cluster, restricted, pod_from(job["spec"]["template"], "optimization"))

@@ -128,6 +128,18 @@ def test_train_publishes_the_version_with_its_metrics(
     assert f"version 3 ({info.digest})" in run.stdout
 
 
+def test_the_recorded_sample_becomes_the_versions_drift_baseline(
+    trained: tuple[Run, str, Path, VersionInfo],
+) -> None:
+    _, _, _, info = trained
+    assert info.manifest is not None and info.manifest.baseline is not None
+    baseline = info.manifest.baseline
+    assert baseline.samples == 64
+    keys = [f.key for f in baseline.features]
+    assert keys[:4] == [f"input x[{i}]" for i in range(4)]
+    assert len([k for k in keys if k.startswith("output ")]) == 3  # the class probabilities
+
+
 def test_a_retry_of_the_same_job_finds_its_version_published(
     trained: tuple[Run, str, Path, VersionInfo], s3_server: Any, repo_root: Path, tmp_path: Path
 ) -> None:
@@ -304,6 +316,8 @@ def test_the_digits_example_trains_and_publishes_itself(
     assert set(published.metrics) == {"accuracy", "loss"}
     assert published.manifest is not None
     assert "serving_default" in {signature.name for signature in published.manifest.signatures}
+    assert published.manifest.baseline is not None  # the drift baseline: training pixels
+    assert published.manifest.baseline.feature("input pixels[0]") is not None
 
 
 def test_a_training_run_reads_the_captured_requests_and_joins_labels(

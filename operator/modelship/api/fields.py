@@ -40,7 +40,8 @@ class Rule:
     """
 
     cel: str
-    """The CEL expression (`self` is the object) the API server evaluates."""
+    """The CEL expression (`self` is the object) the API server evaluates; empty for a check
+    CEL cannot make (a field without a type), which only `parse_spec` makes."""
     holds: Callable[[Any], bool]
     """The same check on the parsed dataclass."""
     field: str

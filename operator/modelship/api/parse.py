@@ -83,6 +83,8 @@ def _decode_field(hint: Any, doc: FieldDoc, raw: Any, path: str) -> Any:
         return _decode_duration(doc.duration_bounds, raw, path)
     if doc.schema is not None:
         _check_against_schema(raw, doc.schema, path)
+        if doc.check is not None and (problem := doc.check(raw)) is not None:
+            raise SpecError(path, INVALID_VALUE, f"{path} {problem}")
         return copy.deepcopy(_plain(raw))
     value = _decode_typed(_without_none(hint), raw, path)
     _check_constraints(doc, value, path)

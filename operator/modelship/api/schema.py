@@ -92,7 +92,9 @@ def object_schema(cls: type, path: str) -> dict[str, Any]:
     if required:
         schema["required"] = required
     rules = [
-        _cel_rule(rule.cel, rule.render(path), rule.field, rule.reason) for rule in rules_of(cls)
+        _cel_rule(rule.cel, rule.render(path), rule.field, rule.reason)
+        for rule in rules_of(cls)
+        if rule.cel  # empty: a check CEL cannot make, left to parse_spec
     ]
     if rules:
         schema["x-kubernetes-validations"] = rules

@@ -14,13 +14,19 @@ from __future__ import annotations
 
 import datetime
 from dataclasses import dataclass
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Final, Literal
 
 from cronsim import CronSim, CronSimError
 
+from modelship.api.duration import DURATION_PATTERN, parse_duration
 from modelship.api.fields import Rule, duration_prop, object_prop, prop
 from modelship.api.quantity import parse_bytes
-from modelship.api.reasons import CONFLICTING_FIELDS, INVALID_VALUE, MISSING_FIELD
+from modelship.api.reasons import (
+    CONFLICTING_FIELDS,
+    INVALID_VALUE,
+    MISSING_FIELD,
+    UNSUPPORTED_VALUE,
+)
 from modelship.api.trainer import RESERVED_ENV_NAMES, RESERVED_ENV_PREFIX
 
 # A path segment is neither empty, "." nor "..", and holds no backslash: RE2 (the API
@@ -530,6 +536,167 @@ class CanaryStep:
     )
 
 
+# The metrics the operator measures itself, on the serving pods' own /metrics.
+BUILTIN_METRICS: Final = ("error-rate", "latency-p99", "queue-latency")
+# Built-in metrics whose limit is a duration ("250ms"); the others' limits are plain numbers.
+LATENCY_METRICS: Final = ("latency-p99", "queue-latency")
+ANALYSIS_METRIC_NAME_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+
+
+def metric_limit(value: float | str) -> float:
+    """A metric's `max` as a number: a duration string in seconds, a number as it is."""
+    if isinstance(value, str):
+        return parse_duration(value)
+    return float(value)
+
+
+def _limit_problem(value: Any) -> str | None:
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        return 'must be a number such as 0.01, or a duration such as "250ms"'
+    try:
+        limit = metric_limit(value)
+    except ValueError as error:
+        return str(error)
+    return None if limit > 0 else "must be above 0: a limit of 0 fails every measurement"
+
+
+# A number (0.01) or a duration ("250ms"): no OpenAPI type holds both in a structural schema,
+# and CEL cannot read an untyped value, so the node is left untyped with the checks JSON Schema
+# applies by the value's own type: a number must be above 0, a string must be a duration.
+# parse_spec checks the rest (a zero duration, a latency given as a bare number).
+LIMIT_SCHEMA: dict[str, Any] = {
+    "x-kubernetes-preserve-unknown-fields": True,
+    "minimum": 0,
+    "exclusiveMinimum": True,
+    "pattern": DURATION_PATTERN,
+    "maxLength": 32,
+}
+
+
+@dataclass(frozen=True)
+class PrometheusQuery:
+    """A PromQL query the operator sends to a Prometheus at each measurement."""
+
+    address: str = prop(
+        "The Prometheus' base URL, e.g. http://prometheus.monitoring:9090.",
+        pattern=ENDPOINT_PATTERN,
+        pattern_hint="a URL such as http://prometheus.monitoring:9090",
+        max_length=512,
+    )
+    query: str = prop(
+        "An instant PromQL query whose first result is the metric's value, e.g. "
+        "sum(rate(errors[1m])) / sum(rate(requests[1m])). It may mention the version being "
+        "rolled out as {{canary}} and the stable one as {{stable}}.",
+        min_length=1,
+        max_length=4096,
+    )
+
+
+@dataclass(frozen=True)
+class AnalysisMetric:
+    """One measurement of the new version, judged against a limit."""
+
+    RULES: ClassVar[tuple[Rule, ...]] = (
+        Rule(
+            cel=f"has(self.prometheus) || self.name in {list(BUILTIN_METRICS)!r}",
+            holds=lambda metric: metric.prometheus is not None or metric.name in BUILTIN_METRICS,
+            field="name",
+            reason=UNSUPPORTED_VALUE,
+            message=(
+                "{path}.name is not a built-in metric (error-rate, latency-p99, queue-latency): "
+                "use one of them, or give {path}.prometheus with a query"
+            ),
+        ),
+        Rule(
+            cel="",  # CEL cannot read the untyped max (see LIMIT_SCHEMA)
+            holds=lambda metric: (
+                metric.prometheus is not None
+                or metric.name not in LATENCY_METRICS
+                or isinstance(metric.max, str)
+            ),
+            field="max",
+            reason=INVALID_VALUE,
+            message=(
+                '{path}.max of a latency must be a duration such as "250ms", so its unit is '
+                "never guessed"
+            ),
+        ),
+        Rule(
+            cel="",  # CEL cannot read the untyped max (see LIMIT_SCHEMA)
+            holds=lambda metric: (
+                metric.name != "error-rate"
+                or metric.prometheus is not None
+                or not isinstance(metric.max, str)
+            ),
+            field="max",
+            reason=INVALID_VALUE,
+            message="{path}.max of error-rate is a share of requests, e.g. 0.01 for 1%",
+        ),
+    )
+
+    name: str = prop(
+        "error-rate (the share of requests answered with a server error), latency-p99 (the "
+        "99th percentile of request time), queue-latency (the 99th percentile of the time a "
+        "request waits in the batching queue) — read from the serving pods' own /metrics — "
+        "or any name with prometheus set.",
+        pattern=ANALYSIS_METRIC_NAME_PATTERN,
+        pattern_hint='a lowercase name such as "error-rate"',
+        max_length=63,
+    )
+    max: float | str = prop(
+        "The most the new version may measure: a share for error-rate (0.01), a duration for "
+        'latencies ("250ms"), a number for a PromQL query. A measurement above it fails.',
+        schema=LIMIT_SCHEMA,
+        check=_limit_problem,
+    )
+    prometheus: PrometheusQuery | None = object_prop(
+        "Measure this metric with a PromQL query instead of the serving pods' /metrics.",
+        PrometheusQuery,
+        optional=True,
+    )
+
+    @property
+    def limit(self) -> float:
+        """`max` as a number (seconds for a duration)."""
+        return metric_limit(self.max)
+
+
+@dataclass(frozen=True)
+class AnalysisSpec:
+    """Automated analysis of a canary: measured at every interval while it serves traffic."""
+
+    RULES: ClassVar[tuple[Rule, ...]] = (
+        Rule(
+            cel="self.metrics.all(m, self.metrics.exists_one(o, o.name == m.name))",
+            holds=lambda analysis: len({m.name for m in analysis.metrics}) == len(analysis.metrics),
+            field="metrics",
+            reason=CONFLICTING_FIELDS,
+            message="{path}.metrics names a metric twice: give each metric one entry",
+        ),
+    )
+
+    metrics: list[AnalysisMetric] = prop(
+        "What to measure on the new version at each interval, each with its limit, e.g. "
+        '[{name: error-rate, max: 0.01}, {name: latency-p99, max: "250ms"}]. The stable '
+        "version's values are measured beside it and shown in status.rollout.analysis.",
+        extensions={"minItems": 1, "maxItems": 10, "x-kubernetes-list-type": "atomic"},
+    )
+    interval: float = duration_prop(
+        "How often to measure, e.g. 30s: each measurement covers the requests answered since "
+        "the previous one. Between 5s and 1h; default 30s.",
+        default="30s",
+        minimum="5s",
+        maximum="1h",
+    )
+    failure_limit: int = prop(
+        "Failed measurements that roll the canary back: at this many the new version is "
+        "rejected and every replica returns to the stable version. Default 2.",
+        default=2,
+        minimum=1,
+        maximum=100,
+    )
+
+
 @dataclass(frozen=True)
 class RolloutSpec:
     """How a new version replaces the serving one."""
@@ -580,16 +747,48 @@ class RolloutSpec:
                 "ignored: set {path}.strategy: Canary, or remove {path}.steps"
             ),
         ),
+        Rule(
+            cel=(
+                "!has(self.analysis) || "
+                "(has(self.strategy) && self.strategy in ['Canary', 'BlueGreen'])"
+            ),
+            holds=lambda rollout: (
+                rollout.analysis is None or rollout.strategy in ("Canary", "BlueGreen")
+            ),
+            field="analysis",
+            reason=CONFLICTING_FIELDS,
+            message=(
+                "{path}.analysis is set but {path}.strategy is neither Canary nor BlueGreen, so "
+                "nothing would be measured: set {path}.strategy, or remove {path}.analysis"
+            ),
+        ),
+        Rule(
+            cel=(
+                "!has(self.scaleDownDelay) || (has(self.strategy) && self.strategy == 'BlueGreen')"
+            ),
+            holds=lambda rollout: (
+                rollout.scale_down_delay is None or rollout.strategy == "BlueGreen"
+            ),
+            field="scaleDownDelay",
+            reason=CONFLICTING_FIELDS,
+            message=(
+                "{path}.scaleDownDelay is set but {path}.strategy is not BlueGreen, so it would "
+                "be ignored: set {path}.strategy: BlueGreen, or remove {path}.scaleDownDelay"
+            ),
+        ),
     )
 
-    strategy: Literal["RollingUpdate", "Canary"] = prop(
+    strategy: Literal["RollingUpdate", "Canary", "BlueGreen"] = prop(
         "How a new version replaces the serving one: RollingUpdate (Kubernetes' own, one "
-        "Deployment) or Canary (the new version runs as its own Deployment <name>-canary beside "
+        "Deployment); Canary (the new version runs as its own Deployment <name>-canary beside "
         "the stable one, behind the same Service, and takes a growing share of the replicas "
-        "step by step; a crash-looping, never-Ready or aborted canary is rolled back). Default "
-        "RollingUpdate.",
+        "step by step; a crash-looping, never-Ready, aborted or failing canary is rolled "
+        "back); or BlueGreen (the new version runs at full size in <name>-canary behind the "
+        "preview Service <name>-preview, with no traffic from <name>, until it is promoted: "
+        "then the Service <name> switches to it in one write, and the old version goes after "
+        "scaleDownDelay; it needs room for both). Default RollingUpdate.",
         default="RollingUpdate",
-        enum=("RollingUpdate", "Canary"),
+        enum=("RollingUpdate", "Canary", "BlueGreen"),
     )
     max_surge: int | str = prop(
         'Pods above replicas allowed during a rollout: a number or a percentage ("25%"). '
@@ -631,6 +830,23 @@ class RolloutSpec:
         default=None,
         minimum="30s",
         maximum="24h",
+    )
+    scale_down_delay: float | None = duration_prop(
+        "BlueGreen only: how long the old version keeps running after the Service switched "
+        "to the new one (a quick way back while clients move), e.g. 30s. Between 0s and 24h; "
+        "default 30s.",
+        default=None,
+        minimum="0s",
+        maximum="24h",
+    )
+    analysis: AnalysisSpec | None = object_prop(
+        "Canary and BlueGreen: measure the new version at every interval while it serves (error "
+        "rate, latency, queue latency from the serving pods' own /metrics, or PromQL), with "
+        "the stable version beside it. At failureLimit failed measurements the canary is "
+        "rolled back by itself; a canary step with a pause moves on, and a blue-green preview "
+        "is promoted, only after a measurement taken since its pods were Ready passed.",
+        AnalysisSpec,
+        optional=True,
     )
 
 
@@ -915,10 +1131,65 @@ def capture_bytes_per_hour(capture: CaptureSpec) -> int | None:
     return None if value is None else parse_bytes(value)
 
 
+# --- spec.monitoring: drift monitoring (docs/monitoring.md) ---------------------------------
+
+
+@dataclass(frozen=True)
+class DriftSpec:
+    """Compare live traffic with the version's baseline (the training inputs' distribution,
+    recorded in its manifest) and act when they part."""
+
+    method: Literal["PSI"] = prop(
+        "How a feature's live distribution is compared with its baseline: PSI (the "
+        "population stability index over the baseline's quantile bins). Default PSI.",
+        default="PSI",
+        enum=("PSI",),
+    )
+    max: float = prop(
+        "The highest score (of the worst feature) that is not drift. PSI reads: below 0.1 "
+        "stable, 0.1 to 0.25 a shift worth a look, above 0.25 a major shift. Default 0.2.",
+        default=0.2,
+        minimum=0,
+        maximum=10,
+    )
+    window: float = duration_prop(
+        "How much recent traffic is compared, e.g. 1h. Between 5m and 24h; default 1h.",
+        default="1h",
+        minimum="5m",
+        maximum="24h",
+    )
+    min_samples: int = prop(
+        "The fewest predictions in the window for a verdict; fewer gives "
+        "InsufficientSamples. Default 1000.",
+        default=1000,
+        minimum=1,
+        maximum=1_000_000_000,
+    )
+    action: Literal["Alert", "Retrain"] = prop(
+        "What drift does: Alert (the DataDrift condition and a Warning Event) or Retrain "
+        "(that, and a training run as the modelship.io/retrain annotation starts one; needs "
+        "spec.training). Default Alert.",
+        default="Alert",
+        enum=("Alert", "Retrain"),
+    )
+    cooldown: float = duration_prop(
+        "The least time between two training runs started by drift, e.g. 24h. Between 1m "
+        "and 720h; default 24h.",
+        default="24h",
+        minimum="1m",
+        maximum="720h",
+    )
+
+
 @dataclass(frozen=True)
 class MonitoringSpec:
-    """Watching the served model."""
+    """What the operator watches in the served model's traffic, and what it keeps of it."""
 
+    drift: DriftSpec | None = object_prop(
+        "Data and prediction drift against the version's baseline. Omit to not score drift.",
+        DriftSpec,
+        optional=True,
+    )
     capture: CaptureSpec | None = object_prop(
         "Capture a sample of requests to S3 for the next training run. Omit to capture none.",
         CaptureSpec,
@@ -926,9 +1197,101 @@ class MonitoringSpec:
     )
 
 
+def _retrain_needs_training() -> Rule:
+    return Rule(
+        cel=(
+            "!has(self.monitoring) || !has(self.monitoring.drift) || "
+            "!has(self.monitoring.drift.action) || "
+            "self.monitoring.drift.action != 'Retrain' || has(self.training)"
+        ),
+        holds=lambda spec: (
+            spec.monitoring is None
+            or spec.monitoring.drift is None
+            or spec.monitoring.drift.action != "Retrain"
+            or spec.training is not None
+        ),
+        field="monitoring",
+        reason=MISSING_FIELD,
+        message=(
+            "{path}.monitoring.drift.action Retrain needs {path}.training to train with: "
+            "add spec.training or use action Alert"
+        ),
+    )
+
+
+# --- end of spec.monitoring -------------------------------------------------------------------
+# -- spec.optimize: post-training quantization as a lifecycle step (docs/optimize.md) --------
+
+EVALUATION_DATA_PATTERN = r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/\S+$"
+
+
+@dataclass(frozen=True)
+class OptimizeSpec:
+    """Quantize each new version to TensorFlow Lite and serve the result only if its metric
+    stays within maxMetricDrop of its source's."""
+
+    quantization: Literal["Float16", "DynamicRange", "Int8"] = prop(
+        "How to quantize: Float16 (weights in float16), DynamicRange (weights in int8) or "
+        "Int8 (weights and activations in int8, calibrated on the evaluation data).",
+        enum=("Float16", "DynamicRange", "Int8"),
+    )
+    evaluation_data_uri: str = prop(
+        "A NumPy .npz file in the model's store (s3://bucket/key): one array per model input, "
+        "by name, and 'labels'. The source and the optimized version are both evaluated on "
+        "it; Int8 calibrates on its first rows.",
+        pattern=EVALUATION_DATA_PATTERN,
+        pattern_hint='an object URI such as "s3://bucket/eval/digits.npz"',
+        max_length=2048,
+    )
+    max_metric_drop: float = prop(
+        "How much worse than its source the optimized version's metric may be (absolute, "
+        "in the direction of goal) and still be served, e.g. 0.01. Default 0.01.",
+        default=0.01,
+        minimum=0,
+        maximum=1000000,
+    )
+    metric: str = prop(
+        "The metric to compare, as the optimization measures it: accuracy (integer labels) "
+        "or mse (float labels). Default accuracy.",
+        default="accuracy",
+        pattern=METRIC_NAME_PATTERN,
+        pattern_hint='a metric name such as "accuracy"',
+        max_length=128,
+    )
+    goal: Literal["Maximize", "Minimize"] = prop(
+        "Which way the metric gets better: Maximize (accuracy) or Minimize (mse). "
+        "Default Maximize.",
+        default="Maximize",
+        enum=("Maximize", "Minimize"),
+    )
+    image: str | None = prop(
+        "The image the optimization Job runs (it needs TensorFlow). Defaults to the "
+        "operator's configured trainer image.",
+        default=None,
+        pattern=IMAGE_PATTERN,
+        pattern_hint="a container image reference",
+        min_length=1,
+        max_length=512,
+    )
+    resources: dict[str, Any] = prop(
+        "CPU and memory for the optimization container (requests and limits).",
+        default_factory=dict,
+        schema=RESOURCES_SCHEMA,
+    )
+    active_deadline: float | None = duration_prop(
+        "The longest an optimization run may take, e.g. 30m. Between 1m and 24h; no limit "
+        "when omitted.",
+        default=None,
+        minimum="1m",
+        maximum="24h",
+    )
+
+
 @dataclass(frozen=True)
 class ModelDeploymentSpec:
     """What the user asks for: one model, served (and optionally trained) on Kubernetes."""
+
+    RULES: ClassVar[tuple[Rule, ...]] = (_retrain_needs_training(),)
 
     model: ModelSpec = prop("Which model to serve and where its versions are.")
     storage: StorageSpec = object_prop(
@@ -942,7 +1305,15 @@ class ModelDeploymentSpec:
         optional=True,
     )
     monitoring: MonitoringSpec | None = object_prop(
-        "Watching the served model: request capture. Omit for none.",
+        "Watch the served model's traffic for drift, and capture a sample of it "
+        "(docs/monitoring.md, docs/capture.md).",
         MonitoringSpec,
+        optional=True,
+    )
+    optimize: OptimizeSpec | None = object_prop(
+        "Post-training quantization: each new version is converted to TensorFlow Lite and "
+        "published as the next version, served only if its metric stays within "
+        "maxMetricDrop of its source's. Omit to serve versions as they are published.",
+        OptimizeSpec,
         optional=True,
     )

@@ -25,6 +25,8 @@ READY: Final = "Ready"
 RECONCILING: Final = "Reconciling"
 STALLED: Final = "Stalled"
 ARTIFACT_READY: Final = "ArtifactReady"
+DATA_DRIFT: Final = "DataDrift"
+"""With spec.monitoring.drift: whether live traffic drifted from the training baseline."""
 
 TRUE: Final = "True"
 FALSE: Final = "False"
@@ -54,7 +56,7 @@ class Condition:
     """One observation about the ModelDeployment, in the metav1.Condition shape."""
 
     type: str = prop(
-        "The condition's type: Ready, Reconciling, Stalled or ArtifactReady.",
+        "The condition's type: Ready, Reconciling, Stalled, ArtifactReady or DataDrift.",
         pattern=CONDITION_TYPE_PATTERN,
         max_length=316,
     )
@@ -201,6 +203,38 @@ class TrainingStatus:
         return to_resource_dict(self)
 
 
+# -- status.optimize: the last optimization run (spec.optimize, docs/optimize.md) ------------
+
+
+@dataclass(frozen=True)
+class OptimizationStatus:
+    """The last optimization run: which version it quantized, how, and what came of it."""
+
+    job_name: str | None = prop("The optimization Job's name.", default=None)
+    source_version: int | None = prop("The version it quantizes.", default=None, minimum=0)
+    version: int | None = prop("The version number it publishes.", default=None, minimum=1)
+    method: str | None = prop("Float16, DynamicRange or Int8.", default=None)
+    state: str | None = prop(
+        "Pending, Running, Succeeded (published and within maxMetricDrop), Failed, or "
+        "Rejected (published but its metric dropped too much: never served).",
+        default=None,
+    )
+    start_time: str | None = prop("When the run started (RFC 3339).", default=None)
+    completion_time: str | None = prop("When the run finished (RFC 3339).", default=None)
+    metrics: dict[str, float] = prop(
+        "The optimized version's metrics on the evaluation data.", default_factory=dict
+    )
+    source_metrics: dict[str, float] = prop(
+        "The source version's metrics on the same data, measured in the same run.",
+        default_factory=dict,
+    )
+    reason: str | None = prop("A CamelCase word saying why the run stands so.", default=None)
+    message: str | None = prop("What happened, in a sentence.", default=None)
+
+    def to_dict(self) -> dict[str, Any]:
+        return to_resource_dict(self)
+
+
 class RolloutPhase(enum.StrEnum):
     """Where a canary rollout stands (`status.rollout.phase`)."""
 
@@ -210,6 +244,68 @@ class RolloutPhase(enum.StrEnum):
     PROMOTED = "Promoted"
     ABORTED = "Aborted"
     ROLLED_BACK = "RolledBack"
+
+
+class AnalysisVerdict(enum.StrEnum):
+    """The judgement of one measurement, or of one metric in it."""
+
+    PASSED = "Passed"
+    FAILED = "Failed"
+    INCONCLUSIVE = "Inconclusive"
+
+
+@dataclass(frozen=True)
+class MetricResult:
+    """One metric of the last measurement: the canary's value, the stable version's beside
+    it, the limit and the verdict."""
+
+    metric: str = prop("The metric's name (spec.rollout.analysis.metrics[].name).")
+    verdict: AnalysisVerdict = prop(
+        "Passed (at most max), Failed (above max) or Inconclusive (nothing to measure: no "
+        "requests in the interval, pods that could not be scraped, a query without a result).",
+        enum=tuple(verdict.value for verdict in AnalysisVerdict),
+    )
+    max: float = prop("The limit, as a number (seconds for a latency).")
+    value: float | None = prop(
+        "The new version's value over the interval (seconds for a latency).", default=None
+    )
+    stable_value: float | None = prop(
+        "The stable version's value over the same interval, for comparison.", default=None
+    )
+    requests: int | None = prop(
+        "Requests the new version answered in the interval (built-in metrics).",
+        default=None,
+        minimum=0,
+    )
+    message: str | None = prop("Why the verdict is Inconclusive, in a sentence.", default=None)
+
+
+@dataclass(frozen=True)
+class AnalysisStatus:
+    """The automated analysis of the canary in flight (or of the last one)."""
+
+    version: int | None = prop("The version measured.", default=None, minimum=0)
+    measurements: int = prop("Measurements taken so far in this rollout.", default=0, minimum=0)
+    failures: int = prop("Failed measurements so far in this rollout.", default=0, minimum=0)
+    failure_limit: int | None = prop(
+        "Failed measurements that roll the canary back (spec.rollout.analysis.failureLimit).",
+        default=None,
+        minimum=1,
+    )
+    verdict: AnalysisVerdict | None = prop(
+        "The last measurement's verdict: Failed when a metric failed, Passed when every "
+        "metric passed, Inconclusive otherwise.",
+        default=None,
+        enum=tuple(verdict.value for verdict in AnalysisVerdict),
+    )
+    time: str | None = prop("When the last measurement was taken (RFC 3339).", default=None)
+    passed_at: str | None = prop(
+        "When a measurement last passed (RFC 3339); a step's pause ends only after one.",
+        default=None,
+    )
+    results: list[MetricResult] = prop(
+        "The last measurement, metric by metric.", default_factory=list
+    )
 
 
 @dataclass(frozen=True)
@@ -231,9 +327,9 @@ class RejectedVersion:
 
 @dataclass(frozen=True)
 class RolloutStatus:
-    """The canary rollout: the current one, or the last one."""
+    """The canary or blue-green rollout: the current one, or the last one."""
 
-    strategy: str | None = prop("The strategy of the rollout (Canary).", default=None)
+    strategy: str | None = prop("The strategy of the rollout (Canary, BlueGreen).", default=None)
     phase: RolloutPhase | None = prop(
         "Progressing, Paused, Promoting, Promoted, Aborted or RolledBack.",
         default=None,
@@ -260,6 +356,17 @@ class RolloutStatus:
     canary_replicas: int | None = prop(
         "Serving pods the canary Deployment is asked for now.", default=None, minimum=0
     )
+    active_version: int | None = prop(
+        "BlueGreen: the version the Service <name> sends every request to (the new version "
+        "only once promoted; <name>-preview always selects the new one).",
+        default=None,
+        minimum=0,
+    )
+    switched_at: str | None = prop(
+        "BlueGreen: when the Service <name> switched to the new version (RFC 3339); the old "
+        "version goes scaleDownDelay later.",
+        default=None,
+    )
     started_at: str | None = prop("When the rollout started (RFC 3339).", default=None)
     step_started_at: str | None = prop("When the current step started (RFC 3339).", default=None)
     step_reached_at: str | None = prop(
@@ -283,10 +390,47 @@ class RolloutStatus:
         "The modelship.io/abort annotation value last acted on; a new value aborts.",
         default=None,
     )
+    analysis: AnalysisStatus | None = prop(
+        "The automated analysis (spec.rollout.analysis): the last measurement, metric by "
+        "metric, and the failures counted.",
+        default=None,
+    )
     rejected: list[RejectedVersion] = prop(
         "Versions whose canary was rolled back, newest last.",
         default_factory=list,
     )
+
+
+@dataclass(frozen=True)
+class MonitoringStatus:
+    """The last drift check of the serving version (spec.monitoring.drift)."""
+
+    version: int | None = prop("The version whose traffic was scored.", default=None, minimum=0)
+    verdict: str | None = prop(
+        "DriftDetected, NoDrift, InsufficientSamples or BaselineMissing (the DataDrift "
+        "condition's reason).",
+        default=None,
+    )
+    score: float | None = prop(
+        "The drift score of the worst feature (PSI), inputs and outputs together.", default=None
+    )
+    worst_feature: str | None = prop(
+        'The feature with that score, e.g. "input pixels[12]" or "output probabilities[3]".',
+        default=None,
+    )
+    samples: int | None = prop(
+        "Predictions in the window, over every serving pod that answered.", default=None
+    )
+    window: str | None = prop(
+        "The window scored, e.g. 1h (spec.monitoring.drift.window).", default=None
+    )
+    pods: int | None = prop("Serving pods whose counts were gathered.", default=None, minimum=0)
+    checked_at: str | None = prop("When the counts were gathered (RFC 3339).", default=None)
+    last_retrain_time: str | None = prop(
+        "When drift last started a training run (RFC 3339); the cooldown counts from then.",
+        default=None,
+    )
+    message: str | None = prop("The verdict in a sentence.", default=None)
 
 
 @dataclass(frozen=True)
@@ -334,7 +478,8 @@ class ModelDeploymentStatus:
         default=None,
     )
     conditions: list[Condition] = prop(
-        "Ready, Reconciling, Stalled and ArtifactReady, as in Kubernetes API conventions.",
+        "Ready, Reconciling, Stalled, ArtifactReady and DataDrift, as in Kubernetes API "
+        "conventions.",
         default_factory=list,
         extensions={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]},
     )
@@ -346,6 +491,12 @@ class ModelDeploymentStatus:
     rollout: RolloutStatus | None = prop(
         "The canary rollout in progress, or the last one (spec.rollout.strategy Canary).",
         default=None,
+    )
+    monitoring: MonitoringStatus | None = prop(
+        "The last drift check (spec.monitoring.drift).", default=None
+    )
+    optimize: OptimizationStatus | None = prop(
+        "The last optimization run (spec.optimize), if any.", default=None
     )
 
     def to_dict(self) -> dict[str, Any]:

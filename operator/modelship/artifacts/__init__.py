@@ -15,6 +15,7 @@ from modelship.artifacts.errors import ArtifactError
 from modelship.artifacts.layout import next_version, safe_relative_path, split_version_key
 from modelship.artifacts.manifest import (
     MANIFEST_NAME,
+    DerivedFrom,
     Manifest,
     ManifestFile,
     Signature,
@@ -54,6 +55,7 @@ __all__ = [
     "MANIFEST_NAME",
     "ArtifactError",
     "ArtifactStore",
+    "DerivedFrom",
     "Manifest",
     "ManifestFile",
     "ModelInfo",

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TypeGuard
 
+from modelship.artifacts.baseline import Baseline, BaselineError, parse_baseline
 from modelship.artifacts.errors import MANIFEST_INVALID, ArtifactError
 from modelship.artifacts.layout import safe_relative_path
 
@@ -52,6 +53,18 @@ class Signature:
 
 
 @dataclass(frozen=True)
+class DerivedFrom:
+    """Where an optimized version came from: the version it was converted from, how, and
+    that version's metrics measured in the same run on the same data (the fair baseline for
+    judging what the conversion cost)."""
+
+    version: int
+    method: str  # e.g. "Int8", "Float16", "DynamicRange"
+    digest: str | None = None  # the source's manifest digest, sha256:<hex>
+    source_metrics: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class Manifest:
     """Everything `modelship.json` records about one version."""
 
@@ -63,6 +76,8 @@ class Manifest:
     created: str  # RFC 3339, UTC, e.g. "2025-05-01T12:00:00Z"
     created_by: dict[str, str] = field(default_factory=dict)  # tool, training job, git commit
     metrics: dict[str, float] = field(default_factory=dict)
+    baseline: Baseline | None = None  # the training inputs' distribution, for drift
+    derived_from: DerivedFrom | None = None  # set on versions made by `modelship optimize`
 
     @property
     def size(self) -> int:
@@ -85,6 +100,17 @@ class Manifest:
                 for f in self.files
             ],
         }
+        if self.baseline is not None:
+            # Only when there is one: a manifest without it keeps its bytes (and digest).
+            document["baseline"] = self.baseline.to_dict()
+        if self.derived_from is not None:
+            origin = self.derived_from
+            document["derived_from"] = {
+                "version": origin.version,
+                "method": origin.method,
+                "digest": origin.digest,
+                "source_metrics": dict(origin.source_metrics),
+            }
         return (json.dumps(document, indent=2, allow_nan=False) + "\n").encode()
 
     @classmethod
@@ -153,7 +179,18 @@ def _parse_manifest(document: Any) -> Manifest:
         created=_parse_created(document.get("created")),
         created_by=_parse_created_by(document.get("created_by", {})),
         metrics=_parse_metrics(document.get("metrics", {})),
+        baseline=_parse_baseline(document.get("baseline")),
+        derived_from=_parse_derived_from(document.get("derived_from")),
     )
+
+
+def _parse_baseline(value: Any) -> Baseline | None:
+    if value is None:
+        return None
+    try:
+        return parse_baseline(value)
+    except BaselineError as err:
+        raise _invalid(str(err)) from None
 
 
 def _is_int(value: Any) -> TypeGuard[int]:
@@ -249,3 +286,25 @@ def _parse_metrics(value: Any) -> dict[str, float]:
             raise _invalid(f"metric {name!r} must be finite")
         metrics[name] = float(number)
     return metrics
+
+
+def _parse_derived_from(value: Any) -> DerivedFrom | None:
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise _invalid("'derived_from' must be an object with version and method")
+    version = value.get("version")
+    if not _is_int(version) or version < 0:
+        raise _invalid("'derived_from.version' must be a non-negative integer")
+    method = value.get("method")
+    if not isinstance(method, str) or not method:
+        raise _invalid("'derived_from.method' must be a non-empty string")
+    digest = value.get("digest")
+    if digest is not None and not (isinstance(digest, str) and digest.startswith("sha256:")):
+        raise _invalid("'derived_from.digest' must be a sha256:<hex> digest or null")
+    return DerivedFrom(
+        version=version,
+        method=method,
+        digest=digest,
+        source_metrics=_parse_metrics(value.get("source_metrics", {})),
+    )

@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
+from modelship.artifacts.baseline import Baseline
 from modelship.artifacts.errors import (
     CHECKSUM_MISMATCH,
     INVALID_MODEL,
@@ -25,6 +26,7 @@ from modelship.artifacts.errors import (
 from modelship.artifacts.layout import next_version, safe_relative_path, split_version_key
 from modelship.artifacts.manifest import (
     MANIFEST_NAME,
+    DerivedFrom,
     Manifest,
     ManifestFile,
     rfc3339,
@@ -188,12 +190,16 @@ class ArtifactStore:
         created_by: Mapping[str, str] | None = None,
         progress: TransferProgress | None = None,
         model: ModelInfo | None = None,
+        baseline: Baseline | None = None,
+        derived_from: DerivedFrom | None = None,
     ) -> VersionInfo:
         """Publish `model_dir` as `version` (default: highest existing + 1). The SavedModel
         is loaded and checked first unless the caller passes what it knows (`model`).
+        `baseline`, the training inputs' distribution, goes into the manifest for drift.
         Files go up in parallel and the manifest last, conditionally, so an existing
         version is never overwritten (VersionExists). A folder left without a manifest by
-        a failed upload may be published again under its number."""
+        a failed upload may be published again under its number. `derived_from` marks a
+        version converted from another (`modelship optimize`)."""
         model_dir = Path(model_dir)
         files = _model_files(model_dir)
         model = model or inspect_saved_model(model_dir)
@@ -225,6 +231,8 @@ class ArtifactStore:
             created=rfc3339(self.clock()),
             created_by={"tool": _TOOL, **(created_by or {})},
             metrics={name: float(value) for name, value in (metrics or {}).items()},
+            baseline=baseline,
+            derived_from=derived_from,
         )
         data = manifest.to_json()
         self._put_manifest(number, data)

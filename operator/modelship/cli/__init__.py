@@ -1,4 +1,5 @@
-"""The `modelship` entry point: run | serve | pull | push | versions | train | dev | rollout.
+"""The `modelship` entry point: run | serve | pull | push | versions | train | optimize | dev
+| rollout.
 
 Each subcommand lives in its own module and is imported only when it is invoked, so
 `modelship pull` in an init container never pays for importing kopf or TensorFlow.
@@ -14,11 +15,16 @@ import click
 # command name -> (module, attribute, one-line help shown by `modelship --help`)
 COMMANDS: dict[str, tuple[str, str, str]] = {
     "run": ("modelship.cli.run", "run", "Run the operator."),
-    "serve": ("modelship.cli.serve", "serve", "Serve a TensorFlow SavedModel over HTTP."),
+    "serve": ("modelship.cli.serve", "serve", "Serve a SavedModel or TFLite model over HTTP."),
     "pull": ("modelship.cli.artifacts", "pull", "Download and verify one model version."),
     "push": ("modelship.cli.artifacts", "push", "Publish a SavedModel as a new version."),
     "versions": ("modelship.cli.artifacts", "versions", "List a model's versions."),
     "train": ("modelship.cli.train", "train", "Run a training entrypoint and publish."),
+    "optimize": (
+        "modelship.cli.optimize",
+        "optimize",
+        "Quantize a version to TensorFlow Lite and publish it.",
+    ),
     "dev": ("modelship.cli.dev", "dev", "The local sandbox: a simulated GPU cluster + S3."),
     "rollout": ("modelship.cli.rollout", "rollout", "A canary rollout: status, promote, abort."),
 }

@@ -18,10 +18,11 @@ from typing import Any, Literal, TypeVar
 
 import click
 
-from modelship.api.reasons import INVALID_METRICS, LOCAL_FILE_ERROR
+from modelship.api.reasons import INVALID_BASELINE, INVALID_METRICS, LOCAL_FILE_ERROR
 from modelship.artifacts import (
     ArtifactError,
     ArtifactStore,
+    DerivedFrom,
     S3Settings,
     TransferProgress,
     TransferTuning,
@@ -29,6 +30,12 @@ from modelship.artifacts import (
     make_s3_client,
     parse_storage_uri,
 )
+from modelship.artifacts.baseline import (
+    Baseline,
+    BaselineError,
+    parse_baseline,
+)
+from modelship.artifacts.savedmodel import sample_baseline
 from modelship.cli.termination import fail
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -144,6 +151,36 @@ def _metrics_file(path: Path | None) -> dict[str, float]:
     return {str(k): float(v) for k, v in document.items()}
 
 
+def _baseline_file(path: Path | None, model_dir: Path) -> Baseline | None:
+    """The baseline `push --baseline` records: read as is from a baseline JSON, else made by
+    running the model on the sample the file holds."""
+    if path is None:
+        return None
+    if path.suffix == ".npz":
+        import numpy as np
+
+        with np.load(path, allow_pickle=False) as arrays:
+            sample: Any = {name: arrays[name] for name in arrays.files}
+        if list(sample) == ["arr_0"]:  # np.savez(path, array): one unnamed input
+            sample = sample["arr_0"]
+        return sample_baseline(model_dir, sample)
+    try:
+        document = json.loads(path.read_text())
+    except ValueError as err:
+        raise ArtifactError(INVALID_BASELINE, f"{path} is not valid JSON ({err}).") from None
+    if isinstance(document, dict) and "features" in document:
+        try:
+            return parse_baseline(document)
+        except BaselineError as err:
+            raise ArtifactError(INVALID_BASELINE, f"{path}: {err}.") from None
+    if not isinstance(document, list | dict):
+        raise ArtifactError(
+            INVALID_BASELINE,
+            f"{path} must hold a list of rows, an object of input name -> rows, or a baseline.",
+        )
+    return sample_baseline(model_dir, document)
+
+
 def _version_choice(
     ctx: click.Context, param: click.Parameter, value: str
 ) -> int | Literal["latest"]:
@@ -167,8 +204,21 @@ def version_record(info: VersionInfo) -> dict[str, Any]:
         "framework": manifest.framework if manifest else None,
         "framework_version": manifest.framework_version if manifest else None,
         "files": len(manifest.files) if manifest else None,
+        "derived_from": _derived_from(manifest.derived_from) if manifest else None,
         "reason": info.reason,
         "message": info.message,
+    }
+
+
+def _derived_from(origin: DerivedFrom | None) -> dict[str, Any] | None:
+    """An optimized version's source and method (`modelship optimize`), as in the manifest."""
+    if origin is None:
+        return None
+    return {
+        "version": origin.version,
+        "method": origin.method,
+        "digest": origin.digest,
+        "source_metrics": dict(origin.source_metrics),
     }
 
 
@@ -230,6 +280,15 @@ def versions_table(versions: list[VersionInfo]) -> str:
     default=None,
     help='JSON file of evaluation metrics, e.g. {"accuracy": 0.97}.',
 )
+@click.option(
+    "--baseline",
+    "baseline_file",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Sample of the training inputs for drift monitoring: an .npz of input name -> array "
+    "(or one array), a JSON list of rows or object of input name -> rows, or a baseline "
+    "JSON as modelship.json records it (an object with samples and features).",
+)
 @click.option("--output", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @_s3_options
 @_reports_errors
@@ -238,6 +297,7 @@ def push(
     uri: str,
     version: int | None,
     metrics_file: Path | None,
+    baseline_file: Path | None,
     output: str,
     endpoint: str | None,
     region: str | None,
@@ -249,8 +309,15 @@ def push(
     modelship.json written last. An existing version is never overwritten.
     """
     metrics = _metrics_file(metrics_file)
+    baseline = _baseline_file(baseline_file, model_dir)
     store = _store(uri, endpoint, region, concurrency)
-    info = store.push(model_dir, version=version, metrics=metrics, progress=_progress("push"))
+    info = store.push(
+        model_dir,
+        version=version,
+        metrics=metrics,
+        progress=_progress("push"),
+        baseline=baseline,
+    )
     if output == "json":
         click.echo(json.dumps(version_record(info), indent=2))
     else:

@@ -1,9 +1,12 @@
-"""`modelship rollout status | promote | abort NAME`: a canary rollout from the command line.
+"""`modelship rollout status | promote | abort NAME`: a canary or blue-green rollout from the
+command line.
 
-`status` prints the steps with their weights and where the rollout stands (`--output json`
-for scripts, `--watch` to follow it). `promote` and `abort` set the annotations the operator
-acts on (modelship.io/promote, modelship.io/abort) to a new value, as `kubectl annotate
---overwrite` would; the operator does the rest.
+`status` prints the steps with their weights (a blue-green rollout: its preview and the version
+the Service sends traffic to), where the rollout stands and the analysis' last measurement, the
+new version beside the stable one (`--output json` for scripts, `--watch` to follow it).
+`promote` and `abort` set the annotations the operator acts on (modelship.io/promote,
+modelship.io/abort) to a new value, as `kubectl annotate --overwrite` would; the operator does
+the rest.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import click
 
 from modelship.api import GROUP, VERSION, RolloutPhase
 from modelship.controller.kube import Kube
+from modelship.reconcile.analysis import format_value
 from modelship.reconcile.rollout import ABORT_ANNOTATION, PROMOTE_ANNOTATION, canary_replicas
 
 API_VERSION = f"{GROUP}/{VERSION}"
@@ -39,6 +43,22 @@ def rollout_table(body: Mapping[str, Any]) -> str:
         f"Phase:     {status.get('phase', '')} ({status.get('reason', '')})",
         f"Stable:    version {status.get('stableVersion', '-')}, "
         f"{status.get('stableReplicas', '-')} replicas",
+    ]
+    if status.get("strategy") == "BlueGreen":
+        name = meta.get("name", "")
+        lines += [
+            f"Preview:   version {status.get('canaryVersion', '-')}, "
+            f"{status.get('canaryReplicas', '-')} replicas, Service {name}-preview",
+            f"Active:    version {status.get('activeVersion', '-')} takes the traffic of "
+            f"Service {name}"
+            + (f" (since {status['switchedAt']})" if status.get("switchedAt") else ""),
+            f"Message:   {status.get('message', '')}",
+        ]
+        lines += analysis_lines(status.get("analysis"))
+        for rejected in status.get("rejected") or []:
+            lines.append(f"Rejected:  version {rejected.get('number')}: {rejected.get('reason')}")
+        return "\n".join(lines) + "\n"
+    lines += [
         f"Canary:    version {status.get('canaryVersion', '-')}, "
         f"{status.get('canaryReplicas', '-')} replicas",
         f"Weight:    {status.get('weight', 0)}% of the ready pods",
@@ -60,9 +80,41 @@ def rollout_table(body: Mapping[str, Any]) -> str:
         pods = canary_replicas(replicas, int(step.get("weight", 0)))
         pause = step.get("pause") or "promote"
         lines.append(f"{index:<6}{str(step.get('weight')) + '%':<8}{pods:<7}{pause:<10}{state}")
+    lines += analysis_lines(status.get("analysis"))
     for rejected in status.get("rejected") or []:
         lines.append(f"Rejected:  version {rejected.get('number')}: {rejected.get('reason')}")
     return "\n".join(lines) + "\n"
+
+
+def analysis_lines(analysis: Mapping[str, Any] | None) -> list[str]:
+    """status.rollout.analysis as a table: the canary beside the stable version, per metric."""
+    if not analysis:
+        return []
+    limit = analysis.get("failureLimit", "-")
+    lines = [
+        "",
+        f"Analysis:  version {analysis.get('version', '-')}, "
+        f"{analysis.get('measurements', 0)} measurements, {analysis.get('failures', 0)} failed "
+        f"(rollback at {limit}), last {analysis.get('verdict', 'none yet')}"
+        + (f" at {analysis['time']}" if analysis.get("time") else ""),
+    ]
+    results = analysis.get("results") or []
+    if not results:
+        return lines
+    lines.append(f"{'METRIC':<16}{'CANARY':<10}{'STABLE':<10}{'MAX':<10}{'REQUESTS':<10}VERDICT")
+    for result in results:
+        name = str(result.get("metric", ""))
+        verdict = str(result.get("verdict", ""))
+        if result.get("message"):
+            verdict += f": {result['message']}"
+        requests = result.get("requests")
+        lines.append(
+            f"{name:<16}{format_value(name, result.get('value')):<10}"
+            f"{format_value(name, result.get('stableValue')):<10}"
+            f"{format_value(name, result.get('max')):<10}"
+            f"{'-' if requests is None else requests!s:<10}{verdict}"
+        )
+    return lines
 
 
 def _namespace_option(command: Any) -> Any:
@@ -73,7 +125,7 @@ def _namespace_option(command: Any) -> Any:
 
 @click.group()
 def rollout() -> None:
-    """A ModelDeployment's canary rollout: status, promote, abort."""
+    """A ModelDeployment's canary or blue-green rollout: status, promote, abort."""
 
 
 @rollout.command()

@@ -40,8 +40,13 @@ _SKIPPED_SECRET_TYPES = frozenset(
 
 
 def _plain(body: Mapping[str, Any]) -> dict[str, Any]:
-    """A copy that no later watch event can change under a reconcile that reads it."""
-    return copy.deepcopy(dict(body))
+    """A copy that no later watch event can change under a reconcile that reads it, without
+    metadata.managedFields: no decision reads them, and with server-side apply they are often
+    the largest part of an object (the cache holds thousands of objects at scale)."""
+    kept = {key: value for key, value in body.items() if key != "metadata"}
+    meta = body.get("metadata") or {}
+    kept["metadata"] = {key: value for key, value in meta.items() if key != "managedFields"}
+    return copy.deepcopy(kept)
 
 
 def _named(body: Mapping[str, Any]) -> tuple[str, str]:
@@ -194,7 +199,7 @@ class ObjectCache:
             return
         meta = after["metadata"]
         key = (after["kind"], meta.get("namespace") or "", meta["name"])
-        self._written[key] = (_version(before), dict(after))
+        self._written[key] = (_version(before), _plain(after))
 
     def forget(self, namespace: str, instance: str) -> None:
         """Drop what our writes returned for a ModelDeployment that is gone, and its objects."""

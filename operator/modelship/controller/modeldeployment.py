@@ -24,7 +24,7 @@ import json
 import logging
 import time
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
 import kopf
@@ -38,19 +38,34 @@ from modelship.api import (
     ModelDeploymentSpec,
     SpecError,
     parse_spec,
+    set_condition,
 )
+from modelship.api.reasons import DRIFT_DETECTED
 from modelship.artifacts import ArtifactError, VersionInfo
 from modelship.artifacts.uri import parse_storage_uri
 from modelship.controller import metrics
 from modelship.controller.cache import MANAGED
+from modelship.controller.monitoring import check_drift
 from modelship.controller.operator import Operator
+from modelship.controller.storage import Freshness
+from modelship.reconcile.analysis import Measurement
 from modelship.reconcile.deployment import ServingSettings, canary_deployment_name
 from modelship.reconcile.desired import ServingObservation, ServingPlan, plan_serving
+from modelship.reconcile.drift import DriftAssessment, retrain_started
+from modelship.reconcile.jobs import job_end
 from modelship.reconcile.lifecycle import (
     RETRAIN_ANNOTATION,
     TrainingPlan,
     plan_training,
     refused_run,
+)
+from modelship.reconcile.optimization import (
+    NOTHING,
+    OPTIMIZATION,
+    OptimizationPlan,
+    plan_optimization,
+    refused_optimization,
+    reserving_versions,
 )
 from modelship.reconcile.owner import LABEL_INSTANCE, SERVING, TRAINING, Owner
 from modelship.reconcile.refusal import OBJECT_REFUSED, refused_object_patch
@@ -139,14 +154,25 @@ async def reconcile(op: Operator, namespace: str, name: str, logger: Logger) -> 
     # The training Jobs are read before the store is listed: the trainer publishes before it
     # exits, so a Job seen complete here has its version in the listing that follows.
     runs = training_runs(op, owner, spec)
-    artifacts = await gather_artifacts(op, spec, namespace)
+    optimizing = op.cache.jobs(namespace, name, OPTIMIZATION)
+    freshness = listing_freshness(op, body, spec, [*runs[0], *optimizing])
+    artifacts = await gather_artifacts(op, spec, namespace, freshness)
     deployment = op.cache.deployment(namespace, f"{name}-serving")
     canary = op.cache.deployment(namespace, canary_deployment_name(name))
     service = op.cache.service(namespace, name)
     pods = op.cache.pods(namespace, name, SERVING)
     now = op.clock()
-    training = plan_training_run(op, owner, body, spec, artifacts, runs, now)
+    status = body.get("status") or {}
+    drift = await check_drift(spec, body, pods, artifacts, now, poll_interval(op, spec))
+    # A training run must not take the number an optimization run is about to publish.
+    reserved = reserving_versions(artifacts, status.get("optimize"))
+    training = plan_training_run(
+        op, owner, body, spec, reserved, runs, now, drift=drift.retrain if drift else None
+    )
     training = await start_training(op, training, logger)
+    optimization = plan_optimization_run(op, owner, body, spec, artifacts, training, now)
+    optimization = await start_optimization(op, optimization, logger)
+    measured, next_measurement = await measure_canary(op, namespace, name, body, spec, pods, now)
     observed = ServingObservation(
         spec=spec,
         generation=int(body["metadata"].get("generation", 1)),
@@ -158,17 +184,28 @@ async def reconcile(op: Operator, namespace: str, name: str, logger: Logger) -> 
         training_failure=training.failure,
         canary_deployment=canary,
         annotations=body["metadata"].get("annotations") or {},
+        measurement=measured,
     )
     plan = plan_serving(owner, observed, now, ServingSettings(default_image=settings.server_image))
     observed_objects = (deployment, service, canary)
-    await apply_plan(op, owner, body, plan, training, logger, observed=observed_objects)
+    await apply_plan(
+        op,
+        owner,
+        body,
+        plan,
+        training,
+        logger,
+        observed=observed_objects,
+        drift=drift,
+        optimization=optimization,
+    )
     if is_converging(plan.status) and not waits_for_a_person(plan.status):
         return settings.converge_interval
-    delay = settings.max_poll_interval
-    if isinstance(spec, ModelDeploymentSpec):
-        delay = settings.poll_interval(spec.storage.poll_interval)
+    delay = poll_interval(op, spec)
     if training.next_check is not None:
         delay = max(1.0, min(delay, (training.next_check - now).total_seconds()))
+    if next_measurement is not None:
+        delay = max(0.5, min(delay, (next_measurement - now).total_seconds()))
     return delay
 
 
@@ -183,6 +220,62 @@ def training_runs(
     return jobs, pods
 
 
+LISTING_REUSE_SECONDS = 10.0
+"""Longest a pass between polls reuses the store's last listing (at most half the poll)."""
+
+
+def listing_freshness(
+    op: Operator,
+    body: Mapping[str, Any],
+    spec: ModelDeploymentSpec | SpecError,
+    jobs: Sequence[Mapping[str, Any]],
+) -> Freshness:
+    """Whether this pass may reuse a listing of a few seconds ago: not when the spec changed
+    since the last status (a new pin or URI must be judged on a fresh listing), and not a
+    listing older than the end of a Job of ours (its version must be seen; the API's times
+    have whole seconds, hence the second added). The real wall clock, not `op.clock`: it is
+    compared with the API server's own timestamps, which an injected clock would not move."""
+    now = datetime.now(UTC)
+    status = body.get("status") or {}
+    if status.get("observedGeneration") != body["metadata"].get("generation"):
+        return Freshness(now)
+    within = min(LISTING_REUSE_SECONDS, poll_interval(op, spec) / 2)
+    ends = [end for job in jobs if (end := job_end(job)) is not None]
+    return Freshness(now, within, max(ends) + timedelta(seconds=1) if ends else None)
+
+
+def poll_interval(op: Operator, spec: ModelDeploymentSpec | SpecError) -> float:
+    """Seconds between two passes of a steady resource."""
+    if isinstance(spec, ModelDeploymentSpec):
+        return op.settings.poll_interval(spec.storage.poll_interval)
+    return op.settings.max_poll_interval
+
+
+async def measure_canary(
+    op: Operator,
+    namespace: str,
+    name: str,
+    body: Mapping[str, Any],
+    spec: ModelDeploymentSpec | SpecError,
+    pods: Sequence[Mapping[str, Any]],
+    now: datetime,
+) -> tuple[Measurement | None, datetime | None]:
+    """The canary's analysis (spec.rollout.analysis): a scrape of the serving pods when one is
+    due, and the measurement over the interval since the previous scrape."""
+    key = (namespace, name)
+    if (
+        isinstance(spec, SpecError)
+        or spec.rollout.strategy not in ("Canary", "BlueGreen")
+        or spec.rollout.analysis is None
+    ):
+        op.pod_metrics.forget(key)
+        return None, None
+    rollout = (body.get("status") or {}).get("rollout") or {}
+    return await op.pod_metrics.measure(
+        key, spec.rollout.analysis, rollout, pods, spec.serving.port, now
+    )
+
+
 def plan_training_run(
     op: Operator,
     owner: Owner,
@@ -191,6 +284,7 @@ def plan_training_run(
     artifacts: Sequence[VersionInfo] | ArtifactError,
     runs: tuple[list[dict[str, Any]], list[dict[str, Any]]],
     now: datetime,
+    drift: str | None = None,
 ) -> TrainingPlan:
     """Decide the training side from the Jobs and pods `training_runs` read."""
     if isinstance(spec, SpecError) or spec.training is None:
@@ -209,7 +303,54 @@ def plan_training_run(
         settings=TrainingSettings(default_image=op.settings.trainer_image),
         retrain=(body["metadata"].get("annotations") or {}).get(RETRAIN_ANNOTATION),
         current_version=(body.get("status") or {}).get("currentVersion"),
+        drift=drift,
     )
+
+
+def plan_optimization_run(
+    op: Operator,
+    owner: Owner,
+    body: Mapping[str, Any],
+    spec: ModelDeploymentSpec | SpecError,
+    artifacts: Sequence[VersionInfo] | ArtifactError,
+    training: TrainingPlan,
+    now: datetime,
+) -> OptimizationPlan:
+    """Gather the optimization Jobs and their pods (from the cache), then decide that side."""
+    if isinstance(spec, SpecError) or spec.optimize is None:
+        return NOTHING
+    status = body.get("status") or {}
+    training_status = training.training_status or status.get("training") or {}
+    return plan_optimization(
+        owner,
+        spec,
+        artifacts,
+        op.cache.jobs(owner.namespace, owner.name, OPTIMIZATION),
+        op.cache.pods(owner.namespace, owner.name, OPTIMIZATION),
+        status.get("optimize"),
+        now=now,
+        settings=TrainingSettings(default_image=op.settings.trainer_image),
+        training_active=training.active,
+        training_version=training_status.get("version"),
+        current_version=status.get("currentVersion"),
+    )
+
+
+async def start_optimization(
+    op: Operator, optimization: OptimizationPlan, logger: Logger
+) -> OptimizationPlan:
+    """Create a new run's Job; a refusal by the API server is recorded as a failed run."""
+    try:
+        for obj in optimization.objects:
+            created = await op.in_thread(op.kube.apply, obj)
+            op.cache.wrote(None, created)
+    except ApiException as error:
+        if error.status is None or not 400 <= error.status < 500 or error.status == 429:
+            raise
+        message = api_message(error)
+        logger.warning(f"the optimization Job was refused: {message}")
+        return refused_optimization(optimization, message)
+    return optimization
 
 
 async def start_training(op: Operator, training: TrainingPlan, logger: Logger) -> TrainingPlan:
@@ -246,10 +387,13 @@ def parse(body: Mapping[str, Any]) -> ModelDeploymentSpec | SpecError:
 
 
 async def gather_artifacts(
-    op: Operator, spec: ModelDeploymentSpec | SpecError, namespace: str
+    op: Operator,
+    spec: ModelDeploymentSpec | SpecError,
+    namespace: str,
+    freshness: Freshness,
 ) -> Sequence[VersionInfo] | ArtifactError:
     """The store's listing of versions (cheap: no model bytes), or why it cannot be read
-    within the poll interval."""
+    within the poll interval; a listing of a few seconds ago where `freshness` allows."""
     if isinstance(spec, SpecError):
         return ()
     secret = None
@@ -261,8 +405,11 @@ async def gather_artifacts(
     except ArtifactError as error:
         return error
     deadline = op.settings.poll_interval(spec.storage.poll_interval)
+    if (reused := op.storage.recent(settings, uri, freshness)) is not None:
+        metrics.S3_LISTINGS.labels(result="reused").inc()
+        return reused
     started = time.perf_counter()
-    listed = await op.storage.list_versions(settings, uri, deadline)
+    listed = await op.storage.list_versions(settings, uri, deadline, freshness)
     result = "error" if isinstance(listed, ArtifactError) else "ok"
     metrics.S3_LISTINGS.labels(result=result).inc()
     metrics.S3_LISTING_DURATION.labels(result=result).observe(time.perf_counter() - started)
@@ -277,6 +424,8 @@ async def apply_plan(
     training: TrainingPlan,
     logger: Logger,
     observed: Sequence[Mapping[str, Any] | None] = (),
+    drift: DriftAssessment | None = None,
+    optimization: OptimizationPlan = NOTHING,
 ) -> None:
     current = {_key(o): o for o in observed if o is not None}
     for obj in plan.objects:
@@ -295,6 +444,8 @@ async def apply_plan(
         service = op.cache.service(namespace, job)
         if service is not None and is_training_service(service, owner):
             await op.in_thread(op.kube.delete, "v1", "Service", namespace, job)
+    for job in optimization.stale_jobs:
+        await op.in_thread(op.kube.delete, "batch/v1", "Job", namespace, job)
     patch = dict(plan.status_patch)
     previous_training = (body.get("status") or {}).get("training")
     if training.training_status is not None and training.training_status != previous_training:
@@ -303,14 +454,47 @@ async def apply_plan(
             **{key: None for key in previous_training or {}},
             **training.training_status,
         }
+    if drift is not None:
+        patch.update(
+            drift_status_patch(body.get("status") or {}, patch, drift, training, op.clock())
+        )
+    previous_optimize = (body.get("status") or {}).get("optimize")
+    wanted = optimization.optimize_status
+    if wanted is not None and wanted != previous_optimize:
+        patch["optimize"] = {**{key: None for key in previous_optimize or {}}, **wanted}
     if patch:
         meta = body["metadata"]
         updated = await op.in_thread(op.kube.patch_status, meta["namespace"], meta["name"], patch)
         op.cache.wrote(body, updated)
-    for event in (*training.events, *plan.events):
+    drift_events = drift.events if drift is not None else ()
+    for event in (*training.events, *optimization.events, *plan.events, *drift_events):
         write = logger.warning if event.type == "Warning" else logger.info
         write(f"{namespace}/{owner.name}: {event.reason}: {event.message}")
         await post_event(op, body, event, logger)
+
+
+def drift_status_patch(
+    status: Mapping[str, Any],
+    patch: Mapping[str, Any],
+    drift: DriftAssessment,
+    training: TrainingPlan,
+    now: datetime,
+) -> dict[str, Any]:
+    """status.monitoring and the DataDrift condition after a drift check, as a merge patch
+    on top of `patch` (the rest of this pass's status changes)."""
+    monitoring = drift.status
+    started = training.training_status or {}
+    if training.objects and started.get("reason") == DRIFT_DETECTED:
+        monitoring = retrain_started(monitoring, now)  # the cooldown counts from now
+    changes: dict[str, Any] = {}
+    before = status.get("monitoring") or {}
+    if monitoring != before:
+        changes["monitoring"] = {**{k: None for k in before if k not in monitoring}, **monitoring}
+    conditions = list(patch.get("conditions") or status.get("conditions") or [])
+    updated = set_condition(conditions, drift.condition, now.strftime("%Y-%m-%dT%H:%M:%SZ"))
+    if updated != list(status.get("conditions") or []):
+        changes["conditions"] = updated
+    return changes
 
 
 def is_refusal(error: ApiException) -> bool:

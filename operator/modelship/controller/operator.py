@@ -24,6 +24,7 @@ from modelship.controller import metrics
 from modelship.controller.cache import ObjectCache
 from modelship.controller.kube import Kube
 from modelship.controller.leader import LeaderElection, LeaseTiming
+from modelship.controller.podmetrics import PodMetrics
 from modelship.controller.settings import OperatorSettings
 from modelship.controller.storage import Storage, StorageLimits
 
@@ -69,6 +70,8 @@ class Operator:
     wakeups: dict[LoopKey, asyncio.Event] = field(default_factory=dict)
     api_pool: ThreadPoolExecutor | None = None
     reconcile_slots: asyncio.Semaphore | None = None
+    pod_metrics: PodMetrics = field(default_factory=PodMetrics)
+    """The canary analysis' scrapes of serving pods (and the last one per resource)."""
     started: bool = False
     """kopf's startup is done: its watches are starting and the caches filling (kopf runs no
     handler, so no reconcile, before every cache has its initial listing)."""
@@ -141,6 +144,7 @@ class Operator:
         task = self.loops.pop(key, None)
         self.wakeups.pop(key, None)
         self.cache.forget(*key)
+        self.pod_metrics.forget(key)
         if task is not None:
             task.cancel()
 

@@ -18,6 +18,7 @@ from typing import Any
 from modelship.api import ModelDeploymentSpec, SpecError
 from modelship.artifacts.errors import ArtifactError
 from modelship.artifacts.versions import VersionInfo
+from modelship.reconcile.analysis import Measurement
 from modelship.reconcile.deployment import (
     ServingSettings,
     canary_deployment,
@@ -33,13 +34,14 @@ from modelship.reconcile.rollout import (
     RolloutPlan,
     is_canary_pod,
     mark_rejected,
+    plan_blue_green,
     plan_rollout,
     rejected_numbers,
     rejected_pin,
     without_canary,
     without_rejected,
 )
-from modelship.reconcile.service import serving_service
+from modelship.reconcile.service import preview_service, serving_service
 from modelship.reconcile.status import (
     Event,
     compute_status,
@@ -77,6 +79,9 @@ class ServingObservation:
     """The Deployment `<md>-canary` (spec.rollout.strategy Canary), None when it does not exist."""
     annotations: Mapping[str, str] = field(default_factory=dict)
     """The ModelDeployment's annotations (modelship.io/promote and modelship.io/abort)."""
+    measurement: Measurement | None = None
+    """The canary's last interval, when the controller measured one in this pass
+    (spec.rollout.analysis)."""
 
 
 @dataclass(frozen=True)
@@ -134,8 +139,11 @@ def plan_serving(
         artifacts = _eligible(observed, spec, previous_rollout)
         choice = target_choice(spec, artifacts, deployed, observed.status)
         target, health_target = choice.deploy, choice.number
-        if spec.rollout.strategy == "Canary":
-            rollout = plan_rollout(_rollout_observation(observed, spec, deployed, target, now), now)
+        if spec.rollout.strategy in ("Canary", "BlueGreen"):
+            policy = plan_rollout if spec.rollout.strategy == "Canary" else plan_blue_green
+            rollout = policy(
+                _rollout_observation(owner, observed, spec, deployed, target, now), now
+            )
             if rollout.rejected_now is not None:
                 # Rolled back in this pass: the version is no longer a candidate.
                 artifacts = _eligible(observed, spec, rollout.status or {})
@@ -210,6 +218,7 @@ def _rejected_pin(
 
 
 def _rollout_observation(
+    owner: Owner,
     observed: ServingObservation,
     spec: ModelDeploymentSpec,
     deployed: TargetVersion | None,
@@ -219,11 +228,15 @@ def _rollout_observation(
     canary_pods = [p for p in observed.pods if is_canary_pod(p)]
     stable_pods = [p for p in observed.pods if not is_canary_pod(p)]
     canary_deployed = deployed_version(observed.canary_deployment)
-    problem = None
+    problem = waiting = None
     if target is not None:
         canary_health = assess_serving(observed.canary_deployment, canary_pods, target.number, now)
         problem = next(
             (p for p in canary_health.problems if p.needs_person and p.version == target.number),
+            None,
+        )
+        waiting = next(
+            (p for p in canary_health.problems if p.version == target.number),
             None,
         )
     return RolloutObservation(
@@ -241,6 +254,9 @@ def _rollout_observation(
         generation=observed.generation,
         canary_exists=observed.canary_deployment is not None,
         canary_deployed=canary_deployed,
+        measurement=observed.measurement,
+        service_name=owner.name,
+        canary_waiting=waiting,
     )
 
 
@@ -281,7 +297,9 @@ def _canary_objects(
     rollout: RolloutPlan,
     settings: ServingSettings | None,
 ) -> list[dict[str, Any]]:
-    objects = [serving_service(owner, spec)]
+    objects = [serving_service(owner, spec, rollout.service_version)]
+    if spec.rollout.strategy == "BlueGreen":
+        objects.append(preview_service(owner, spec))
     if rollout.stable is not None:
         objects.append(
             serving_deployment(

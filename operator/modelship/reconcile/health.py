@@ -32,6 +32,7 @@ from modelship.api.reasons import (
     RUN_CONTAINER_ERROR,
     UNSCHEDULABLE,
 )
+from modelship.api.timestamps import parse_timestamp
 from modelship.artifacts.errors import STORAGE_UNAVAILABLE
 from modelship.reconcile.findings import Finding
 from modelship.reconcile.owner import ANNOTATION_DIGEST, LABEL_VERSION
@@ -261,7 +262,7 @@ def _unschedulable(view: _PodView) -> Finding | None:
     if not _is(scheduled, "False", UNSCHEDULABLE):
         return None
     assert scheduled is not None
-    since = _time(scheduled.get("lastTransitionTime")) or _time(
+    since = parse_timestamp(scheduled.get("lastTransitionTime")) or parse_timestamp(
         (view.pod.get("metadata") or {}).get("creationTimestamp")
     )
     waited_too_long = view.deadline_exceeded or (
@@ -399,15 +400,6 @@ def _is(condition: Mapping[str, Any] | None, status: str, reason: str) -> bool:
 def _int(value: object) -> int | None:
     try:
         return int(str(value))
-    except ValueError:
-        return None
-
-
-def _time(value: object) -> datetime | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
         return None
 

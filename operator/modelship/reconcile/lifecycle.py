@@ -17,16 +17,19 @@ from typing import Any
 
 from modelship.api import ModelDeploymentSpec, SpecError
 from modelship.api.reasons import (
+    DRIFT_DETECTED,
     GATE_REJECTED,
     RETRAIN_REQUESTED,
     TRAINING_JOB_REFUSED,
     TRAINING_STARTED,
     VERSION_NOT_PUBLISHED,
 )
+from modelship.api.timestamps import rfc3339
 from modelship.artifacts.errors import ArtifactError
 from modelship.artifacts.versions import VersionInfo
 from modelship.reconcile.findings import Finding
 from modelship.reconcile.gate import gate_versions
+from modelship.reconcile.jobs import as_int, job_finished, job_of, run_active, stale_jobs
 from modelship.reconcile.owner import Owner
 from modelship.reconcile.schedule import (
     TrainingDecision,
@@ -45,9 +48,7 @@ from modelship.reconcile.training import (
     training_outcome,
 )
 
-JOB_NAME_LABEL = "batch.kubernetes.io/job-name"
 RETRAIN_ANNOTATION = "modelship.io/retrain"
-KEPT_FINISHED_JOBS = 3
 
 
 @dataclass(frozen=True)
@@ -81,7 +82,7 @@ class TrainingPlan:
             return Finding(
                 TRAINING_FAILED,
                 f"the training run{version} failed{reason}: {detail}. The next scheduled run "
-                f"is at {_rfc3339(self.next_check)}; to try sooner, {act}.",
+                f"is at {rfc3339(self.next_check)}; to try sooner, {act}.",
                 needs_person=False,
             )
         return Finding(
@@ -104,33 +105,36 @@ def plan_training(
     settings: TrainingSettings | None = None,
     retrain: str | None = None,
     current_version: int | None = None,
+    drift: str | None = None,
 ) -> TrainingPlan:
     """Decide the training side of one reconcile (see the module docstring).
 
     `retrain`: the value of the `modelship.io/retrain` annotation; a value not seen before
-    starts a run on demand. `current_version`: status.currentVersion, for the gate."""
+    starts a run on demand. `current_version`: status.currentVersion, for the gate.
+    `drift`: why drift asks for a run (reconcile.drift, action Retrain, cooldown over); it
+    starts one as the annotation does, unless a run is already on its way."""
     last = dict(previous or {})
     if isinstance(spec, SpecError) or spec.training is None:
         return TrainingPlan((), None, (), active=False)
     events: list[Event] = []
     jobs_by_name = {str(j["metadata"]["name"]): j for j in jobs}
-    stale = _stale_jobs(jobs)
+    stale = stale_jobs(jobs)
 
     # 1. Where the recorded run stands now.
     if last.get("jobName") and last.get("state") in ("Pending", "Running"):
         name = str(last["jobName"])
         job = jobs_by_name.get(name)
-        outcome = training_outcome(job, [p for p in pods if _job_of(p) == name])
+        outcome = training_outcome(job, [p for p in pods if job_of(p) == name])
         if outcome.state != last.get("state") or outcome.reason != last.get("reason"):
             last.update(state=outcome.state, reason=outcome.reason, message=outcome.message)
             if outcome.finished:
-                last["completionTime"] = _rfc3339(now)
+                last["completionTime"] = rfc3339(now)
                 metrics = _metrics_of(versions, last.get("version"))
                 if metrics:
                     last["metrics"] = metrics
                 events.append(_finished_event(outcome))
     if isinstance(versions, ArtifactError):
-        return TrainingPlan((), last or None, tuple(events), active=_active(last))
+        return TrainingPlan((), last or None, tuple(events), active=run_active(last))
     if last.get("state") == "Succeeded":
         if not last.get("metrics") and (metrics := _metrics_of(versions, last.get("version"))):
             last["metrics"] = metrics
@@ -148,7 +152,7 @@ def plan_training(
             events.append(_failure_event(VERSION_NOT_PUBLISHED, unpublished))
 
     # 2. Whether a new run starts.
-    running = [n for n, j in jobs_by_name.items() if not _finished(j)]
+    running = [n for n, j in jobs_by_name.items() if not job_finished(j)]
     decision = should_start_training(
         spec, versions, last or None, running_jobs=running, created=created, now=now
     )
@@ -162,6 +166,13 @@ def plan_training(
             f'the annotation {RETRAIN_ANNOTATION} changed to "{retrain}": training a new version.',
             decision.spec_hash or training_spec_hash(spec.training),
         )
+    if not decision.start and drift and not running and not run_active(last):
+        decision = TrainingDecision(
+            True,
+            DRIFT_DETECTED,
+            f"{drift.rstrip('.')}; training a new version (spec.monitoring.drift.action Retrain).",
+            decision.spec_hash or training_spec_hash(spec.training),
+        )
     if not decision.start:
         if decision.spec_hash and "specHash" not in last:
             last["specHash"] = decision.spec_hash
@@ -173,11 +184,11 @@ def plan_training(
             (),
             last or None,
             tuple(events),
-            active=_active(last),
+            active=run_active(last),
             next_check=decision.next_run,
             stale_jobs=stale,
         )
-    version = next_version_number(versions, last_trained=_int(last.get("version")))
+    version = next_version_number(versions, last_trained=as_int(last.get("version")))
     objects = training_job(owner, spec, version, settings, spec_hash=decision.spec_hash)
     started = {
         "jobName": training_job_name(owner.name, version),
@@ -185,7 +196,7 @@ def plan_training(
         "state": "Pending",
         "reason": decision.reason,
         "message": decision.message,
-        "startTime": _rfc3339(now),
+        "startTime": rfc3339(now),
         "specHash": decision.spec_hash,
         **({"retrain": retrain} if retrain else {}),
     }
@@ -231,15 +242,6 @@ def _failure_event(cause: str, message: str) -> Event:
     return Event("Warning", TRAINING_FAILED, f"{cause}: {message}")
 
 
-def _stale_jobs(jobs: Sequence[Mapping[str, Any]]) -> tuple[str, ...]:
-    """Finished Jobs older than the newest KEPT_FINISHED_JOBS finished ones."""
-    finished = sorted(
-        (j for j in jobs if _finished(j)),
-        key=lambda j: str(j["metadata"].get("creationTimestamp", "")),
-    )
-    return tuple(str(j["metadata"]["name"]) for j in finished[:-KEPT_FINISHED_JOBS])
-
-
 def _gate_rejection(
     spec: ModelDeploymentSpec,
     versions: Sequence[VersionInfo],
@@ -247,7 +249,7 @@ def _gate_rejection(
     current_version: int | None,
 ) -> str | None:
     """Why the gate holds the run's version back, or None (it passed, or is not there yet)."""
-    number = _int(last.get("version"))
+    number = as_int(last.get("version"))
     if number is None or spec.training is None:
         return None
     gated = gate_versions(spec, versions, current_version)
@@ -273,36 +275,9 @@ def _unpublished(last: Mapping[str, Any], versions: Sequence[VersionInfo]) -> st
     )
 
 
-def _job_of(pod: Mapping[str, Any]) -> str | None:
-    labels = (pod.get("metadata") or {}).get("labels") or {}
-    return labels.get(JOB_NAME_LABEL) or labels.get("job-name")
-
-
-def _finished(job: Mapping[str, Any]) -> bool:
-    conditions = (job.get("status") or {}).get("conditions") or []
-    return any(
-        c.get("type") in ("Complete", "Failed") and c.get("status") == "True" for c in conditions
-    )
-
-
-def _active(last: Mapping[str, Any]) -> bool:
-    return last.get("state") in ("Pending", "Running")
-
-
 def _metrics_of(
     versions: Sequence[VersionInfo] | ArtifactError, number: object
 ) -> dict[str, float]:
     if isinstance(versions, ArtifactError):
         return {}
     return next((dict(v.metrics) for v in versions if v.number == number), {})
-
-
-def _int(value: object) -> int | None:
-    try:
-        return int(str(value)) if value is not None else None
-    except ValueError:
-        return None
-
-
-def _rfc3339(moment: datetime) -> str:
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")

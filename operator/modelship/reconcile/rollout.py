@@ -1,7 +1,12 @@
 """The canary rollout policy (`spec.rollout.strategy: Canary`), as a pure function: from the
 stable and canary Deployments' versions, their pods, the canary pods' health findings, the
-previous `status.rollout`, the promote/abort annotations and the clock, to the version and
-replica count of each Deployment, the new `status.rollout` and the Events.
+analysis' latest measurement (judged by reconcile/analysis.py), the previous `status.rollout`,
+the promote/abort annotations and the clock, to the version and replica count of each
+Deployment, the new `status.rollout` and the Events.
+
+With `spec.rollout.analysis`, failed measurements at `failureLimit` roll the canary back like
+any other failure, and a step's pause ends only after a measurement taken since the step's
+pods were Ready passed (an Inconclusive one, e.g. without traffic, holds the step).
 
 Traffic is split by replicas: one Service selects the pods of both Deployments, so the
 canary's share of traffic is its share of the ready pods. Each step asks for
@@ -18,10 +23,11 @@ continues at the same step.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, Final
 
 from modelship.api import (
@@ -36,15 +42,27 @@ from modelship.api.reasons import (
     CANARY_STARTED,
     CANARY_STEP,
     PAUSING,
+    PREVIEW_STARTED,
+    PREVIEW_STARTING,
     PROGRESS_DEADLINE_EXCEEDED,
     PROMOTED,
     PROMOTING,
     ROLLED_BACK,
     SUPERSEDED,
+    SWITCHED,
     VERSION_REJECTED,
+    WAITING_FOR_ANALYSIS,
     WAITING_FOR_PROMOTION,
 )
+from modelship.api.timestamps import parse_timestamp, rfc3339
 from modelship.artifacts.versions import VersionInfo
+from modelship.reconcile.analysis import (
+    Measurement,
+    analysis_failure,
+    fresh_analysis,
+    next_analysis,
+    passed_since,
+)
 from modelship.reconcile.findings import Finding
 from modelship.reconcile.owner import CANARY_TRACK, LABEL_TRACK, LABEL_VERSION
 from modelship.reconcile.status import ROLLING_OUT, Event
@@ -54,6 +72,8 @@ PROMOTE_ANNOTATION: Final = "modelship.io/promote"
 ABORT_ANNOTATION: Final = "modelship.io/abort"
 
 CANARY: Final = "Canary"
+BLUE_GREEN: Final = "BlueGreen"
+DEFAULT_SCALE_DOWN_DELAY: Final = 30.0
 KEPT_REJECTIONS: Final = 10
 
 _IN_FLIGHT: Final = frozenset(
@@ -123,6 +143,14 @@ class RolloutObservation:
     """A canary Deployment exists (it is kept, at 0 replicas, between rollouts)."""
     canary_deployed: TargetVersion | None = None
     """The version the canary Deployment's template runs."""
+    measurement: Measurement | None = None
+    """The canary's last interval, measured by the controller (spec.rollout.analysis); None
+    when no measurement was due in this pass."""
+    service_name: str = "<name>"
+    """The ModelDeployment's name: its Service's, in messages."""
+    canary_waiting: Finding | None = None
+    """The first finding on the canary's pods that waiting may clear (Unschedulable before the
+    deadline, with the scheduler's words): said in the status, not acted on."""
 
 
 @dataclass(frozen=True)
@@ -142,6 +170,8 @@ class RolloutPlan:
     """While a rollout is in flight: what it is doing, for the Reconciling condition."""
     rejected_now: int | None = None
     """The version rolled back in this pass."""
+    service_version: int | None = None
+    """BlueGreen: the only version the Service <md> selects; None: every serving pod."""
 
 
 def canary_replicas(replicas: int, weight: int) -> int:
@@ -298,7 +328,196 @@ def plan_rollout(observed: RolloutObservation, now: datetime) -> RolloutPlan:
         )
     if observed.canary_problem is not None:
         return _roll_back(observed, status, target, observed.canary_problem, now, events)
+    analysis = observed.rollout.analysis
+    measured = observed.measurement
+    if analysis is not None and measured is not None and measured.version == target.number:
+        status["analysis"] = next_analysis(status.get("analysis"), analysis, measured)
+        failed = analysis_failure(status["analysis"], analysis)
+        if failed is not None:
+            return _roll_back(observed, status, target, failed, now, events)
     return _step(observed, status, target, now, events)
+
+
+def plan_blue_green(observed: RolloutObservation, now: datetime) -> RolloutPlan:
+    """Decide one pass of a blue-green rollout: the new version at full size in the canary
+    Deployment, behind the preview Service only; promoted (by a person, or by a passing
+    measurement when an analysis is set) with one write of the Service's selector; the old
+    version's pods kept `scaleDownDelay`, then the stable Deployment takes the new version
+    and the canary goes to 0 once it is Ready. No GPU budget: it needs room for both."""
+    plan = _blue_green(observed, now)
+    status = dict(plan.status) if plan.status is not None else None
+    stable_number = plan.stable.number if plan.stable is not None else None
+    active = stable_number
+    if status is not None:
+        switched = status.get("switchedAt") is not None and status.get("phase") in (
+            RolloutPhase.PROMOTING.value,
+            RolloutPhase.PROMOTED.value,
+        )
+        if switched:
+            active = _int(status.get("canaryVersion"))
+        status["activeVersion"] = active
+        # The share of the Service's traffic, not of the pods: all or nothing.
+        status["weight"] = 100 if switched else 0
+    return dataclasses.replace(plan, status=status, service_version=active)
+
+
+def _blue_green(observed: RolloutObservation, now: datetime) -> RolloutPlan:
+    previous = observed.previous
+    stable, target = observed.stable, observed.target
+    replicas = observed.replicas
+    if stable is None:
+        return _settled(observed, target, dict(previous) or None)
+    phase = _phase(previous.get("phase"))
+    preview = _version(previous.get("canaryVersion"), previous.get("canaryDigest"))
+    in_flight = phase in _IN_FLIGHT and preview is not None
+    if target is None:
+        target = preview if in_flight and preview is not None else stable
+    if _same(target, stable):
+        if in_flight and phase is RolloutPhase.PROMOTING and _same(preview, stable):
+            return _hand_over(observed, dict(previous), now, fixed=True)
+        if in_flight:
+            status = _status(
+                previous,
+                phase=RolloutPhase.ABORTED,
+                reason=SUPERSEDED,
+                message=f"version {stable.number} is the target again; the preview of version "
+                f"{preview.number if preview else '?'} stopped and its pods are removed.",
+            )
+            return _settled(observed, stable, status)
+        return _settled(observed, stable, dict(previous) or None)
+
+    events: list[Event] = []
+    status = dict(previous)
+    name = observed.service_name
+    if not in_flight or not _same(preview, target):
+        status = _started(observed, target, stable, now)
+        events.append(
+            Event(
+                "Normal",
+                PREVIEW_STARTED,
+                f"running version {target.number} at full size ({replicas} pods) behind the "
+                f"preview Service {name}-preview; version {stable.number} keeps all traffic.",
+            )
+        )
+    elif phase is RolloutPhase.PROMOTING:
+        return _switch(observed, status, target, now, events)
+
+    abort = observed.annotations.get(ABORT_ANNOTATION)
+    if abort and abort != status.get("abortSeen"):
+        status["abortSeen"] = abort
+        problem = Finding(
+            ABORTED, f'the rollout was aborted (annotation {ABORT_ANNOTATION}="{abort}")'
+        )
+        return _roll_back(observed, status, target, problem, now, events)
+    if observed.canary_problem is not None:
+        return _roll_back(observed, status, target, observed.canary_problem, now, events)
+    analysis = observed.rollout.analysis
+    measured = observed.measurement
+    if analysis is not None and measured is not None and measured.version == target.number:
+        status["analysis"] = next_analysis(status.get("analysis"), analysis, measured)
+        failed = analysis_failure(status["analysis"], analysis)
+        if failed is not None:
+            return _roll_back(observed, status, target, failed, now, events)
+
+    ready = observed.canary_pods.ready(target.number)
+    if ready < replicas:
+        started = parse_timestamp(status.get("waitingSince"))
+        if started is None:
+            lost = status.get("stepReachedAt") is not None
+            started = now if lost else (parse_timestamp(status.get("startedAt")) or now)
+        status["waitingSince"] = rfc3339(started)
+        status.pop("stepReachedAt", None)
+        if (now - started).total_seconds() > observed.progress_deadline:
+            problem = Finding(
+                PROGRESS_DEADLINE_EXCEEDED,
+                f"the preview of version {target.number} did not have {replicas} ready pods "
+                f"within the progress deadline of {observed.progress_deadline:.0f}s",
+            )
+            return _roll_back(observed, status, target, problem, now, events)
+        waiting = observed.canary_waiting
+        status.update(
+            phase=RolloutPhase.PROGRESSING.value,
+            reason=waiting.reason if waiting is not None else PREVIEW_STARTING,
+        )
+        status["message"] = (
+            f"waiting for {replicas} ready pods of version {target.number} behind {name}-preview "
+            f"({ready} so far)"
+            + (f": {waiting.message.rstrip('.')}" if waiting is not None else "")
+            + f"; version {stable.number} serves all traffic meanwhile."
+        )
+        return _plan(observed, stable, replicas, target, replicas, status, events)
+    reached_at = parse_timestamp(status.get("stepReachedAt")) or now
+    status["stepReachedAt"] = rfc3339(reached_at)
+    status.pop("waitingSince", None)
+    promote = observed.annotations.get(PROMOTE_ANNOTATION)
+    promoted = bool(promote) and promote != status.get("promoteSeen")
+    if promoted:
+        status["promoteSeen"] = promote
+    elif analysis is not None and not passed_since(status.get("analysis"), reached_at):
+        last = (status.get("analysis") or {}).get("verdict") or "none yet"
+        status.update(phase=RolloutPhase.PROGRESSING.value, reason=WAITING_FOR_ANALYSIS)
+        status["message"] = (
+            f"version {target.number} is Ready behind {name}-preview; waiting for a measurement "
+            f"that passes (last: {last}) before the switch. Send it traffic through "
+            f"{name}-preview, or promote it by hand."
+        )
+        return _plan(observed, stable, replicas, target, replicas, status, events)
+    elif analysis is None:
+        status.update(phase=RolloutPhase.PAUSED.value, reason=WAITING_FOR_PROMOTION)
+        status["message"] = (
+            f"version {target.number} is Ready behind {name}-preview and holds until promoted: "
+            f"kubectl annotate md {name} {PROMOTE_ANNOTATION}=$(date +%s) --overwrite, or "
+            f"abort with {ABORT_ANNOTATION}."
+        )
+        return _plan(observed, stable, replicas, target, replicas, status, events)
+    return _switch(observed, status, target, now, events)
+
+
+def _switch(
+    observed: RolloutObservation,
+    status: dict[str, Any],
+    target: TargetVersion,
+    now: datetime,
+    events: list[Event],
+) -> RolloutPlan:
+    """Promotion of a blue-green rollout: the Service switches to the new version (the plan's
+    service_version) at once; the old version's pods stay scaleDownDelay, then go; the stable
+    Deployment then takes the new version and the preview's pods move back to it one at a
+    time, so the hand-over never needs more pods than the preview already holds."""
+    stable = observed.stable
+    assert stable is not None
+    replicas = observed.replicas
+    delay = observed.rollout.scale_down_delay
+    delay = DEFAULT_SCALE_DOWN_DELAY if delay is None else delay
+    if status.get("phase") != RolloutPhase.PROMOTING.value or not status.get("switchedAt"):
+        status.update(phase=RolloutPhase.PROMOTING.value, reason=PROMOTING)
+        status["switchedAt"] = rfc3339(now)
+        events.append(
+            Event(
+                "Normal",
+                SWITCHED,
+                f"the Service {observed.service_name} now sends every request to version "
+                f"{target.number}; version {stable.number} stays {delay:.0f}s, then goes.",
+            )
+        )
+    switched_at = parse_timestamp(status.get("switchedAt")) or now
+    until = switched_at + timedelta(seconds=delay)
+    if now < until:
+        status["message"] = (
+            f"version {target.number} takes all traffic; version {stable.number} stays until "
+            f"{rfc3339(until)} (scaleDownDelay)."
+        )
+        return _plan(observed, stable, replicas, target, replicas, status, events)
+    if observed.stable_pods.existing > 0:
+        # The old version goes first: the stable Deployment changes its template while it
+        # has no pods, so its rolling update never needs a pod (a GPU) beyond the preview's.
+        status["message"] = (
+            f"version {target.number} takes all traffic; the pods of version {stable.number} "
+            "are going."
+        )
+        return _plan(observed, stable, 0, target, replicas, status, events)
+    handover = _hand_over(observed, status, now, target=target, fixed=True)
+    return dataclasses.replace(handover, events=(*events, *handover.events))
 
 
 def _step(
@@ -322,11 +541,11 @@ def _step(
         if not reached:
             # The deadline counts from when the waiting began: the step's start, or the moment
             # a step already reached lost a pod (a node drained under a long pause).
-            started = _time(status.get("waitingSince"))
+            started = parse_timestamp(status.get("waitingSince"))
             if started is None:
                 lost = status.get("stepReachedAt") is not None
-                started = now if lost else (_time(status.get("stepStartedAt")) or now)
-            status["waitingSince"] = _rfc3339(started)
+                started = now if lost else (parse_timestamp(status.get("stepStartedAt")) or now)
+            status["waitingSince"] = rfc3339(started)
             if (now - started).total_seconds() > observed.progress_deadline:
                 problem = Finding(
                     PROGRESS_DEADLINE_EXCEEDED,
@@ -344,8 +563,8 @@ def _step(
             )
             status.pop("stepReachedAt", None)
             break
-        reached_at = _time(status.get("stepReachedAt")) or now
-        status["stepReachedAt"] = _rfc3339(reached_at)
+        reached_at = parse_timestamp(status.get("stepReachedAt")) or now
+        status["stepReachedAt"] = rfc3339(reached_at)
         status.pop("waitingSince", None)
         promote = observed.annotations.get(PROMOTE_ANNOTATION)
         promoted = bool(promote) and promote != status.get("promoteSeen")
@@ -364,7 +583,19 @@ def _step(
                 # A time, not a countdown: the status changes only when something happens.
                 status["message"] = (
                     f"step {index} of {len(steps)} ({step.weight}%): version {target.number} "
-                    f"is Ready; holding until {_rfc3339(until)}."
+                    f"is Ready; holding until {rfc3339(until)}."
+                )
+                break
+            analysis = status.get("analysis")
+            if observed.rollout.analysis is not None and not passed_since(analysis, reached_at):
+                # The pause is over, but nothing measured at this step said the canary is
+                # good: it holds (a failure still rolls it back; a person may promote).
+                last = (analysis or {}).get("verdict") or "none yet"
+                status.update(phase=RolloutPhase.PROGRESSING.value, reason=WAITING_FOR_ANALYSIS)
+                status["message"] = (
+                    f"step {index} of {len(steps)} ({step.weight}%): the pause is over; "
+                    f"waiting for a measurement of version {target.number} that passes "
+                    f"(last: {last}) before the next step."
                 )
                 break
         if promoted:
@@ -372,7 +603,7 @@ def _step(
         if index >= len(steps):
             return _promote(observed, status, target, now, events)
         index += 1
-        status.update(step=index, stepStartedAt=_rfc3339(now))
+        status.update(step=index, stepStartedAt=rfc3339(now))
         status.pop("stepReachedAt", None)
         status.pop("waitingSince", None)
         events.append(
@@ -424,15 +655,19 @@ def _hand_over(
     status: dict[str, Any],
     now: datetime,
     target: TargetVersion | None = None,
+    *,
+    fixed: bool | None = None,
 ) -> RolloutPlan:
     """The stable Deployment runs the new version; the canary's pods move back to it. Fixed:
     one pod at a time (a canary pod goes, then a stable one starts). Surge: the canary stays
-    until the stable Deployment is fully Ready."""
+    until the stable Deployment is fully Ready. `fixed` overrides the spec's budget (a
+    blue-green hand-over is Fixed: its preview already holds every replica)."""
     version = target or observed.stable
     assert version is not None
     replicas = observed.replicas
     ready = observed.stable_pods.ready(version.number)
-    if _fixed(observed):
+    fixed = _fixed(observed) if fixed is None else fixed
+    if fixed:
         canary_wanted = 0 if ready >= replicas else max(0, replicas - ready - 1)
         canary_wanted = min(canary_wanted, observed.canary_pods.existing)
         stable_wanted = replicas - canary_wanted
@@ -463,6 +698,7 @@ def _hand_over(
         canary_wanted,
         status,
         events,
+        fixed=fixed,
     )
 
 
@@ -486,7 +722,7 @@ def _roll_back(
         digest=target.digest,
         reason=problem.reason,
         message=message,
-        time=_rfc3339(now),
+        time=rfc3339(now),
         generation=observed.generation,
     )
     rejected = [
@@ -523,21 +759,26 @@ def _started(
 ) -> dict[str, Any]:
     """status.rollout for a new rollout; the annotation values present now are not requests."""
     previous = observed.previous
+    blue_green = observed.rollout.strategy == BLUE_GREEN
     fresh = RolloutStatus(
-        strategy=CANARY,
+        strategy=observed.rollout.strategy,
         phase=RolloutPhase.PROGRESSING,
         step=1,
-        steps=len(observed.rollout.steps),
+        # BlueGreen has one step: the switch.
+        steps=1 if blue_green else len(observed.rollout.steps),
+        active_version=stable.number if blue_green else None,
         stable_version=stable.number,
         canary_version=target.number,
         canary_digest=target.digest,
-        started_at=_rfc3339(now),
-        step_started_at=_rfc3339(now),
-        reason=CANARY_STEP,
+        started_at=rfc3339(now),
+        step_started_at=rfc3339(now),
+        reason=PREVIEW_STARTING if blue_green else CANARY_STEP,
         promote_seen=observed.annotations.get(PROMOTE_ANNOTATION),
         abort_seen=observed.annotations.get(ABORT_ANNOTATION),
     )
     status = to_resource_dict(fresh)
+    if observed.rollout.analysis is not None:
+        status["analysis"] = fresh_analysis(observed.rollout.analysis, target.number)
     status["rejected"] = list(previous.get("rejected") or [])
     return status
 
@@ -561,12 +802,13 @@ def _plan(
     events: Sequence[Event],
     *,
     in_flight: bool = True,
+    fixed: bool | None = None,
 ) -> RolloutPlan:
     """Apply the budget: under Fixed, a side grows only into what the other side's existing
     pods leave free, so pods that exist never outnumber the replicas."""
     replicas = observed.replicas
     stable_replicas, canary_replicas_ = stable_wanted, canary_wanted
-    if _fixed(observed):
+    if _fixed(observed) if fixed is None else fixed:
         stable_replicas = min(stable_wanted, max(0, replicas - observed.canary_pods.existing))
         canary_replicas_ = min(canary_wanted, max(0, replicas - observed.stable_pods.existing))
     if status is not None:
@@ -607,7 +849,8 @@ def _step_text(rollout: RolloutSpec, index: int, replicas: int) -> str:
 
 
 def _fixed(observed: RolloutObservation) -> bool:
-    return observed.rollout.gpu_budget == "Fixed"
+    # BlueGreen runs both versions at full size: it has no budget.
+    return observed.rollout.strategy == CANARY and observed.rollout.gpu_budget == "Fixed"
 
 
 def _same(a: TargetVersion | None, b: TargetVersion | None) -> bool:
@@ -642,16 +885,3 @@ def _int(value: object) -> int | None:
         return int(str(value))
     except ValueError:
         return None
-
-
-def _time(value: object) -> datetime | None:
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-
-
-def _rfc3339(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -30,6 +30,7 @@ from modelship.api.reasons import (
     TRAINING_SPEC_CHANGED,
     UP_TO_DATE,
 )
+from modelship.api.timestamps import parse_timestamp, rfc3339
 from modelship.artifacts.versions import VersionInfo
 
 # Reasons: the first three start a run, the others say why none starts.
@@ -129,13 +130,13 @@ def should_start_training(
 
     next_run = None
     if training.schedule:
-        since = _timestamp(last.get("startTime")) or created
+        since = parse_timestamp(last.get("startTime")) or created
         next_run = next_cron_time(training.schedule, since)
         if next_run is not None and next_run <= now:
             return TrainingDecision(
                 True,
                 SCHEDULED,
-                f'the schedule "{training.schedule}" was due at {_rfc3339(next_run)}: '
+                f'the schedule "{training.schedule}" was due at {rfc3339(next_run)}: '
                 "training a new version.",
                 spec_hash,
             )
@@ -143,7 +144,7 @@ def should_start_training(
     if last_failed:
         job = last.get("jobName") or "the last training Job"
         why = f" ({last['reason']}: {last.get('message', '')})" if last.get("reason") else ""
-        then = f", or at the next scheduled run ({_rfc3339(next_run)})" if next_run else ""
+        then = f", or at the next scheduled run ({rfc3339(next_run)})" if next_run else ""
         return TrainingDecision(
             False,
             LAST_RUN_FAILED,
@@ -156,7 +157,7 @@ def should_start_training(
         return TrainingDecision(
             False,
             SCHEDULE_NOT_DUE,
-            f'the next scheduled run ("{training.schedule}", UTC) is at {_rfc3339(next_run)}.',
+            f'the next scheduled run ("{training.schedule}", UTC) is at {rfc3339(next_run)}.',
             spec_hash,
             next_run,
         )
@@ -177,17 +178,3 @@ def next_cron_time(schedule: str, after: datetime) -> datetime | None:
         return next(CronSim(schedule, start))
     except (CronSimError, ValueError, StopIteration):
         return None
-
-
-def _timestamp(value: object) -> datetime | None:
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
-def _rfc3339(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Final, NamedTuple
 
 from modelship.api import (
@@ -42,6 +42,7 @@ from modelship.api.reasons import (
 from modelship.api.reasons import (
     SERVING as SERVING_REASON,
 )
+from modelship.api.timestamps import rfc3339
 from modelship.artifacts.errors import ArtifactError
 from modelship.artifacts.versions import VersionInfo
 from modelship.reconcile.findings import Finding, sentence_start
@@ -233,7 +234,7 @@ def compute_status(
                 message=finding.message,
                 observed_generation=generation,
             ),
-            _rfc3339(now),
+            rfc3339(now),
         )
     conditions.sort(key=_condition_order)
 
@@ -468,12 +469,6 @@ def _problems(status: Mapping[str, Any]) -> dict[str, str]:
             if shows_problem and reason and reason not in _PROGRESS_REASONS:
                 problems.setdefault(reason, str(condition.get("message") or ""))
     return problems
-
-
-def _rfc3339(moment: datetime) -> str:
-    if moment.tzinfo is None:
-        raise ValueError("`now` must be timezone-aware (UTC)")
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _int(value: object) -> int | None:

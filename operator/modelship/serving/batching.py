@@ -39,6 +39,8 @@ RunModel = Callable[[str, Arrays], Arrays]
 ObserveBatch = Callable[[str, int], None]
 # Called with each answered request's signature, inputs and outputs (request capture).
 ObserveResult = Callable[[str, Arrays, Arrays], None]
+# (signature, seconds a request waited in its queue before its batch ran)
+ObserveWait = Callable[[str, float], None]
 # A batch's queue: the signature, and each input's name, row shape and dtype.
 QueueKey = tuple[str, tuple[tuple[str, tuple[int, ...], str], ...]]
 
@@ -100,6 +102,7 @@ class Batcher:
         observe_batch: ObserveBatch | None = None,
         wait_when_idle: bool = False,
         observe_result: ObserveResult | None = None,
+        observe_wait: ObserveWait | None = None,
     ) -> None:
         self._run = run
         self._executor = executor
@@ -108,6 +111,7 @@ class Batcher:
         self.wait_when_idle = wait_when_idle
         self._observe = observe_batch or (lambda signature, rows: None)
         self.observe_result = observe_result
+        self._observe_wait = observe_wait or (lambda signature, seconds: None)
         self._queues: dict[QueueKey, _Queue] = {}
         self._draining = False
         self._expected = 0  # announced requests not submitted yet
@@ -227,6 +231,9 @@ class Batcher:
     async def _run_batch(self, signature: str, batch: list[_Request]) -> None:
         loop = asyncio.get_running_loop()
         self._observe(signature, sum(r.rows for r in batch))
+        started = loop.time()
+        for request in batch:
+            self._observe_wait(signature, started - request.arrived)
         try:
             results = await loop.run_in_executor(
                 self._executor,

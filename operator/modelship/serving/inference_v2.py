@@ -36,7 +36,6 @@ from modelship.serving.signatures import (
 from modelship.serving.tensors import array_from_json, check_shape, flat_json_from_array
 from modelship.serving.tfserving_api import batch_rows
 
-PLATFORM: Final = "tensorflow_savedmodel"
 BINARY_EXTENSION: Final = "binary_tensor_data"
 HEADER_LENGTH: Final = "Inference-Header-Content-Length"
 _DATATYPES: Final = ", ".join(d.v2 for d in DTYPES)
@@ -348,7 +347,7 @@ def model_metadata(model: ModelInfo, signature: SignatureInfo) -> dict[str, Any]
     return {
         "name": model.name,
         "versions": [str(model.version)],
-        "platform": PLATFORM,
+        "platform": model.platform,
         "inputs": [_tensor_metadata(t) for t in signature.inputs],
         "outputs": [_tensor_metadata(t) for t in signature.outputs],
     }

@@ -4,6 +4,9 @@ registry of its own
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
@@ -12,6 +15,10 @@ from prometheus_client import (
     Histogram,
     generate_latest,
 )
+from prometheus_client.core import CounterMetricFamily
+
+if TYPE_CHECKING:
+    from modelship.serving.drift import DriftMonitor
 
 LATENCY_BUCKETS = (
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0
@@ -51,6 +58,14 @@ class ServingMetrics:
             "Rows per model call (dynamic batching joins concurrent requests).",
             ["model", "version", "signature"],
             buckets=BATCH_BUCKETS,
+            registry=self.registry,
+        )
+        self.queue_wait = Histogram(
+            "modelship_queue_duration_seconds",
+            "Time a request waited in the batching queue before its batch ran (a canary's "
+            "queue-latency analysis reads it).",
+            ["model", "version", "signature"],
+            buckets=LATENCY_BUCKETS,
             registry=self.registry,
         )
         self.in_flight = Gauge(
@@ -120,5 +135,54 @@ class ServingMetrics:
     def observe_batch(self, version: str, signature: str, rows: int) -> None:
         self.batch_size.labels(self.model, version, signature).observe(rows)
 
+    def watch_drift(self, monitor: DriftMonitor, version: str) -> None:
+        """Expose the version's drift counts (read at scrape time, nothing per request)."""
+        self.registry.register(_DriftCollector(self.model, version, monitor))
+
+    def observe_queue_wait(self, version: str, signature: str, seconds: float) -> None:
+        self.queue_wait.labels(self.model, version, signature).observe(max(0.0, seconds))
+
     def exposition(self) -> bytes:
         return generate_latest(self.registry)
+
+
+class _DriftCollector:
+    """The served version's live bin counts since the server started, as counters a
+    PromQL `increase(...[1h])` turns into a window: one series per bin of each monitored
+    feature, the bin named by its upper edge (`le`, as in a Prometheus histogram)."""
+
+    def __init__(self, model: str, version: str, monitor: DriftMonitor) -> None:
+        self.model = model
+        self.version = version
+        self.monitor = monitor
+
+    def describe(self) -> list[Any]:
+        return []  # unchecked at registration: the series depend on the baseline
+
+    def collect(self) -> Iterator[CounterMetricFamily]:
+        labels = [self.model, self.version]
+        samples = CounterMetricFamily(
+            "modelship_drift_samples",
+            "Rows counted for drift monitoring (the serving signature's predictions).",
+            labels=["model", "version"],
+        )
+        samples.add_metric(labels, self.monitor.samples)
+        yield samples
+        dropped = CounterMetricFamily(
+            "modelship_drift_dropped_batches",
+            "Batches not counted for drift monitoring because the counting fell behind.",
+            labels=["model", "version"],
+        )
+        dropped.add_metric(labels, self.monitor.dropped)
+        yield dropped
+        bins = CounterMetricFamily(
+            "modelship_drift_bin_samples",
+            "Rows whose feature fell in this bin of the version's baseline (source: input "
+            "for data drift, output for prediction drift; le: the bin's upper edge).",
+            labels=["model", "version", "source", "feature", "le"],
+        )
+        for feature, counts in self.monitor.feature_counts(self.monitor.totals.copy()):
+            uppers = [repr(float(e)) for e in feature.edges] + ["+Inf"]
+            for upper, count in zip(uppers, counts, strict=True):
+                bins.add_metric([*labels, feature.source, feature.name, upper], count)
+        yield bins

@@ -1,4 +1,5 @@
-"""The one module that touches TensorFlow: load a SavedModel, describe its signatures, run
+"""The one module that touches TensorFlow's SavedModels (TensorFlow Lite files are
+serving/tflite.py's, chosen by `load_model`): load a SavedModel, describe its signatures, run
 them on numpy arrays, warm them up, and serialize tf.train.Example protos for classify and
 regress. TensorFlow is imported on first use, so the rest of the server starts without it.
 
@@ -9,14 +10,15 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
 from modelship.api.reasons import MODEL_LOAD_FAILED, WARMUP_FAILED
 from modelship.serving.errors import BadRequestError, ModelError
-from modelship.serving.model_path import ModelVersionPath
+from modelship.serving.model_path import FRAMEWORK_TFLITE, ModelVersionPath
 from modelship.serving.signatures import ModelInfo, SignatureInfo, TensorInfo
 from modelship.serving.tfserving_api import Feature
 
@@ -32,6 +34,18 @@ class ModelLoadError(Exception):
         super().__init__(f"{reason}: {message}")
         self.reason = reason
         self.message = message
+
+
+class ServedModel(Protocol):
+    """What the server needs of a model in memory, whatever its format."""
+
+    info: ModelInfo
+
+    def run(
+        self, signature: str, inputs: dict[str, np.ndarray[Any, Any]]
+    ) -> dict[str, np.ndarray[Any, Any]]: ...
+
+    def warm_up(self) -> list[str]: ...
 
 
 class LoadedModel:
@@ -66,21 +80,7 @@ class LoadedModel:
         """Run each signature once on zeros of its input shapes (an unknown dimension as 1),
         so the first real request does not pay for tracing and kernel set-up. Signatures
         that take strings (serialized examples) need real data and are skipped."""
-        warmed = []
-        for signature in self.info.signatures:
-            inputs = zero_inputs(signature)
-            if inputs is None:
-                continue
-            try:
-                self.run(signature.key, inputs)
-            except Exception as err:
-                raise ModelLoadError(
-                    WARMUP_FAILED,
-                    f"signature '{signature.key}' of {self.info.path} failed on a zero input: "
-                    f"{getattr(err, 'message', err)}",
-                ) from err
-            warmed.append(signature.key)
-        return warmed
+        return warm_up_signatures(self.info, self.run)
 
 
 def op_error_text(message: str) -> str:
@@ -105,7 +105,16 @@ def zero_inputs(signature: SignatureInfo) -> dict[str, np.ndarray[Any, Any]] | N
     return inputs
 
 
-def load_model(name: str, where: ModelVersionPath) -> LoadedModel:
+def load_model(name: str, where: ModelVersionPath) -> ServedModel:
+    """Load the model at `where` in its format and describe it; ModelLoadError says why not."""
+    if where.framework == FRAMEWORK_TFLITE:
+        from modelship.serving.tflite import load_tflite_model  # it imports this module
+
+        return load_tflite_model(name, where)
+    return load_saved_model(name, where)
+
+
+def load_saved_model(name: str, where: ModelVersionPath) -> LoadedModel:
     """Load the SavedModel at `where` and describe it; ModelLoadError says why not."""
     import tensorflow as tf
 
@@ -206,3 +215,25 @@ def serialize_examples(examples: tuple[dict[str, Feature], ...]) -> np.ndarray[A
                 raise BadRequestError(f"examples[{index}] feature '{name}': {err}") from None
         serialized[index] = example.SerializeToString()
     return serialized
+
+
+def warm_up_signatures(
+    info: ModelInfo, run: Callable[[str, dict[str, np.ndarray]], object]
+) -> list[str]:
+    """Runs each signature of a loaded model once on zeros; ModelLoadError (WarmupFailed)
+    names the signature that failed. Returns the signatures warmed."""
+    warmed = []
+    for signature in info.signatures:
+        inputs = zero_inputs(signature)
+        if inputs is None:
+            continue
+        try:
+            run(signature.key, inputs)
+        except Exception as err:
+            raise ModelLoadError(
+                WARMUP_FAILED,
+                f"signature '{signature.key}' of {info.path} failed on a zero input: "
+                f"{getattr(err, 'message', err)}",
+            ) from err
+        warmed.append(signature.key)
+    return warmed

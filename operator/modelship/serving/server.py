@@ -29,9 +29,13 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from modelship.api.reasons import ADDRESS_IN_USE, MODEL_LOAD_FAILED
+from modelship.artifacts.errors import ArtifactError
+from modelship.artifacts.manifest import MANIFEST_NAME, Manifest
+from modelship.artifacts.savedmodel import SERVING_SIGNATURE
 from modelship.serving import inference_v2, tfserving_api
 from modelship.serving.batching import Arrays, Batcher
 from modelship.serving.capture import CaptureConfig, CaptureSampler, CaptureWriter
+from modelship.serving.drift import DriftMonitor, no_baseline_summary
 from modelship.serving.errors import (
     BadRequestError,
     BodyTooLargeError,
@@ -41,7 +45,7 @@ from modelship.serving.errors import (
 )
 from modelship.serving.logs import AccessLog
 from modelship.serving.metrics import CONTENT_TYPE, ServingMetrics
-from modelship.serving.model import LoadedModel, load_model, serialize_examples
+from modelship.serving.model import ServedModel, load_model, serialize_examples
 from modelship.serving.model_path import ModelPathError, ModelVersionPath, find_model_version
 from modelship.serving.tfserving_api import AVAILABLE, LOADING, UNLOADING
 
@@ -72,6 +76,7 @@ class ServerConfig:
     poll_interval: float = 1.0  # seconds between looks for a first version folder
     access_log_rate: float = 0.0  # share of model requests written to the access log
     capture: CaptureConfig | None = None  # request capture to S3 (None: off)
+    drift_slice_seconds: int = 300  # the resolution of the drift monitoring's windows
 
 
 class ServeError(Exception):
@@ -106,7 +111,7 @@ class ModelServer:
     def __init__(
         self,
         config: ServerConfig,
-        load: Callable[[str, ModelVersionPath], LoadedModel] = load_model,
+        load: Callable[[str, ModelVersionPath], ServedModel] = load_model,
     ) -> None:
         self.config = config
         self.metrics = ServingMetrics(config.model_name)
@@ -122,6 +127,9 @@ class ModelServer:
                 str(self.version), signature, rows
             ),
             wait_when_idle=config.batch_wait_when_idle,
+            observe_wait=lambda signature, seconds: self.metrics.observe_queue_wait(
+                str(self.version), signature, seconds
+            ),
         )
         self.capture: CaptureSampler | None = None
         self._capture_writer: CaptureWriter | None = None
@@ -130,7 +138,7 @@ class ModelServer:
                 config.capture, config.model_name, self.metrics, clock=time.monotonic
             )
             self.batcher.observe_result = self._capture
-        self.model: LoadedModel | None = None
+        self.model: ServedModel | None = None
         self.version: int | None = None
         self.state = "waiting"
         self.ready = False
@@ -138,6 +146,7 @@ class ModelServer:
         self._stopping: asyncio.Event | None = None
         self._cut_off = 0  # requests whose handlers were cancelled before answering
         self.grpc: GrpcFrontend | None = None
+        self.drift: DriftMonitor | None = None  # when the version's manifest has a baseline
 
     # -- life ---------------------------------------------------------------------------
 
@@ -194,6 +203,8 @@ class ModelServer:
                 # A failing cleanup must not hide why the server stopped (self.failure).
                 log.exception("error while shutting down")
             self._executor.shutdown(wait=False, cancel_futures=True)
+            if self.drift is not None:
+                self.drift.close()
         if self.failure is not None:
             raise self.failure
         if self._cut_off:
@@ -284,6 +295,7 @@ class ModelServer:
             self.failure = ServeError(reason, getattr(err, "message", str(err)))
         else:
             self.model = model
+            self.drift = self._drift_monitor(where)
             if self._stopping.is_set():
                 return
             self.state, self.ready = AVAILABLE, True
@@ -321,7 +333,7 @@ class ModelServer:
                 await asyncio.wait_for(self._stopping.wait(), self.config.poll_interval)
         return None
 
-    def _load_and_warm(self, where: ModelVersionPath) -> LoadedModel:
+    def _load_and_warm(self, where: ModelVersionPath) -> ServedModel:
         model = self._load(self.config.model_name, where)
         warmed = model.warm_up()
         log.info("warmed up signatures: %s", ", ".join(warmed) or "none (they take strings)")
@@ -329,7 +341,27 @@ class ModelServer:
 
     def _run_model(self, signature: str, inputs: Arrays) -> Arrays:
         assert self.model is not None  # batches are only submitted once it is loaded
-        return self.model.run(signature, inputs)
+        outputs = self.model.run(signature, inputs)
+        if self.drift is not None and signature == SERVING_SIGNATURE:
+            self.drift.submit(inputs, outputs)  # a queue put: counted on another thread
+        return outputs
+
+    def _drift_monitor(self, where: ModelVersionPath) -> DriftMonitor | None:
+        """Counts of live traffic in the bins of the version's baseline, when it has one."""
+        path = where.path / MANIFEST_NAME
+        try:
+            baseline = Manifest.from_json(path.read_bytes()).baseline
+        except FileNotFoundError:
+            return None
+        except (OSError, ArtifactError) as err:
+            log.warning("no drift monitoring: %s cannot be read: %s", path, err)
+            return None
+        if baseline is None:
+            return None
+        monitor = DriftMonitor(baseline, slice_seconds=self.config.drift_slice_seconds)
+        self.metrics.watch_drift(monitor, str(where.version))
+        log.info("drift monitoring: %d features of the baseline", len(baseline.features))
+        return monitor
 
     # -- HTTP ---------------------------------------------------------------------------
 
@@ -343,6 +375,7 @@ class ModelServer:
         app.router.add_get("/metrics", self.prometheus)
         if not self.config.rest_apis:
             return app
+        app.router.add_get(r"/v1/models/{name}/monitoring", self.v1_monitoring)
         app.router.add_get("/v1/models/{tail:.+}", self.v1_get)
         app.router.add_post("/v1/models/{tail:.+}", self.v1_post)
         app.router.add_get("/v2", self.v2_server)
@@ -471,7 +504,7 @@ class ModelServer:
                     f"model '{name}' has no version {version}; version {self.version} is served"
                 )
 
-    def serving_model(self) -> LoadedModel:
+    def serving_model(self) -> ServedModel:
         """The loaded model, or 503 while it is loading or the server is stopping."""
         if self._stopping is not None and self._stopping.is_set():
             raise UnavailableError("the server is shutting down")
@@ -492,6 +525,21 @@ class ModelServer:
             return json_response(tfserving_api.version_status(self.version, self.state))
         model = self.serving_model()
         return json_response(tfserving_api.model_metadata(model.info))
+
+    async def v1_monitoring(self, request: web.Request) -> web.Response:
+        """The drift counts of the served version (`?window=SECONDS`, default: all kept)."""
+        request["api"] = "monitoring"
+        self.check_model(request, request.match_info["name"], None)
+        raw = request.query.get("window")
+        window = None
+        if raw is not None:
+            if not raw.isdigit() or int(raw) == 0:
+                raise BadRequestError(f"window={raw!r} is not a number of seconds above 0")
+            window = int(raw)
+        if self.drift is None:
+            return json_response(no_baseline_summary(self.config.model_name, self.version))
+        assert self.version is not None
+        return json_response(self.drift.summary(self.config.model_name, self.version, window))
 
     async def v1_post(self, request: web.Request) -> web.Response:
         route = tfserving_api.parse_v1_path(request.match_info["tail"], request.method)

@@ -120,6 +120,7 @@ class ModelInfo:
     version: int
     path: str
     signatures: tuple[SignatureInfo, ...]
+    platform: str = "tensorflow_savedmodel"  # the Open Inference Protocol's word for the format
 
     @property
     def default_signature(self) -> str:

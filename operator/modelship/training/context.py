@@ -120,6 +120,18 @@ class TrainingContext:
             return iter(())
         return read_captures(self.captures, self.s3, version=version, since=since)
 
+    baseline_samples: list[Any] = field(default_factory=list, repr=False)
+    """What `record_baseline` was given (the last one counts)."""
+
+    def record_baseline(self, sample: Any) -> None:
+        """Hand the trainer a sample of the training inputs (an array for a model with one
+        input, or a mapping of input name -> array; rows along axis 0, as the serving
+        signature takes them). After training, the trainer runs the model on it and records
+        the inputs' and outputs' distribution in the version's manifest: the baseline that
+        drift monitoring (spec.monitoring.drift) compares live requests with. A few thousand
+        rows are plenty; more than 100,000 are thinned."""
+        self.baseline_samples[:] = [sample]
+
     @property
     def is_chief(self) -> bool:
         """Whether this worker publishes the model (log and write summaries only here)."""

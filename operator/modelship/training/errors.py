@@ -16,9 +16,11 @@ from modelship.api import trainer
 # The reasons this error carries, defined (with what a person should do) in api/reasons.py.
 from modelship.api.reasons import (
     ENTRYPOINT_NOT_FOUND,
+    INVALID_EVALUATION_DATA,
     INVALID_METRICS,
     INVALID_MODEL,
     INVALID_TF_CONFIG,
+    OPTIMIZATION_FAILED,
     PUBLISH_FAILED,
     TRAINING_FAILED,
     VERSION_EXISTS,
@@ -44,9 +46,11 @@ class TrainingError(Exception):
 
 __all__ = [
     "ENTRYPOINT_NOT_FOUND",
+    "INVALID_EVALUATION_DATA",
     "INVALID_METRICS",
     "INVALID_MODEL",
     "INVALID_TF_CONFIG",
+    "OPTIMIZATION_FAILED",
     "PUBLISH_FAILED",
     "TRAINING_FAILED",
     "VERSION_EXISTS",

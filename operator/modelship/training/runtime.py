@@ -35,6 +35,8 @@ from modelship.artifacts import (
     make_s3_client,
     parse_storage_uri,
 )
+from modelship.artifacts.baseline import Baseline
+from modelship.artifacts.savedmodel import sample_baseline
 from modelship.training.context import TaskInfo, TrainingContext, task_from_tf_config
 from modelship.training.entrypoint import load_entrypoint, read_result
 from modelship.training.errors import (
@@ -146,8 +148,11 @@ def run_training(
         if store is None:
             log("not the chief: nothing to publish")
             return TrainingResult(request.version, result.metrics, task, None)
+        baseline = _baseline(model_dir, context, log)
         log(f"publishing version {request.version} to {uri}")
-        published = _publish(store, model_dir, request.version, result.metrics, created_by)
+        published = _publish(
+            store, model_dir, request.version, result.metrics, created_by, baseline
+        )
         return TrainingResult(request.version, result.metrics, task, published)
     finally:
         if owned_scratch:
@@ -243,15 +248,36 @@ def _saved_model(model: Any, scratch: Path, version: int) -> Path:
     return target
 
 
+def _baseline(
+    model_dir: Path, context: TrainingContext, log: Callable[[str], None]
+) -> Baseline | None:
+    """The drift baseline of the sample the entrypoint recorded (None when it recorded none)."""
+    if not context.baseline_samples:
+        return None
+    try:
+        baseline = sample_baseline(model_dir, context.baseline_samples[-1])
+    except ArtifactError as err:
+        raise TrainingError(err.reason, err.message, permanent=True) from None
+    log(f"baseline: {len(baseline.features)} features of {baseline.samples} sample rows")
+    return baseline
+
+
 def _publish(
     store: ArtifactStore,
     model_dir: Path,
     version: int,
     metrics: Mapping[str, float],
     created_by: Mapping[str, str],
+    baseline: Baseline | None = None,
 ) -> VersionInfo:
     try:
-        return store.push(model_dir, version=version, metrics=metrics, created_by=created_by)
+        return store.push(
+            model_dir,
+            version=version,
+            metrics=metrics,
+            created_by=created_by,
+            baseline=baseline,
+        )
     except ArtifactError as err:
         if err.reason in (VERSION_EXISTS, INVALID_MODEL):
             raise TrainingError(err.reason, err.message, permanent=True) from None

@@ -202,7 +202,7 @@ def test_every_property_has_a_type_and_a_description() -> None:
     for path, node in nodes(schema()):
         if path.endswith("|anyOf"):
             continue
-        typed = "type" in node or node.get("x-kubernetes-int-or-string")
+        typed = "type" in node or node.get("x-kubernetes-int-or-string") or _checked_leaf(node)
         assert typed, f"{path} has no type (the schema would not be structural)"
         if path and not path.endswith("[*]") and path != "metadata":
             assert node.get("description"), f"{path} has no description for kubectl explain"
@@ -211,7 +211,10 @@ def test_every_property_has_a_type_and_a_description() -> None:
 def test_the_schema_is_structural() -> None:
     for path, node in nodes(schema()):
         assert not ("properties" in node and "additionalProperties" in node), path
-        assert "x-kubernetes-preserve-unknown-fields" not in node, path
+        if "x-kubernetes-preserve-unknown-fields" in node:
+            # Only an untyped scalar (a number or a duration), never an object whose unknown
+            # fields would be kept.
+            assert _checked_leaf(node), path
         if node.get("x-kubernetes-int-or-string"):
             assert "type" not in node, path
             assert node.get("anyOf") == [{"type": "integer"}, {"type": "string"}], path
@@ -220,6 +223,17 @@ def test_the_schema_is_structural() -> None:
         if node.get("x-kubernetes-list-type") == "map":
             keys = node["x-kubernetes-list-map-keys"]
             assert set(keys) <= set(node["items"].get("required", [])), path
+
+
+def _checked_leaf(node: dict[str, Any]) -> bool:
+    """An untyped scalar checked by the value's own type (a number above a minimum, a string
+    matching a pattern): spec.rollout.analysis.metrics[].max, a number or a duration."""
+    return (
+        node.get("x-kubernetes-preserve-unknown-fields") is True
+        and "minimum" in node
+        and "pattern" in node
+        and not {"type", "properties", "items", "additionalProperties"} & set(node)
+    )
 
 
 def _valid_under(value: Any, node: dict[str, Any]) -> bool:

@@ -61,6 +61,21 @@ def full_spec() -> dict[str, Any]:
             "rollout.steps": [{"weight": 10, "pause": "2m"}, {"weight": 50}],
             "rollout.gpuBudget": "Fixed",
             "rollout.progressDeadline": "5m",
+            "rollout.analysis": {
+                "interval": "30s",
+                "failureLimit": 2,
+                "metrics": [
+                    {
+                        "name": "business-kpi",
+                        "max": 0.2,
+                        "prometheus": {
+                            "address": "http://prometheus.monitoring:9090",
+                            "query": "sum(kpi)",
+                        },
+                    },
+                    {"name": "latency-p99", "max": "250ms"},
+                ],
+            },
             "training": {
                 "entrypoint": "my_pkg.train:train",
                 "workers": 2,
@@ -82,6 +97,13 @@ def full_spec() -> dict[str, Any]:
                     "retention": "720h",
                     "secretRef": {"name": "capture-creds"},
                 },
+                "drift": {"max": 0.25, "window": "30m", "minSamples": 500, "action": "Retrain"},
+            },
+            "optimize": {
+                "quantization": "Int8",
+                "evaluationDataUri": "s3://data/eval/digits.npz",
+                "maxMetricDrop": 0.02,
+                "activeDeadline": "30m",
             },
         }
     )
@@ -106,6 +128,7 @@ def test_a_minimal_spec_gets_every_default() -> None:
     assert parsed.rollout.strategy == "RollingUpdate"
     assert (parsed.rollout.max_surge, parsed.rollout.max_unavailable) == (1, 0)
     assert parsed.training is None
+    assert parsed.monitoring is None
 
 
 def test_a_full_spec_is_read_field_by_field() -> None:
@@ -341,10 +364,21 @@ BAD_SPECS: list[tuple[str, dict[str, Any], str, str, str]] = [
     ),
     (
         "unknown strategy",
-        {"rollout.strategy": "BlueGreen"},
+        {"rollout.strategy": "Recreate"},
         "spec.rollout.strategy",
         "UnsupportedValue",
-        'spec.rollout.strategy "BlueGreen" is not supported: use RollingUpdate, Canary',
+        'spec.rollout.strategy "Recreate" is not supported: use RollingUpdate, Canary, BlueGreen',
+    ),
+    (
+        "scaleDownDelay without BlueGreen",
+        {
+            "rollout.strategy": "Canary",
+            "rollout.steps": [{"weight": 10}],
+            "rollout.scaleDownDelay": "1m",
+        },
+        "spec.rollout.scaleDownDelay",
+        "ConflictingFields",
+        "spec.rollout.scaleDownDelay is set but spec.rollout.strategy is not BlueGreen",
     ),
     (
         "rollout that cannot move",
@@ -666,9 +700,48 @@ def test_every_declared_limit_is_enforced(path: str, bad_value: Any) -> None:
         if isinstance(target, list):  # a list of objects (rollout.steps): its first item
             target = target[0]
     target[last] = bad_value
-    named = "spec." + path.replace("steps.", "steps[0].")
+    named = "spec." + path.replace("steps.", "steps[0].").replace("metrics.", "metrics[0].")
 
     with pytest.raises(SpecError) as caught:
         parse_spec(spec, name="digits")
     assert caught.value.field == named
     assert named in caught.value.message
+
+
+def test_drift_monitoring_is_read_with_its_defaults() -> None:
+    parsed = parse_spec(md_spec({"monitoring": {"drift": {}}}), name="digits")
+    assert parsed.monitoring is not None and parsed.monitoring.drift is not None
+    drift = parsed.monitoring.drift
+    assert (drift.method, drift.max, drift.window, drift.min_samples) == ("PSI", 0.2, 3600, 1000)
+    assert (drift.action, drift.cooldown) == ("Alert", 86400)
+    full = parse_spec(full_spec(), name="digits").monitoring
+    assert full is not None and full.drift is not None
+    assert (full.drift.action, full.drift.window, full.drift.min_samples) == ("Retrain", 1800, 500)
+
+
+def test_drift_retraining_without_spec_training_is_refused() -> None:
+    with pytest.raises(SpecError) as raised:
+        parse_spec(md_spec({"monitoring": {"drift": {"action": "Retrain"}}}), name="digits")
+    assert raised.value.reason == "MissingField"
+    assert "spec.training" in str(raised.value)
+
+
+def test_optimize_is_parsed_with_its_defaults() -> None:
+    parsed = parse_spec(
+        md_spec({"optimize": {"quantization": "Float16", "evaluationDataUri": "s3://data/e.npz"}}),
+        name="digits",
+    )
+    assert parsed.optimize is not None
+    assert parsed.optimize.quantization == "Float16"
+    assert parsed.optimize.max_metric_drop == 0.01
+    assert parsed.optimize.metric == "accuracy" and parsed.optimize.goal == "Maximize"
+    assert parse_spec(md_spec(), name="digits").optimize is None
+
+
+def test_optimize_needs_an_evaluation_data_object_not_a_bucket() -> None:
+    with pytest.raises(SpecError) as caught:
+        parse_spec(
+            md_spec({"optimize": {"quantization": "Int8", "evaluationDataUri": "s3://data"}}),
+            name="digits",
+        )
+    assert caught.value.field == "spec.optimize.evaluationDataUri"

@@ -14,6 +14,7 @@ from modelship.api.reasons import FAMILIES, REASONS, markdown
 from modelship.api.status import (
     ARTIFACT_READY,
     CONDITION_REASON_PATTERN,
+    DATA_DRIFT,
     READY,
     RECONCILING,
     STALLED,
@@ -66,7 +67,7 @@ def test_each_reason_says_where_it_shows_what_it_means_and_what_to_do(name: str)
     assert reason.family in FAMILIES
     assert reason.meaning.endswith(".") and reason.meaning[:1].isupper()
     assert reason.action.endswith(".") and reason.action[:1].isupper()
-    known = {READY, RECONCILING, STALLED, ARTIFACT_READY}
+    known = {READY, RECONCILING, STALLED, ARTIFACT_READY, DATA_DRIFT}
     assert all(w in known or "." in w or " " in w or w == "Event" for w in reason.where)
 
 

@@ -54,6 +54,27 @@ def test_json_records_carry_the_state_and_reason() -> None:
     assert record["number"] == 4 and record["state"] == "corrupt"
     assert record["reason"] == "ChecksumMismatch"
     json.dumps(record)  # serialisable as is
+    assert record["derived_from"] is None
+
+
+def test_json_records_name_an_optimized_versions_source() -> None:
+    from modelship.artifacts import DerivedFrom, Manifest, ManifestFile
+
+    manifest = Manifest(
+        version=5,
+        files=(ManifestFile("model.tflite", 10, "0" * 64),),
+        framework="tflite",
+        framework_version="2.21.0",
+        signatures=(),
+        created="2025-05-01T12:00:00Z",
+        derived_from=DerivedFrom(4, "Int8", None, {"accuracy": 0.95}),
+    )
+    info = VersionInfo(5, "complete", manifest, "sha256:x", 10, manifest.created, {})
+    record = version_record(info)
+    assert record["framework"] == "tflite"
+    assert record["derived_from"] == {
+        "version": 4, "method": "Int8", "digest": None, "source_metrics": {"accuracy": 0.95}
+    }  # fmt: skip
 
 
 def test_metrics_file_must_map_names_to_numbers(tmp_path: Path) -> None:

@@ -130,3 +130,38 @@ def test_a_path_that_escapes_is_unsafe_not_just_invalid() -> None:
     with pytest.raises(ArtifactError) as caught:
         Manifest.from_json(data)
     assert caught.value.reason == "UnsafeKey"
+
+
+def test_an_optimized_version_names_its_source_method_and_source_metrics() -> None:
+    from modelship.artifacts import DerivedFrom
+
+    origin = DerivedFrom(2, "Int8", "sha256:" + SHA, {"accuracy": 0.97})
+    manifest = a_manifest(framework="tflite", derived_from=origin)
+    parsed = Manifest.from_json(manifest.to_json())
+    assert parsed.derived_from == origin
+    assert parsed.framework == "tflite"
+    assert json.loads(manifest.to_json())["derived_from"] == {
+        "version": 2,
+        "method": "Int8",
+        "digest": "sha256:" + SHA,
+        "source_metrics": {"accuracy": 0.97},
+    }
+    # A version that was not optimized has no such key, so its bytes (its digest) are as before.
+    assert "derived_from" not in json.loads(a_manifest().to_json())
+
+
+@pytest.mark.parametrize(
+    ("derived_from", "words"),
+    [
+        ("Int8", "'derived_from' must be an object"),
+        ({"method": "Int8"}, "'derived_from.version' must be a non-negative integer"),
+        ({"version": 2, "method": ""}, "'derived_from.method' must be a non-empty string"),
+        ({"version": 2, "method": "Int8", "digest": "md5:x"}, "'derived_from.digest'"),
+        ({"version": 2, "method": "Int8", "source_metrics": {"a": "x"}}, "metric 'a'"),
+    ],
+)
+def test_a_bad_derived_from_is_invalid(derived_from: Any, words: str) -> None:
+    with pytest.raises(ArtifactError) as caught:
+        Manifest.from_json(document(derived_from=derived_from))
+    assert caught.value.reason == "ManifestInvalid"
+    assert words in caught.value.message

@@ -50,3 +50,72 @@ def test_the_table_shows_each_step_and_where_the_rollout_stands() -> None:
 
 def test_no_rollout_yet() -> None:
     assert "Rollout:   none yet" in rollout_table(body(None))
+
+
+def test_the_table_shows_the_analysis_with_the_stable_version_beside_the_canary() -> None:
+    table = rollout_table(
+        body(
+            {
+                "phase": "RolledBack",
+                "reason": "AnalysisFailed",
+                "step": 1,
+                "analysis": {
+                    "version": 2,
+                    "measurements": 2,
+                    "failures": 2,
+                    "failureLimit": 2,
+                    "verdict": "Failed",
+                    "time": "2026-12-06T01:00:00Z",
+                    "results": [
+                        {
+                            "metric": "latency-p99",
+                            "verdict": "Failed",
+                            "max": 0.001,
+                            "value": 0.0412,
+                            "stableValue": 0.0398,
+                            "requests": 120,
+                        },
+                        {
+                            "metric": "error-rate",
+                            "verdict": "Inconclusive",
+                            "max": 0.01,
+                            "message": "no pod could be read",
+                        },
+                    ],
+                },
+            }
+        )
+    )
+    lines = table.splitlines()
+    assert (
+        "Analysis:  version 2, 2 measurements, 2 failed (rollback at 2), last Failed at "
+        "2026-12-06T01:00:00Z"
+    ) in lines
+    header = lines.index(next(x for x in lines if x.startswith("METRIC")))
+    assert lines[header + 1].split() == ["latency-p99", "41ms", "40ms", "1ms", "120", "Failed"]
+    assert lines[header + 2].split()[:5] == ["error-rate", "-", "-", "1.00%", "-"]
+    assert lines[header + 2].endswith("Inconclusive: no pod could be read")
+
+
+def test_a_blue_green_rollout_shows_the_preview_and_the_active_version() -> None:
+    md = body(
+        {
+            "strategy": "BlueGreen",
+            "phase": "Promoting",
+            "reason": "Promoting",
+            "stableVersion": 1,
+            "stableReplicas": 2,
+            "canaryVersion": 2,
+            "canaryReplicas": 2,
+            "activeVersion": 2,
+            "switchedAt": "2026-12-06T01:00:00Z",
+            "message": "version 2 takes all traffic.",
+        }
+    )
+    lines = rollout_table(md).splitlines()
+    assert "Preview:   version 2, 2 replicas, Service digits-preview" in lines
+    assert (
+        "Active:    version 2 takes the traffic of Service digits (since 2026-12-06T01:00:00Z)"
+        in lines
+    )
+    assert not any(line.startswith("STEP") for line in lines)

@@ -82,3 +82,19 @@ def test_a_gone_model_deployment_leaves_nothing_behind() -> None:
     assert cache.jobs("ns", "digits", "training") == []
     assert cache.model_deployment("ns", "digits") is None
     assert cache.model_deployment("ns", "other") is not None
+
+
+def test_cached_copies_leave_managed_fields_out_and_keep_the_rest() -> None:
+    from modelship.controller import cache as cache_module
+
+    body = obj("Deployment", "d", "7", app="x")
+    body["metadata"]["managedFields"] = [{"manager": "modelship", "fieldsV1": {"f:spec": {}}}]
+    body["status"] = {"readyReplicas": 1}
+    [kept] = cache_module.deployments(body).values()
+    assert "managedFields" not in kept["metadata"]
+    assert kept["metadata"]["labels"] == {"app": "x"} and kept["status"] == {"readyReplicas": 1}
+    body["status"]["readyReplicas"] = 2  # a later event changes the body, not the copy
+    assert kept["status"] == {"readyReplicas": 1}
+    cache = cache_with()
+    cache.wrote(None, body)
+    assert "managedFields" not in cache.deployment("ns", "d")["metadata"]

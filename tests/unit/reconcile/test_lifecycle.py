@@ -334,3 +334,25 @@ def test_only_the_last_few_finished_jobs_are_kept() -> None:
     }
     plan = planned(md, published, jobs, [], last)
     assert plan.stale_jobs == ("digits-train-1", "digits-train-2")
+
+
+def test_drift_starts_a_run_as_the_annotation_does_unless_one_is_on_its_way() -> None:
+    md = trained()
+    published = [version(1, metrics={"accuracy": 0.9})]
+    last = {
+        "jobName": "digits-train-1",
+        "version": 1,
+        "state": "Succeeded",
+        "specHash": spec_hash(md),
+    }
+    finished = [job("digits-train-1", "Complete")]
+    quiet = planned(md, published, finished, [], last)
+    assert quiet.objects == ()
+    drifted = planned(md, published, finished, [], last, drift="pixels[3] has PSI 0.9.")
+    assert [o["metadata"]["name"] for o in drifted.objects] == ["digits-train-2"]
+    assert drifted.training_status is not None
+    assert drifted.training_status["reason"] == "DriftDetected"
+    assert "spec.monitoring.drift.action Retrain" in drifted.training_status["message"]
+    running = {**last, "jobName": "digits-train-2", "version": 2, "state": "Running"}
+    busy = planned(md, published, [*finished, job("digits-train-2")], [], running, drift="again")
+    assert busy.objects == ()

@@ -3,6 +3,7 @@ abort and rollback — each decided from an observation and an injected clock.""
 
 from __future__ import annotations
 
+import math
 from dataclasses import replace
 from datetime import timedelta
 from typing import Any
@@ -10,6 +11,7 @@ from typing import Any
 import pytest
 
 from modelship.api import RolloutSpec, parse_spec
+from modelship.reconcile.analysis import Histogram, Measurement, ServingCounters, Window
 from modelship.reconcile.deployment import ServingSettings, deployed_version
 from modelship.reconcile.desired import ServingObservation, plan_serving
 from modelship.reconcile.findings import Finding
@@ -528,3 +530,109 @@ def test_a_version_pinned_before_its_rollback_is_reported_rejected_not_missing()
     assert "Version 1 keeps serving" in stalled["message"]
     stable = next(o for o in p.objects if o["metadata"]["name"] == "digits-serving")
     assert deployed_version(stable) == V1 and stable["spec"]["replicas"] == 2
+
+
+# --- automated analysis -------------------------------------------------------------------
+
+ANALYSED = parse_spec(
+    {
+        "model": {"storageUri": "s3://models/digits"},
+        "rollout": {
+            "strategy": "Canary",
+            "steps": [{"weight": 25, "pause": "1m"}, {"weight": 50}],
+            "analysis": {
+                "interval": "30s",
+                "failureLimit": 2,
+                "metrics": [{"name": "latency-p99", "max": "100ms"}],
+            },
+        },
+    },
+    name="digits",
+).rollout
+
+
+def interval(seconds: float, *, version: int = 2, ago: timedelta = timedelta(0)) -> Measurement:
+    """An interval in which the canary answered 100 requests taking `seconds` each, and the
+    stable version 300 taking 5ms."""
+
+    def served(requests: int, each: float) -> ServingCounters:
+        buckets = tuple((le, float(requests if each <= le else 0)) for le in (0.01, 0.1, 1.0))
+        return ServingCounters(float(requests), 0.0, Histogram((*buckets, (math.inf, requests))))
+
+    return Measurement(
+        version=version,
+        time=NOW - ago,
+        canary=Window(version, served(100, seconds), pods=1),
+        stable=Window(1, served(300, 0.005), pods=3),
+    )
+
+
+def analysed(measured: Measurement | None, previous: dict[str, Any], **more: Any) -> Any:
+    return replace(
+        observe(
+            rollout=ANALYSED,
+            stable_pods=(3, {1: 3}),
+            canary_pods=(1, {2: 1}),
+            previous=previous,
+            **more,
+        ),
+        measurement=measured,
+    )
+
+
+def test_a_rollout_starts_its_analysis_with_nothing_measured() -> None:
+    status = plan_rollout(observe(rollout=ANALYSED), NOW).status or {}
+    assert status["analysis"] == {"version": 2, "measurements": 0, "failures": 0, "failureLimit": 2}
+
+
+def test_a_canary_failing_its_analysis_is_rolled_back_with_the_values_measured() -> None:
+    first = plan_rollout(analysed(interval(0.5), at_step(1)), NOW)
+    after_one = first.status or {}
+    assert after_one["phase"] == "Progressing" and after_one["analysis"]["failures"] == 1
+    assert first.canary_replicas == 1  # one failure is below the limit: the canary stays
+
+    second = plan_rollout(analysed(interval(0.5), after_one), NOW + timedelta(seconds=30))
+
+    status = second.status or {}
+    assert status["phase"] == "RolledBack" and status["reason"] == "AnalysisFailed"
+    assert second.stable == V1 and second.canary_replicas == 0 and second.rejected_now == 2
+    [rejected] = status["rejected"]
+    assert rejected["reason"] == "AnalysisFailed"
+    assert "latency-p99 991ms (stable 10ms) above max 100ms" in rejected["message"]
+    [event] = [e for e in second.events if e.reason == "RolledBack"]
+    assert event.type == "Warning" and "latency-p99 991ms" in event.message
+
+
+def test_a_measurement_of_another_version_is_not_counted() -> None:
+    status = plan_rollout(analysed(interval(0.5, version=7), at_step(1)), NOW).status or {}
+    assert "analysis" not in status or status["analysis"].get("failures", 0) == 0
+
+
+def test_a_pause_ends_only_after_a_measurement_at_the_step_passed() -> None:
+    reached = at_step(1, reached=timedelta(minutes=2))
+
+    waiting = plan_rollout(analysed(None, reached), NOW).status or {}
+    assert (waiting["step"], waiting["reason"]) == (1, "WaitingForAnalysis")
+    assert "waiting for a measurement of version 2 that passes" in waiting["message"]
+
+    moved = plan_rollout(analysed(interval(0.005), waiting), NOW).status or {}
+    assert (moved["step"], moved["analysis"]["verdict"]) == (2, "Passed")
+
+
+def test_a_pass_from_before_the_step_was_reached_does_not_end_its_pause() -> None:
+    earlier_pass = {"version": 2, "measurements": 1, "failures": 0, "verdict": "Passed"}
+    earlier_pass["passedAt"] = (NOW - timedelta(minutes=5)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    previous = at_step(1, reached=timedelta(minutes=2), analysis=earlier_pass)
+
+    status = plan_rollout(analysed(None, previous), NOW).status or {}
+
+    assert (status["step"], status["reason"]) == (1, "WaitingForAnalysis")
+
+
+def test_promotion_by_a_person_does_not_wait_for_the_analysis() -> None:
+    previous = at_step(1, reached=timedelta(minutes=2), promoteSeen="a")
+    status = (
+        plan_rollout(analysed(None, previous, annotations={PROMOTE_ANNOTATION: "b"}), NOW).status
+        or {}
+    )
+    assert status["step"] == 2

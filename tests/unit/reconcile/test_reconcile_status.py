@@ -454,7 +454,7 @@ def test_the_schema_check_catches_a_stray_field() -> None:
     assert schema_violations({"phase": "Ready", "size": 3}, STATUS_SCHEMA) == [
         "status.size: not in the schema"
     ]
-    assert set(STATUS_SCHEMA["properties"]) == {*OWNED_FIELDS, "training"}
+    assert set(STATUS_SCHEMA["properties"]) == {*OWNED_FIELDS, "training", "monitoring", "optimize"}
 
 
 def test_ready_only_with_all_replicas_on_the_target_version() -> None:

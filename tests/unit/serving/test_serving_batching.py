@@ -210,3 +210,19 @@ def test_outputs_that_lost_the_batch_dimension_cannot_be_split() -> None:
         split_outputs({"total": np.array(5.0)}, [1, 2])
     parts = split_outputs({"y": np.arange(3)}, [1, 2])
     assert [p["y"].tolist() for p in parts] == [[0], [1, 2]]
+
+
+def test_each_request_reports_how_long_it_waited_in_its_queue() -> None:
+    waits: list[tuple[str, float]] = []
+    executor = ThreadPoolExecutor(max_workers=1)
+    batch = Batcher(double, executor, 6, NEVER, observe_wait=lambda sig, s: waits.append((sig, s)))
+
+    async def scenario() -> None:
+        await asyncio.gather(*(batch.submit("s", {"x": rows(n)}, n) for n in (1, 2, 3)))
+        await batch.close()
+
+    run(scenario())
+    # One entry per request of the batch, for the signature, none negative (the queue-latency
+    # a canary's analysis reads).
+    assert [sig for sig, _ in waits] == ["s", "s", "s"]
+    assert all(seconds >= 0 for _, seconds in waits)

@@ -54,3 +54,36 @@ def test_a_missing_path_or_a_bad_manifest_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ModelPathError) as caught:
         find_model_version(folder)
     assert caught.value.reason == "ManifestInvalid"
+
+
+def manifest_for(version: int, framework: str, path: str) -> bytes:
+    return Manifest(
+        version=version,
+        files=(ManifestFile(path=path, size=0, sha256="0" * 64),),
+        framework=framework,
+        framework_version="2.21.0",
+        signatures=(),
+        created="2025-05-01T12:00:00Z",
+    ).to_json()
+
+
+def test_the_manifests_framework_chooses_the_format(tmp_path: Path) -> None:
+    pulled = tmp_path / "2"
+    pulled.mkdir()
+    (pulled / "model.tflite").write_bytes(b"")
+    (pulled / "modelship.json").write_bytes(manifest_for(2, "tflite", "model.tflite"))
+    assert find_model_version(tmp_path) == ModelVersionPath(2, pulled, "tflite")
+    # Without a manifest, what the folder holds decides.
+    bare = tmp_path / "bare"
+    bare.mkdir()
+    (bare / "model.tflite").write_bytes(b"")
+    assert find_model_version(bare) == ModelVersionPath(1, bare, "tflite")
+    assert find_model_version(saved_model(tmp_path / "sm")).framework == "tensorflow"  # type: ignore[union-attr]
+
+
+def test_a_framework_the_server_cannot_serve_is_refused_by_name(tmp_path: Path) -> None:
+    folder = saved_model(tmp_path / "5")
+    (folder / "modelship.json").write_bytes(manifest_for(5, "onnx", "saved_model.pb"))
+    with pytest.raises(ModelPathError, match="'onnx' model") as caught:
+        find_model_version(tmp_path)
+    assert caught.value.reason == "UnsupportedFramework"

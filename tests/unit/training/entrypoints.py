@@ -41,6 +41,7 @@ def tiny(ctx: TrainingContext) -> tuple[Any, dict[str, float]]:
     model = _model(ctx)
     model.fit(x, y, epochs=2, batch_size=16, verbose=0)
     scores = model.evaluate(x, y, verbose=0, return_dict=True)
+    ctx.record_baseline(x)  # the drift baseline: the training inputs
     return model, {"accuracy": float(scores["accuracy"]), "loss": scores["loss"]}
 
 

@@ -14,12 +14,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Final
 
-from modelship.api.status import ARTIFACT_READY, READY, RECONCILING, STALLED
+from modelship.api.status import ARTIFACT_READY, DATA_DRIFT, READY, RECONCILING, STALLED
 
 # Where a reason shows, besides the four condition types.
 VERSIONS: Final = "versions[].reason"
 TRAINING: Final = "training.reason"
 ROLLOUT: Final = "rollout.reason"
+OPTIMIZE: Final = "optimize.reason"
 REJECTED: Final = "rollout.rejected[].reason"
 EVENT: Final = "Event"
 CLI: Final = "modelship CLI"
@@ -75,6 +76,8 @@ TRAINING_FAMILY: Final = "Training runs"
 TRAINER_FAMILY: Final = "The trainer (in its termination log)"
 OBJECTS: Final = "Objects the operator owns"
 SERVER_FAMILY: Final = "The model server and the CLI"
+MONITORING_FAMILY: Final = "Monitoring: data drift"
+OPTIMIZE_FAMILY: Final = "Optimization: quantized versions (spec.optimize)"
 
 # --- The spec (parse_spec; the CRD's schema refuses most of these before they are stored).
 MISSING_FIELD: Final = _define(
@@ -367,6 +370,34 @@ VERSION_REJECTED: Final = _define(
     "Change the spec with the pin in place to retry it, or pin another version.",
 )  # fmt: skip
 
+ANALYSIS_FAILED: Final = _define(
+    "AnalysisFailed", ROLLOUT_FAMILY, (ROLLOUT, REJECTED, VERSIONS, EVENT),
+    "The new version failed spec.rollout.analysis failureLimit times (the measured values, "
+    "beside the stable version's, are in the message): it was rolled back.",
+    "Fix the model and publish a newer version, or pin this one to try it again.",
+)  # fmt: skip
+WAITING_FOR_ANALYSIS: Final = _define(
+    "WaitingForAnalysis", ROLLOUT_FAMILY, (ROLLOUT, RECONCILING),
+    "The step's pause is over (or the preview is Ready), but no measurement of the new "
+    "version has passed yet.",
+    "Send traffic (through the preview Service for BlueGreen), or promote by hand.",
+)  # fmt: skip
+PREVIEW_STARTING: Final = _define(
+    "PreviewStarting", ROLLOUT_FAMILY, (ROLLOUT,),
+    "BlueGreen: the new version's pods are starting behind the preview Service <name>-preview.",
+    "Nothing.",
+)  # fmt: skip
+PREVIEW_STARTED: Final = _define(
+    "PreviewStarted", ROLLOUT_FAMILY, (EVENT,),
+    "BlueGreen: a rollout began; the new version runs at full size behind the preview Service.",
+    "Nothing; promote it (or let a passing analysis do so).",
+)  # fmt: skip
+SWITCHED: Final = _define(
+    "Switched", ROLLOUT_FAMILY, (EVENT,),
+    "BlueGreen: the Service <name> now selects the new version (one write).",
+    "Nothing; the old version goes after spec.rollout.scaleDownDelay.",
+)  # fmt: skip
+
 # --- The gate: whether a newer version may replace the serving one.
 NO_GATE: Final = _define(
     "NoGate", GATE_FAMILY, (),
@@ -519,6 +550,115 @@ PUBLISH_FAILED: Final = _define(
     "Read the message (credentials, bucket, space), fix it, then retrain.",
 )  # fmt: skip
 
+# --- Monitoring: the DataDrift condition (spec.monitoring.drift) and the baselines it needs.
+DRIFT_DETECTED: Final = _define(
+    "DriftDetected", MONITORING_FAMILY, (DATA_DRIFT, EVENT, TRAINING),
+    "The live inputs or outputs of the serving version moved away from its training baseline: "
+    "the worst feature's score is above spec.monitoring.drift.max.",
+    "Look at status.monitoring.worstFeature; retrain on fresh data (action Retrain does it, at "
+    "most once per cooldown), or raise max if the shift is expected.",
+)  # fmt: skip
+NO_DRIFT: Final = _define(
+    "NoDrift", MONITORING_FAMILY, (DATA_DRIFT,),
+    "Every feature's score is within spec.monitoring.drift.max over the window.",
+    "Nothing.",
+)  # fmt: skip
+INSUFFICIENT_SAMPLES: Final = _define(
+    "InsufficientSamples", MONITORING_FAMILY, (DATA_DRIFT,),
+    "Fewer predictions than minSamples in the window (or the serving pods did not answer), so "
+    "no verdict yet.",
+    "Nothing if traffic is low: the verdict comes once enough requests arrive; otherwise lower "
+    "minSamples or check that the serving pods answer on their REST port.",
+)  # fmt: skip
+BASELINE_MISSING: Final = _define(
+    "BaselineMissing", MONITORING_FAMILY, (DATA_DRIFT,),
+    "The serving version's manifest records no baseline to compare live traffic with.",
+    "Record one: ctx.record_baseline(sample) in the training function, or "
+    "modelship push --baseline FILE for a model trained elsewhere.",
+)  # fmt: skip
+INVALID_BASELINE: Final = _define(
+    "InvalidBaseline", MONITORING_FAMILY, (TRAINING, CLI),
+    "The baseline sample or file does not fit the model's serving signature or is not a "
+    "baseline.",
+    "Give rows of every serving input (an .npz, JSON rows, or a baseline JSON), as the message "
+    "says.",
+)  # fmt: skip
+
+# --- Optimization: spec.optimize's Jobs and the versions they publish (status.optimize).
+OPTIMIZATION_STARTED: Final = _define(
+    "OptimizationStarted", OPTIMIZE_FAMILY, (OPTIMIZE, EVENT),
+    "An optimization Job <name>-optimize-<version> started for a newly published version.",
+    "Nothing.",
+)  # fmt: skip
+OPTIMIZATION_PENDING: Final = _define(
+    "OptimizationPending", OPTIMIZE_FAMILY, (OPTIMIZE,),
+    "The optimization Job waits for its pod to be scheduled or to start.",
+    "Nothing, unless it lasts: then look at the Job's pod (kubectl describe).",
+)  # fmt: skip
+OPTIMIZATION_RUNNING: Final = _define(
+    "OptimizationRunning", OPTIMIZE_FAMILY, (OPTIMIZE,),
+    "The optimization Job converts and evaluates the version.",
+    "Nothing.",
+)  # fmt: skip
+OPTIMIZATION_PUBLISHED: Final = _define(
+    "OptimizationPublished", OPTIMIZE_FAMILY, (OPTIMIZE, EVENT),
+    "The quantized version was published; it serves if its metric is within maxMetricDrop.",
+    "Nothing.",
+)  # fmt: skip
+OPTIMIZATION_FAILED: Final = _define(
+    "OptimizationFailed", OPTIMIZE_FAMILY, (OPTIMIZE, EVENT, TRAINING),
+    "The optimization run failed (the converter refused the model, or an unexpected error); "
+    "the message starts with the cause. The source version keeps serving.",
+    "Fix the cause; a newer source version or a changed spec.optimize.quantization retries.",
+)  # fmt: skip
+OPTIMIZED_VERSION_NOT_PUBLISHED: Final = _define(
+    "OptimizedVersionNotPublished", OPTIMIZE_FAMILY, (OPTIMIZE,),
+    "The optimization Job finished but its version is not in the store's listing.",
+    "Read the Job's logs (kubectl logs job/<name>-optimize-<version>).",
+)  # fmt: skip
+OPTIMIZATION_JOB_REFUSED: Final = _define(
+    "OptimizationJobRefused", OPTIMIZE_FAMILY, (OPTIMIZE,),
+    "The API server refused the optimization Job (its words are in the message).",
+    "Fix spec.optimize (image, resources) as the message says.",
+)  # fmt: skip
+OPTIMIZATION_PASSED: Final = _define(
+    "OptimizationPassed", OPTIMIZE_FAMILY, (),
+    "The quantized version's metric is within maxMetricDrop of its source's.",
+    "Nothing.",
+)  # fmt: skip
+OPTIMIZATION_REJECTED: Final = _define(
+    "OptimizationRejected", OPTIMIZE_FAMILY, (READY, STALLED, OPTIMIZE, EVENT),
+    "The quantized version's metric dropped more than spec.optimize.maxMetricDrop from its "
+    "source's (both numbers in the message); the source keeps serving.",
+    "Use a milder quantization (Float16, DynamicRange) or raise maxMetricDrop.",
+)  # fmt: skip
+OPTIMIZATION_METRIC_MISSING: Final = _define(
+    "OptimizationMetricMissing", OPTIMIZE_FAMILY, (READY, STALLED, OPTIMIZE),
+    "The metric spec.optimize.metric names is missing for the source or the quantized version.",
+    "Add labels to the evaluation data, or set spec.optimize.metric to one it measures.",
+)  # fmt: skip
+INVALID_EVALUATION_DATA: Final = _define(
+    "InvalidEvaluationData", OPTIMIZE_FAMILY, (OPTIMIZE, CLI),
+    "The evaluation .npz does not fit the model (an input missing, a shape, no labels).",
+    "Fix the file at spec.optimize.evaluationDataUri: one array per model input and labels.",
+)  # fmt: skip
+OBJECT_NOT_FOUND: Final = _define(
+    "ObjectNotFound", OPTIMIZE_FAMILY, (OPTIMIZE, CLI),
+    "The evaluation data object is not in the store.",
+    "Fix spec.optimize.evaluationDataUri or upload the file.",
+)  # fmt: skip
+OBJECT_TOO_LARGE: Final = _define(
+    "ObjectTooLarge", OPTIMIZE_FAMILY, (OPTIMIZE, CLI),
+    "The evaluation data object is over 1 GiB.",
+    "Use a smaller sample of the evaluation data.",
+)  # fmt: skip
+UNSUPPORTED_FRAMEWORK: Final = _define(
+    "UnsupportedFramework", OPTIMIZE_FAMILY, (CLI,),
+    "The version's manifest names a framework the server cannot load (not tensorflow or "
+    "tflite).",
+    "Serve a version made by modelship push, train or optimize.",
+)  # fmt: skip
+
 # --- Objects the operator owns.
 OBJECT_REFUSED: Final = _define(
     "ObjectRefused", OBJECTS, _PROBLEM,
@@ -582,6 +722,8 @@ FAMILIES: Final = (
     TRAINING_FAMILY,
     TRAINER_FAMILY,
     SERVER_FAMILY,
+    MONITORING_FAMILY,
+    OPTIMIZE_FAMILY,
     OBJECTS,
 )
 
@@ -593,7 +735,7 @@ def markdown() -> str:
         "# Status reasons",
         "",
         "Every CamelCase reason modelship shows: in the conditions of a ModelDeployment "
-        "(Ready, Reconciling, Stalled, ArtifactReady), in `status.versions[]`, "
+        "(Ready, Reconciling, Stalled, ArtifactReady, DataDrift), in `status.versions[]`, "
         "`status.training`, `status.rollout`, in its Events and in the `modelship` CLI's "
         "errors. A reason marked (Kubernetes) is Kubernetes' own word, passed through.",
         "",
