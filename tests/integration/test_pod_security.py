@@ -27,6 +27,13 @@ SPEC = {
     "storage": {"endpoint": "http://minio.storage:9000", "secretRef": {"name": "s3"}},
     "serving": {"replicas": 2, "gpu": {"count": 1, "product": "NVIDIA-H100-80GB-HBM3"}},
     "training": {"entrypoint": "digits.train:train", "workers": 2, "gpu": {"count": 1}},
+    # Capture adds flags and secretKeyRef env to the server, and a location to training.
+    "monitoring": {
+        "capture": {
+            "storageUri": "s3://captures/digits",
+            "mask": {"inputs": ["id"], "keySecretRef": {"name": "mask", "key": "hmac"}},
+        }
+    },
 }
 
 

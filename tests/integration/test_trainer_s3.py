@@ -318,3 +318,54 @@ def test_the_digits_example_trains_and_publishes_itself(
     assert "serving_default" in {signature.name for signature in published.manifest.signatures}
     assert published.manifest.baseline is not None  # the drift baseline: training pixels
     assert published.manifest.baseline.feature("input pixels[0]") is not None
+
+
+def test_a_training_run_reads_the_captured_requests_and_joins_labels(
+    s3_server: Any, repo_root: Path, tmp_path: Path
+) -> None:
+    import datetime
+
+    import numpy as np
+
+    from modelship.artifacts.capture import CaptureStore, batch_key, encode_batch
+    from modelship.serving.capture import CaptureConfig, capture_record, mask_rows
+
+    bucket = "capture-" + os.urandom(4).hex()
+    s3_server.client().create_bucket(Bucket=bucket)
+    settings = S3Settings(
+        endpoint=s3_server.endpoint, region=s3_server.region,
+        access_key_id=s3_server.access_key, secret_access_key=s3_server.secret_key,
+    )  # fmt: skip
+    store = CaptureStore(parse_storage_uri(f"s3://{bucket}/captures"), settings)
+    key = b"mask-key"
+    config = CaptureConfig(
+        storage_uri=str(store.uri), sample_rate=1, mask=frozenset({"id"}), mask_key=key
+    )
+    rng = np.random.default_rng(0)
+    when = datetime.datetime.now(datetime.UTC)
+    ids = []
+    for version, batch in ((1, 0), (1, 1), (2, 2)):  # two served versions, three batches
+        lines = []
+        for request in range(4):
+            x = rng.random((2, 4), dtype=np.float32)
+            id_ = np.array([f"user-{batch}-{request}-{row}".encode() for row in range(2)], object)
+            ids += mask_rows(key, "id", id_)
+            record = capture_record(
+                config, model="tiny", version=version, signature="serving_default",
+                inputs={"x": x, "id": id_}, outputs={"y": x[:, :1]}, when=when,
+            )  # fmt: skip
+            lines.append(json.dumps(record).encode())
+        store.put_batch(
+            batch_key(store.uri, "tiny", version, when, "pod", batch), encode_batch(lines)
+        )
+    labels = tmp_path / "labels.json"
+    labels.write_text(json.dumps({hashed: i % 3 for i, hashed in enumerate(ids[::2])}))
+
+    output = f"s3://{bucket}/{MODEL}"
+    run = train(
+        s3_server, repo_root, tmp_path, "from_captures", output, 1, "--data", str(labels),
+        env={"MODELSHIP_CAPTURE_URI": f"s3://{bucket}/captures/tiny"},
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    metrics = store_for(s3_server, output).check_version(1).metrics
+    assert metrics == {"captured_rows": 24.0, "labelled_rows": 12.0}

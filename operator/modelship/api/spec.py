@@ -20,6 +20,7 @@ from cronsim import CronSim, CronSimError
 
 from modelship.api.duration import DURATION_PATTERN, parse_duration
 from modelship.api.fields import Rule, duration_prop, object_prop, prop
+from modelship.api.quantity import parse_bytes
 from modelship.api.reasons import (
     CONFLICTING_FIELDS,
     INVALID_VALUE,
@@ -993,6 +994,143 @@ class TrainingSpec:
     )
 
 
+# -- spec.monitoring.capture ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class KeySecretRef:
+    """One key of a Secret in the ModelDeployment's namespace."""
+
+    name: str = prop(
+        "The Secret's name.",
+        pattern=DNS_SUBDOMAIN_PATTERN,
+        pattern_hint="a Kubernetes object name (lowercase letters, digits, '-' and '.')",
+        max_length=253,
+    )
+    key: str = prop(
+        "The key in the Secret.",
+        pattern=SECRET_KEY_PATTERN,
+        pattern_hint="a Secret key (letters, digits, '-', '_' and '.')",
+        max_length=253,
+    )
+
+
+@dataclass(frozen=True)
+class CaptureMaskSpec:
+    """Inputs (or outputs) written as a keyed hash instead of their value."""
+
+    key_secret_ref: KeySecretRef = prop(
+        "The Secret key holding the HMAC key (a long random string). The pods read it by "
+        "reference; it is never copied into the resource, its status or the captures."
+    )
+    inputs: list[str] = prop(
+        "Names of the inputs (or outputs) to mask: each row is written as "
+        "hmac-sha256:<hex> of its value, so equal values still match.",
+        default_factory=list,
+    )
+
+
+@dataclass(frozen=True)
+class CaptureSseSpec:
+    """Server-side encryption S3 applies to each batch it stores."""
+
+    RULES: ClassVar[tuple[Rule, ...]] = (
+        Rule(
+            cel="!has(self.kmsKeyId) || self.type == 'aws:kms'",
+            holds=lambda sse: sse.kms_key_id is None or sse.type == "aws:kms",
+            field="kmsKeyId",
+            reason=CONFLICTING_FIELDS,
+            message="{path}.kmsKeyId is only used with {path}.type aws:kms: set that, or "
+            "remove kmsKeyId",
+        ),
+    )
+
+    type: Literal["AES256", "aws:kms"] = prop(
+        "AES256 (S3-managed keys) or aws:kms (a KMS key).", enum=("AES256", "aws:kms")
+    )
+    kms_key_id: str | None = prop(
+        "The KMS key id or ARN for aws:kms; omit for the bucket's default key.",
+        default=None,
+        min_length=1,
+        max_length=2048,
+    )
+
+
+@dataclass(frozen=True)
+class CaptureSpec:
+    """Request capture: the serving pods write a sample of requests and their predictions
+    to S3 as gzip JSON-lines batches, for the next training run (docs/capture.md)."""
+
+    RULES: ClassVar[tuple[Rule, ...]] = (
+        Rule(
+            cel="self.sampleRate > 0.0",
+            holds=lambda capture: capture.sample_rate > 0,
+            field="sampleRate",
+            reason=INVALID_VALUE,
+            message="{path}.sampleRate must be above 0 and at most 1 (0.01 keeps one "
+            "request in a hundred); remove {path} to capture nothing",
+        ),
+    )
+
+    storage_uri: str = prop(
+        "Where batches go: s3://bucket/prefix; each lands under "
+        "<prefix>/<model>/<version>/<date>/.",
+        pattern=STORAGE_URI_PATTERN,
+        pattern_hint=STORAGE_URI_HINT,
+        max_length=1024,
+    )
+    sample_rate: float = prop(
+        "Share of answered requests captured, above 0 and at most 1. Default 0.01.",
+        default=0.01,
+        minimum=0,
+        maximum=1,
+    )
+    max_bytes_per_hour: int | str | None = prop(
+        "Most bytes of records each pod captures per hour (before compression), e.g. 100Mi; "
+        "past it records are dropped and counted. No limit when omitted.",
+        default=None,
+        schema=_QUANTITY_SCHEMA,
+        check=lambda value: _size_problem(value),
+    )
+    exclude: list[str] = prop(
+        "Names of inputs (or outputs) never written.",
+        default_factory=list,
+    )
+    mask: CaptureMaskSpec | None = object_prop(
+        "Inputs (or outputs) written as a keyed hash.", CaptureMaskSpec, optional=True
+    )
+    sse: CaptureSseSpec | None = object_prop(
+        "Server-side encryption of the batches. Omit for the bucket's default.",
+        CaptureSseSpec,
+        optional=True,
+    )
+    retention: float | None = duration_prop(
+        "Delete batches older than this, e.g. 720h. Between 1h and 87600h; kept when omitted.",
+        default=None,
+        minimum="1h",
+        maximum="87600h",
+    )
+    secret_ref: SecretRef | None = object_prop(
+        "A Secret with S3 credentials for the captures. Default: spec.storage.secretRef.",
+        SecretRef,
+        optional=True,
+    )
+
+
+def _size_problem(value: Any) -> str | None:
+    try:
+        parse_bytes(value)
+    except ValueError as err:
+        return str(err)
+    return None
+
+
+def capture_bytes_per_hour(capture: CaptureSpec) -> int | None:
+    """spec.monitoring.capture.maxBytesPerHour in bytes (None: no limit)."""
+    value = capture.max_bytes_per_hour
+    return None if value is None else parse_bytes(value)
+
+
 # --- spec.monitoring: drift monitoring (docs/monitoring.md) ---------------------------------
 
 
@@ -1045,11 +1183,16 @@ class DriftSpec:
 
 @dataclass(frozen=True)
 class MonitoringSpec:
-    """What the operator watches in the served model's traffic."""
+    """What the operator watches in the served model's traffic, and what it keeps of it."""
 
     drift: DriftSpec | None = object_prop(
         "Data and prediction drift against the version's baseline. Omit to not score drift.",
         DriftSpec,
+        optional=True,
+    )
+    capture: CaptureSpec | None = object_prop(
+        "Capture a sample of requests to S3 for the next training run. Omit to capture none.",
+        CaptureSpec,
         optional=True,
     )
 
@@ -1162,7 +1305,8 @@ class ModelDeploymentSpec:
         optional=True,
     )
     monitoring: MonitoringSpec | None = object_prop(
-        "Watch the served model's traffic for drift (docs/monitoring.md).",
+        "Watch the served model's traffic for drift, and capture a sample of it "
+        "(docs/monitoring.md, docs/capture.md).",
         MonitoringSpec,
         optional=True,
     )

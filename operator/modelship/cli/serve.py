@@ -16,10 +16,73 @@ from pathlib import Path
 
 import click
 
-from modelship.api.reasons import MODEL_PATH_NOT_FOUND, NO_PROTOCOL, SERVER_FAILED
+from modelship.api.capture import ENV_MASK_KEY, SSE_TYPES
+from modelship.api.duration import parse_duration
+from modelship.api.quantity import parse_bytes
+from modelship.api.reasons import (
+    CAPTURE_MISCONFIGURED,
+    MODEL_PATH_NOT_FOUND,
+    NO_PROTOCOL,
+    SERVER_FAILED,
+)
+from modelship.artifacts import ArtifactError, parse_storage_uri
 from modelship.cli.termination import fail
 from modelship.serving import logs
+from modelship.serving.capture import CaptureConfig
 from modelship.serving.server import DEFAULT_MAX_BODY_BYTES, ModelServer, ServeError, ServerConfig
+
+
+def _names(text: str | None) -> frozenset[str]:
+    return frozenset(n.strip() for n in (text or "").split(",") if n.strip())
+
+
+def capture_config(
+    storage_uri: str,
+    *,
+    sample_rate: float,
+    max_bytes_per_hour: str | None,
+    exclude: str | None,
+    mask: str | None,
+    sse: str | None,
+    kms_key_id: str | None,
+    retention: str | None,
+    queue_size: int,
+    flush_seconds: float,
+) -> CaptureConfig:
+    """The --capture-* flags as a CaptureConfig; a flag that cannot work fails the start
+    (InvalidValue / InvalidStorageUri) rather than capturing what it should not."""
+    try:
+        parse_storage_uri(storage_uri)
+    except ArtifactError as err:
+        fail(err.reason, err.message)
+    masked = _names(mask)
+    key = os.environ.get(ENV_MASK_KEY, "")
+    if masked and not key:
+        fail(
+            CAPTURE_MISCONFIGURED,
+            f"--capture-mask needs a key: set {ENV_MASK_KEY} (from a Secret) to a long random "
+            "string.",
+        )
+    try:
+        budget = parse_bytes(max_bytes_per_hour) if max_bytes_per_hour else None
+        keep = parse_duration(retention) if retention else None
+    except ValueError as err:
+        fail(CAPTURE_MISCONFIGURED, f"a --capture-* flag: {err}.")
+    return CaptureConfig(
+        storage_uri=storage_uri,
+        sample_rate=sample_rate,
+        max_bytes_per_hour=budget,
+        exclude=_names(exclude),
+        mask=masked,
+        mask_key=key.encode() if masked else None,
+        sse=sse,
+        kms_key_id=kms_key_id or None,
+        retention=keep,
+        # The pod's name (Kubernetes sets HOSTNAME to it) keeps replicas' batches apart.
+        pod=os.environ.get("HOSTNAME") or "server",
+        queue_size=queue_size,
+        flush_seconds=flush_seconds,
+    )
 
 
 @click.command("serve")
@@ -116,6 +179,68 @@ from modelship.serving.server import DEFAULT_MAX_BODY_BYTES, ModelServer, ServeE
     type=click.FloatRange(0, 1),
     help="Share of model requests (REST and gRPC) written to the access log: 0 none, 1 all.",
 )
+@click.option(
+    "--capture-storage-uri",
+    envvar="MODELSHIP_CAPTURE_STORAGE_URI",
+    help="Capture a sample of requests (inputs and outputs) to s3://bucket/prefix as "
+    "gzip JSON-lines batches (docs/capture.md); S3 access from the usual AWS_* variables.",
+)
+@click.option(
+    "--capture-sample-rate",
+    envvar="MODELSHIP_CAPTURE_SAMPLE_RATE",
+    default=0.01,
+    show_default=True,
+    type=click.FloatRange(0, 1, min_open=True),
+    help="Share of answered model requests captured.",
+)
+@click.option(
+    "--capture-max-bytes-per-hour",
+    envvar="MODELSHIP_CAPTURE_MAX_BYTES_PER_HOUR",
+    help="Most (uncompressed) bytes of records captured per clock hour, e.g. 100Mi; "
+    "past it records are dropped and counted. Default: no limit.",
+)
+@click.option(
+    "--capture-exclude",
+    envvar="MODELSHIP_CAPTURE_EXCLUDE",
+    help="Comma-separated input (or output) names never captured.",
+)
+@click.option(
+    "--capture-mask",
+    envvar="MODELSHIP_CAPTURE_MASK",
+    help="Comma-separated input (or output) names captured as a keyed HMAC-SHA256 hash per "
+    "row; the key "
+    "comes from the environment variable MODELSHIP_CAPTURE_MASK_KEY.",
+)
+@click.option(
+    "--capture-sse",
+    envvar="MODELSHIP_CAPTURE_SSE",
+    type=click.Choice(SSE_TYPES),
+    help="Server-side encryption S3 applies to each batch.",
+)
+@click.option(
+    "--capture-sse-kms-key-id",
+    envvar="MODELSHIP_CAPTURE_SSE_KMS_KEY_ID",
+    help="The KMS key for --capture-sse aws:kms (default: the bucket's).",
+)
+@click.option(
+    "--capture-retention",
+    envvar="MODELSHIP_CAPTURE_RETENTION",
+    help="Delete this model's batches older than this (e.g. 720h); default: keep them.",
+)
+@click.option(
+    "--capture-queue-size",
+    default=1000,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Records waiting to be written; past it new ones are dropped and counted.",
+)
+@click.option(
+    "--capture-flush-seconds",
+    default=10.0,
+    show_default=True,
+    type=click.FloatRange(min=0, min_open=True),
+    help="Longest a captured record waits before its batch is written.",
+)
 def serve(
     model_name: str,
     model_base_path: Path | None,
@@ -132,6 +257,16 @@ def serve(
     log_level: str,
     log_format: str,
     access_log_sample: float,
+    capture_storage_uri: str | None,
+    capture_sample_rate: float,
+    capture_max_bytes_per_hour: str | None,
+    capture_exclude: str | None,
+    capture_mask: str | None,
+    capture_sse: str | None,
+    capture_sse_kms_key_id: str | None,
+    capture_retention: str | None,
+    capture_queue_size: int,
+    capture_flush_seconds: float,
 ) -> None:
     """Serve a TensorFlow SavedModel: TF Serving's REST and gRPC APIs, the Open Inference
     Protocol (REST and gRPC), /metrics."""
@@ -151,6 +286,20 @@ def serve(
         max_body_bytes=max_body_bytes,
         shutdown_timeout=shutdown_timeout,
         access_log_rate=access_log_sample,
+        capture=None
+        if not capture_storage_uri
+        else capture_config(
+            capture_storage_uri,
+            sample_rate=capture_sample_rate,
+            max_bytes_per_hour=capture_max_bytes_per_hour,
+            exclude=capture_exclude,
+            mask=capture_mask,
+            sse=capture_sse,
+            kms_key_id=capture_sse_kms_key_id,
+            retention=capture_retention,
+            queue_size=capture_queue_size,
+            flush_seconds=capture_flush_seconds,
+        ),
     )
     if no_grpc and no_rest:
         fail(NO_PROTOCOL, "--no-grpc and --no-rest leave no way to call the model.")

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import click
 
+from modelship.api.capture import ENV_CAPTURE_URI
 from modelship.api.trainer import PUBLISHED_PREFIX
 from modelship.artifacts import S3Settings
 from modelship.cli.termination import fail, write_termination_log
@@ -60,6 +61,14 @@ from modelship.training.runtime import TrainingRequest, TrainingResult, run_trai
     help="S3 endpoint URL for S3-compatible stores (default: AWS_ENDPOINT_URL).",
 )
 @click.option("--region", default=None, help="S3 region (default: AWS_REGION / boto3's chain).")
+@click.option(
+    "--captures",
+    envvar=ENV_CAPTURE_URI,
+    default=None,
+    metavar="S3_URI",
+    help="Where this model's captured requests are, for ctx.captured_records() "
+    f"(default: {ENV_CAPTURE_URI}, which the operator sets from spec.monitoring.capture).",
+)
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
 def train(
     entrypoint: str,
@@ -70,6 +79,7 @@ def train(
     scratch_dir: Path | None,
     endpoint: str | None,
     region: str | None,
+    captures: str | None,
     args: tuple[str, ...],
 ) -> None:
     """Train with ENTRYPOINT and publish the model as VERSION under OUTPUT.
@@ -87,6 +97,7 @@ def train(
         args=args,
         scratch_dir=scratch_dir,
         s3=S3Settings(endpoint=endpoint, region=region),
+        captures=captures or None,
     )
     try:
         result = run_training(request, log=_log)

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from modelship.api import ModelDeploymentSpec, ServingSpec
+from modelship.reconcile.capture import capture_args, capture_env
 from modelship.reconcile.gpu import gpu_pod_fields
 from modelship.reconcile.owner import (
     ANNOTATION_DIGEST,
@@ -135,8 +136,9 @@ def serving_deployment(
             "--batch-timeout-micros",
             str(serving.batching.batch_timeout_micros),
             *_protocol_args(serving),
+            *capture_args(spec),
         ],
-        "env": [home],
+        "env": [home, *capture_env(spec)],
         "ports": _container_ports(serving),
         # Ready only once the model is loaded and warmed up, so a rollout never sends traffic
         # to a pod still loading; live as soon as the HTTP server answers.

@@ -44,6 +44,7 @@ from modelship.api.trainer import (
     ENV_WORKER_INDEX,
     PERMANENT_FAILURE_EXIT_CODE,
 )
+from modelship.reconcile.capture import capture_location_env
 from modelship.reconcile.gpu import gpu_pod_fields
 from modelship.reconcile.owner import (
     LABEL_VERSION,
@@ -122,7 +123,7 @@ def training_job(
     labels = object_labels(owner, TRAINING, model, version)
     workers = training.workers
 
-    container = _trainer_container(spec, training, name, version, settings)
+    container = _trainer_container(spec, training, name, version, settings, model)
     pod_spec: dict[str, Any] = {
         # The trainer never talks to the Kubernetes API.
         "automountServiceAccountToken": False,
@@ -199,6 +200,7 @@ def _trainer_container(
     job_name: str,
     version: int,
     settings: TrainingSettings,
+    model: str,
 ) -> dict[str, Any]:
     args = [
         "train",
@@ -218,6 +220,8 @@ def _trainer_container(
         {"name": ENV_TRAINING_JOB, "value": job_name},
         {"name": ENV_POD_NAME, "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
         *storage_env(spec.storage),
+        # The captured requests (spec.monitoring.capture), read with the same credentials.
+        *capture_location_env(spec, model),
     ]
     return {
         "name": TRAINER_CONTAINER,

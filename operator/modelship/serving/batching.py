@@ -37,6 +37,8 @@ log = logging.getLogger(__name__)
 Arrays = dict[str, np.ndarray[Any, Any]]
 RunModel = Callable[[str, Arrays], Arrays]
 ObserveBatch = Callable[[str, int], None]
+# Called with each answered request's signature, inputs and outputs (request capture).
+ObserveResult = Callable[[str, Arrays, Arrays], None]
 # (signature, seconds a request waited in its queue before its batch ran)
 ObserveWait = Callable[[str, float], None]
 # A batch's queue: the signature, and each input's name, row shape and dtype.
@@ -99,6 +101,7 @@ class Batcher:
         batch_timeout: float,
         observe_batch: ObserveBatch | None = None,
         wait_when_idle: bool = False,
+        observe_result: ObserveResult | None = None,
         observe_wait: ObserveWait | None = None,
     ) -> None:
         self._run = run
@@ -107,6 +110,7 @@ class Batcher:
         self.batch_timeout = batch_timeout
         self.wait_when_idle = wait_when_idle
         self._observe = observe_batch or (lambda signature, rows: None)
+        self.observe_result = observe_result
         self._observe_wait = observe_wait or (lambda signature, seconds: None)
         self._queues: dict[QueueKey, _Queue] = {}
         self._draining = False
@@ -133,7 +137,17 @@ class Batcher:
             queue.wakeup.set()
 
     async def submit(self, signature: str, inputs: Arrays, rows: int | None) -> Arrays:
-        """Run one request, batched with others when `rows` (its first dimension) is known."""
+        """Run one request, batched with others when `rows` (its first dimension) is known.
+        Every protocol comes through here, so this is where answered requests are observed."""
+        outputs = await self._submit(signature, inputs, rows)
+        if self.observe_result is not None:
+            try:
+                self.observe_result(signature, inputs, outputs)
+            except Exception:  # an observer must never fail the request it watches
+                log.exception("observing a request's result failed")
+        return outputs
+
+    async def _submit(self, signature: str, inputs: Arrays, rows: int | None) -> Arrays:
         pending = _announced.get()
         if pending is not None and pending[0]:
             pending[0] = False

@@ -87,6 +87,34 @@ class ServingMetrics:
             registry=self.registry,
         )
 
+        capture = ["model", "version"]
+        self.capture_sampled = Counter(
+            "modelship_capture_sampled",
+            "Requests chosen for capture and queued for writing to S3.",
+            capture,
+            registry=self.registry,
+        )
+        self.capture_written = Counter(
+            "modelship_capture_written",
+            "Captured requests written to S3.",
+            capture,
+            registry=self.registry,
+        )
+        self.capture_bytes = Counter(
+            "modelship_capture_written_bytes",
+            "Compressed bytes of captured requests written to S3.",
+            capture,
+            registry=self.registry,
+        )
+        self.capture_dropped = Counter(
+            "modelship_capture_dropped",
+            "Sampled requests not written, by reason: queue_full (the writer is behind), "
+            "byte_budget (--capture-max-bytes-per-hour spent), write_failed (S3 refused or "
+            "could not be reached), encode_failed.",
+            [*capture, "reason"],
+            registry=self.registry,
+        )
+
     def observe_request(
         self,
         version: str,

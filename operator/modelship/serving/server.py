@@ -34,6 +34,7 @@ from modelship.artifacts.manifest import MANIFEST_NAME, Manifest
 from modelship.artifacts.savedmodel import SERVING_SIGNATURE
 from modelship.serving import inference_v2, tfserving_api
 from modelship.serving.batching import Arrays, Batcher
+from modelship.serving.capture import CaptureConfig, CaptureSampler, CaptureWriter
 from modelship.serving.drift import DriftMonitor, no_baseline_summary
 from modelship.serving.errors import (
     BadRequestError,
@@ -74,6 +75,7 @@ class ServerConfig:
     shutdown_timeout: float = 25.0  # seconds in-flight requests get after SIGTERM
     poll_interval: float = 1.0  # seconds between looks for a first version folder
     access_log_rate: float = 0.0  # share of model requests written to the access log
+    capture: CaptureConfig | None = None  # request capture to S3 (None: off)
     drift_slice_seconds: int = 300  # the resolution of the drift monitoring's windows
 
 
@@ -129,6 +131,13 @@ class ModelServer:
                 str(self.version), signature, seconds
             ),
         )
+        self.capture: CaptureSampler | None = None
+        self._capture_writer: CaptureWriter | None = None
+        if config.capture is not None:
+            self.capture = CaptureSampler(
+                config.capture, config.model_name, self.metrics, clock=time.monotonic
+            )
+            self.batcher.observe_result = self._capture
         self.model: ServedModel | None = None
         self.version: int | None = None
         self.state = "waiting"
@@ -172,6 +181,7 @@ class ModelServer:
             await self._start_grpc(runner, on_grpc_listening)
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, self.begin_shutdown)
+        self._start_capture()
         loader = loop.create_task(self._load_model(), name="load model")
         try:
             await self._stopping.wait()
@@ -187,6 +197,8 @@ class ModelServer:
                     stopping.append(self.grpc.stop(self.config.shutdown_timeout))
                 await asyncio.gather(*stopping)
                 await self.batcher.close()
+                if self._capture_writer is not None:
+                    await self._capture_writer.stop()  # writes what is still queued
             except Exception:
                 # A failing cleanup must not hide why the server stopped (self.failure).
                 log.exception("error while shutting down")
@@ -223,6 +235,23 @@ class ModelServer:
             ) from None
         if on_listening is not None:
             on_listening(self.config.host, port)
+
+    def _start_capture(self) -> None:
+        if self.capture is None:
+            return
+        from modelship.artifacts import parse_storage_uri
+        from modelship.artifacts.capture import CaptureStore
+
+        config = self.capture.config
+        store = CaptureStore(
+            parse_storage_uri(config.storage_uri), sse=config.sse, kms_key_id=config.kms_key_id
+        )
+        self._capture_writer = CaptureWriter(self.capture, store, clock=time.monotonic)
+        self._capture_writer.start()
+
+    def _capture(self, signature: str, inputs: Arrays, outputs: Arrays) -> None:
+        if self.capture is not None and self.version is not None:
+            self.capture.offer(self.version, signature, inputs, outputs)
 
     def note_cut_off(self) -> None:
         """A request or call was cancelled before it was answered."""

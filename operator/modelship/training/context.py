@@ -3,12 +3,15 @@ in a multi-worker run, read from TF_CONFIG (`TaskInfo`)."""
 
 from __future__ import annotations
 
+import datetime
 import json
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from modelship.artifacts.capture import read_captures
+from modelship.artifacts.settings import S3Settings
 from modelship.training.errors import INVALID_TF_CONFIG, TrainingError
 
 _TASK_TYPES = ("chief", "worker", "evaluator", "ps")
@@ -98,6 +101,25 @@ class TrainingContext:
     """This worker's place in the run (TF_CONFIG)."""
     args: tuple[str, ...] = ()
     """Extra arguments (spec.training.args, or what follows `--` on the command line)."""
+    captures: str | None = None
+    """Where the serving pods captured requests for this model (spec.monitoring.capture:
+    <storageUri>/<model>, batches under <version>/<date>/), None when capture is off. Read
+    them with `captured_records()`."""
+    s3: S3Settings = field(default_factory=S3Settings, repr=False)
+    """How this run reaches S3 (the same access it publishes with)."""
+
+    def captured_records(
+        self, *, version: int | None = None, since: datetime.datetime | None = None
+    ) -> Iterator[dict[str, Any]]:
+        """The captured requests, oldest batch first: each a dict with "time", "model",
+        "version", "signature", "inputs", "outputs" (excluded names left out, masked ones
+        as "hmac-sha256:<hex>" per row) and "masked". `version` keeps one served version's,
+        `since` (an aware datetime) only batches written from then on. Nothing when capture
+        is off. See docs/capture.md."""
+        if self.captures is None:
+            return iter(())
+        return read_captures(self.captures, self.s3, version=version, since=since)
+
     baseline_samples: list[Any] = field(default_factory=list, repr=False)
     """What `record_baseline` was given (the last one counts)."""
 

@@ -70,6 +70,8 @@ class TrainingRequest:
     scratch_dir: Path | None = None
     """Where the run may write; None: a fresh temporary folder, removed at the end."""
     s3: S3Settings = field(default_factory=S3Settings)
+    captures: str | None = None
+    """Where this model's captured requests are (spec.monitoring.capture), if anywhere."""
 
 
 @dataclass(frozen=True)
@@ -127,6 +129,8 @@ def run_training(
             scratch_dir=scratch,
             task=task,
             args=tuple(request.args),
+            captures=request.captures,
+            s3=request.s3,
         )
         log(f"calling {request.entrypoint}")
         try:

@@ -18,6 +18,7 @@ from modelship.api import (
     SpecError,
     parse_spec,
 )
+from modelship.api.duration import parse_duration
 from modelship.api.fields import field_doc, json_name
 
 DELETE = object()
@@ -86,7 +87,17 @@ def full_spec() -> dict[str, Any]:
                 "activeDeadline": "6h",
             },
             "monitoring": {
-                "drift": {"max": 0.25, "window": "30m", "minSamples": 500, "action": "Retrain"}
+                "capture": {
+                    "storageUri": "s3://captures/digits",
+                    "sampleRate": 0.01,
+                    "maxBytesPerHour": "100Mi",
+                    "exclude": ["email"],
+                    "mask": {"inputs": ["user_id"], "keySecretRef": {"name": "k", "key": "hmac"}},
+                    "sse": {"type": "aws:kms", "kmsKeyId": "alias/captures"},
+                    "retention": "720h",
+                    "secretRef": {"name": "capture-creds"},
+                },
+                "drift": {"max": 0.25, "window": "30m", "minSamples": 500, "action": "Retrain"},
             },
             "optimize": {
                 "quantization": "Int8",
@@ -673,7 +684,8 @@ def _violations() -> Iterator[Any]:
             yield pytest.param(path, "not valid!", id=f"{path}~pattern")
         if doc.duration_bounds is not None:
             yield pytest.param(path, "1ms", id=f"{path}<shortest")
-            yield pytest.param(path, "1000h", id=f"{path}>longest")
+            longest = parse_duration(doc.duration_bounds[1]) / 3600
+            yield pytest.param(path, f"{max(1000, int(longest) + 1)}h", id=f"{path}>longest")
         if doc.max_length is not None and doc.pattern is None:
             yield pytest.param(path, "x" * (doc.max_length + 1), id=f"{path}>maxLength")
 

@@ -109,6 +109,13 @@ class ModelDeploymentBuilder:
         self._spec["rollout"] = {"maxSurge": max_surge, "maxUnavailable": max_unavailable}
         return self
 
+    def capture(
+        self, storage_uri: str = "s3://captures/digits", **fields: Any
+    ) -> ModelDeploymentBuilder:
+        """spec.monitoring.capture with `fields` (camelCase, as in the resource)."""
+        self._spec["monitoring"] = {"capture": {"storageUri": storage_uri, **fields}}
+        return self
+
     def generation(self, generation: int) -> ModelDeploymentBuilder:
         self._generation = generation
         return self

@@ -295,3 +295,82 @@ def test_builders_are_idempotent() -> None:
     first = serving_deployment(md.owner(), md.spec(), target(5))
     assert first == serving_deployment(md.owner(), md.spec(), target(5))
     assert serving_service(md.owner(), md.spec()) == serving_service(md.owner(), md.spec())
+
+
+# -- spec.monitoring.capture ---------------------------------------------------------------
+
+
+def test_capture_passes_every_setting_to_the_server_as_flags() -> None:
+    md = model_deployment().capture(
+        "s3://captures/digits",
+        sampleRate=0.05,
+        maxBytesPerHour="100Mi",
+        exclude=["ssn", "dob"],
+        mask={"inputs": ["email"], "keySecretRef": {"name": "mask-key", "key": "hmac"}},
+        sse={"type": "aws:kms", "kmsKeyId": "alias/captures"},
+        retention="720h",
+    )
+    _, server = containers(serving_deployment(md.owner(), md.spec(), target(1)))
+    args = server["args"]
+    flags = dict(
+        zip(
+            args[args.index("--capture-storage-uri") :: 2],
+            args[args.index("--capture-storage-uri") + 1 :: 2],
+            strict=True,
+        )
+    )
+    assert flags == {
+        "--capture-storage-uri": "s3://captures/digits",
+        "--capture-sample-rate": "0.05",
+        "--capture-max-bytes-per-hour": str(100 * 2**20),
+        "--capture-exclude": "ssn,dob",
+        "--capture-mask": "email",
+        "--capture-sse": "aws:kms",
+        "--capture-sse-kms-key-id": "alias/captures",
+        "--capture-retention": "720h",
+    }
+
+
+def test_capture_credentials_and_the_mask_key_reach_the_server_by_reference_only() -> None:
+    md = (
+        model_deployment()
+        .endpoint("http://minio.storage:9000")
+        .secret("s3-creds")
+        .capture(
+            secretRef={"name": "capture-creds"},
+            mask={"inputs": ["email"], "keySecretRef": {"name": "mask-key", "key": "hmac"}},
+        )
+    )
+    pull, server = containers(serving_deployment(md.owner(), md.spec(), target(1)))
+    env = {e["name"]: e for e in server["env"]}
+    assert env["AWS_ENDPOINT_URL"]["value"] == "http://minio.storage:9000"
+    assert env["AWS_ACCESS_KEY_ID"]["valueFrom"] == {
+        "secretKeyRef": {"name": "capture-creds", "key": "AWS_ACCESS_KEY_ID"}
+    }
+    assert env["AWS_SECRET_ACCESS_KEY"]["valueFrom"] == {
+        "secretKeyRef": {"name": "capture-creds", "key": "AWS_SECRET_ACCESS_KEY"}
+    }
+    assert env["MODELSHIP_CAPTURE_MASK_KEY"] == {
+        "name": "MODELSHIP_CAPTURE_MASK_KEY",
+        "valueFrom": {"secretKeyRef": {"name": "mask-key", "key": "hmac"}},
+    }
+    assert all("value" in e or "valueFrom" in e for e in server["env"])
+    # The pull still uses the model's own credentials.
+    pull_env = {e["name"]: e for e in pull["env"]}
+    assert pull_env["AWS_ACCESS_KEY_ID"]["valueFrom"]["secretKeyRef"]["name"] == "s3-creds"
+
+
+def test_capture_without_its_own_secret_uses_the_storage_secret() -> None:
+    md = model_deployment().secret("s3-creds").capture()
+    _, server = containers(serving_deployment(md.owner(), md.spec(), target(1)))
+    env = {e["name"]: e for e in server["env"]}
+    assert env["AWS_ACCESS_KEY_ID"]["valueFrom"]["secretKeyRef"]["name"] == "s3-creds"
+    assert "MODELSHIP_CAPTURE_MASK_KEY" not in env
+    assert "--capture-mask" not in server["args"]
+
+
+def test_without_capture_the_server_gets_no_capture_flags_or_credentials() -> None:
+    md = model_deployment().secret("s3-creds")
+    _, server = containers(serving_deployment(md.owner(), md.spec(), target(1)))
+    assert not any(a.startswith("--capture") for a in server["args"])
+    assert {e["name"] for e in server["env"]} == {"HOME"}

@@ -52,6 +52,12 @@ def restricted_violations(pod_spec: dict[str, Any]) -> list[str]:
         pytest.param(model_deployment(), id="cpu"),
         pytest.param(model_deployment().gpus(1, product="NVIDIA-H100-80GB-HBM3"), id="gpu"),
         pytest.param(model_deployment().secret("s3-creds").image("example.com/s:1"), id="secret"),
+        pytest.param(
+            model_deployment()
+            .secret("s3-creds")
+            .capture(mask={"inputs": ["email"], "keySecretRef": {"name": "mask", "key": "hmac"}}),
+            id="capture",
+        ),
     ],
 )
 def test_serving_pods_are_restricted(md: ModelDeploymentBuilder) -> None:

@@ -301,3 +301,9 @@ def test_only_a_training_service_of_this_model_deployment_counts_as_one() -> Non
     }
     serving = {"metadata": {"name": "digits-train-3", "labels": labels}}
     assert not is_training_service(serving, md.owner())
+
+
+def test_the_training_run_is_told_where_the_models_captured_requests_are() -> None:
+    env = env_of(trainer(job_of(build(trained().model_name("mnist").capture("s3://cap/prod/")))))
+    assert env["MODELSHIP_CAPTURE_URI"] == "s3://cap/prod/mnist"
+    assert "MODELSHIP_CAPTURE_URI" not in env_of(trainer(job_of(build(trained()))))

@@ -65,3 +65,41 @@ def test_a_grpc_port_in_use_exits_1_with_address_in_use(
         )  # fmt: skip
     assert result.exit_code == 1
     assert f"AddressInUse: cannot listen for gRPC on 127.0.0.1:{port}" in result.output
+
+
+@pytest.mark.parametrize(
+    ("flags", "said"),
+    [
+        (["--capture-mask", "email"], "CaptureMisconfigured: --capture-mask needs a key: set "
+         "MODELSHIP_CAPTURE_MASK_KEY"),
+        (["--capture-max-bytes-per-hour", "lots"],
+         'CaptureMisconfigured: a --capture-* flag: "lots" is not'),
+        (["--capture-retention", "forever"],
+         'CaptureMisconfigured: a --capture-* flag: "forever" is not'),
+    ],
+)  # fmt: skip
+def test_a_capture_that_cannot_work_stops_the_start(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, flags: list[str], said: str
+) -> None:
+    monkeypatch.setenv("MODELSHIP_TERMINATION_LOG", str(tmp_path / "log"))
+    monkeypatch.delenv("MODELSHIP_CAPTURE_MASK_KEY", raising=False)
+    result = CliRunner().invoke(
+        main,
+        ["serve", "--model-name", "digits", "--model-base-path", str(tmp_path),
+         "--capture-storage-uri", "s3://captures/digits", *flags],
+    )  # fmt: skip
+    assert result.exit_code == 1
+    assert said in " ".join(result.output.split())
+
+
+def test_a_capture_uri_that_is_not_s3_stops_the_start(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MODELSHIP_TERMINATION_LOG", str(tmp_path / "log"))
+    result = CliRunner().invoke(
+        main,
+        ["serve", "--model-name", "digits", "--model-base-path", str(tmp_path),
+         "--capture-storage-uri", "gs://captures/digits"],
+    )  # fmt: skip
+    assert result.exit_code == 1
+    assert "InvalidStorageUri" in result.output

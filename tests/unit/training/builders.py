@@ -92,6 +92,10 @@ class TrainedModelBuilder:
         self._spec["model"]["name"] = name
         return self
 
+    def capture(self, storage_uri: str) -> TrainedModelBuilder:
+        self._spec["monitoring"] = {"capture": {"storageUri": storage_uri}}
+        return self
+
     def untrained(self) -> TrainedModelBuilder:
         del self._spec["training"]
         return self

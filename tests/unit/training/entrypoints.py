@@ -143,3 +143,22 @@ def tiny_custom_loop(ctx: TrainingContext) -> tuple[Any, dict[str, float]]:
     for _ in range(4):
         loss = float(step(next(batches)))
     return model, {"loss": loss, "workers": float(ctx.num_workers)}
+
+
+def from_captures(ctx: TrainingContext) -> tuple[Any, dict[str, float]]:
+    """Trains on the serving pods' captured requests, with labels joined later: ctx.data is a
+    JSON file mapping each request's masked `id` to its label (as a labelling system that
+    knows the mask key writes it). docs/capture.md shows the same."""
+    import numpy as np
+
+    labels = json.loads(Path(str(ctx.data)).read_text())
+    rows, targets, captured = [], [], 0
+    for record in ctx.captured_records():
+        for x, key in zip(record["inputs"]["x"], record["inputs"]["id"], strict=True):
+            captured += 1
+            if key in labels:
+                rows.append(x)
+                targets.append(labels[key])
+    model = _model(ctx)
+    model.fit(np.array(rows, np.float32), np.array(targets, np.int64), epochs=1, verbose=0)
+    return model, {"captured_rows": float(captured), "labelled_rows": float(len(rows))}

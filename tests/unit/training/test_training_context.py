@@ -79,3 +79,16 @@ def test_exit_codes_match_the_jobs_failure_policy() -> None:
     assert PERMANENT_EXIT_CODE == PERMANENT_FAILURE_EXIT_CODE != RETRYABLE_EXIT_CODE
     assert TrainingError("InvalidModel", "x", permanent=True).exit_code == PERMANENT_EXIT_CODE
     assert TrainingError("TrainingFailed", "x").exit_code == RETRYABLE_EXIT_CODE
+
+
+def test_without_capture_the_context_has_no_captured_records() -> None:
+    from pathlib import Path
+
+    from modelship.training.context import TaskInfo, TrainingContext
+
+    ctx = TrainingContext(
+        strategy=None, version=1, output="s3://m/x", data=None, scratch_dir=Path("/tmp"),
+        task=TaskInfo(),
+    )  # fmt: skip
+    assert ctx.captures is None
+    assert list(ctx.captured_records()) == []

@@ -694,6 +694,13 @@ NO_PROTOCOL: Final = _define(
     "Both gRPC and REST were turned off, leaving no way to call the model.",
     "Drop --no-grpc or --no-rest.",
 )  # fmt: skip
+CAPTURE_MISCONFIGURED: Final = _define(
+    "CaptureMisconfigured", SERVER_FAMILY, (CLI,),
+    "A --capture-* flag of modelship serve cannot work: --capture-mask without a key in "
+    "MODELSHIP_CAPTURE_MASK_KEY, or a size or duration that does not parse.",
+    "Give the mask key (spec.monitoring.capture.mask.keySecretRef), or fix the flag the "
+    "message names.",
+)  # fmt: skip
 SERVER_FAILED: Final = _define(
     "ServerFailed", SERVER_FAMILY, (*_PROBLEM, CLI),
     "The server stopped on an error it did not expect.",
