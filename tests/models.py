@@ -71,7 +71,7 @@ def write_classifier_evaluation(saved_model: Path, target: Path, rows: int = 512
 
 def write_slow_saved_model(path: Path, matmuls: int = 40, size: int = 256) -> Path:
     """The tiny model's signature and answers (`y` = x * 2 + 1), made slow on purpose: before
-    answering it multiplies a size × size matrix derived from the input `matmuls` times (the
+    answering it multiplies a size-by-size matrix derived from the input `matmuls` times (the
     input dependence keeps TensorFlow from computing the loop once when it loads the model)."""
     import tensorflow as tf
 

@@ -1,7 +1,7 @@
 """A canary's analysis against real metrics: a real Prometheus (the test bed's, built from the
 Go module proxy) scrapes real `modelship serve` processes, one standing in for each version
 (the kwok pods serve nothing), while a steady load runs against each. A version an order of
-magnitude slower is rolled back by itself within interval × failureLimit + 10 s of its first
+magnitude slower is rolled back by itself within interval * failureLimit + 10 s of its first
 failed measurement; a good version is promoted through every step.
 
 The operator reads the versions from S3 (where tiny models are published as 1, 2, 3);
@@ -63,7 +63,7 @@ class Load:
 
 @pytest.fixture
 def stand_ins(tmp_path: Path, tiny_saved_model: Path) -> Iterator[dict[int, Load]]:
-    """`modelship serve` for versions 1 (tiny), 2 (the same answers, 10× slower or more) and
+    """`modelship serve` for versions 1 (tiny), 2 (the same answers, ten times slower or more) and
     3 (tiny), each under a steady load for the whole test."""
     slow = write_slow_saved_model(tmp_path / "slow", matmuls=60, size=512)
     models = {1: tiny_saved_model, 2: slow, 3: tiny_saved_model}
