@@ -95,3 +95,21 @@ def write_slow_saved_model(path: Path, matmuls: int = 40, size: int = 256) -> Pa
     module = Slow()
     tf.saved_model.save(module, str(path), signatures={"serving_default": module.serve})
     return path
+
+
+def write_failing_saved_model(path: Path, above: float = 100.0) -> Path:
+    """The tiny model's signature and answers (`y` = x * 2 + 1) for inputs up to `above`;
+    for a batch with any input above it, the model itself fails (an OutOfRangeError from an
+    empty dataset, which a server reports as its own failure, not the client's)."""
+    import tensorflow as tf
+
+    class Failing(tf.Module):
+        @tf.function(input_signature=[tf.TensorSpec([None, 4], tf.float32, name="x")])
+        def serve(self, x: tf.Tensor) -> dict[str, tf.Tensor]:
+            rows = tf.cast(tf.reduce_max(x) <= above, tf.int64)
+            nothing = iter(tf.data.Dataset.range(rows)).get_next()  # fails with no rows
+            return {"y": x * 2.0 + 1.0 + tf.cast(nothing, tf.float32)}
+
+    module = Failing()
+    tf.saved_model.save(module, str(path), signatures={"serving_default": module.serve})
+    return path
