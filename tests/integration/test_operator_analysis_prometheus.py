@@ -179,7 +179,7 @@ def publish_and_see_it_rolled_back(world: ModelWorld, version: int, metric: str)
     first = failing["rollout"]["analysis"]
     assert first["failures"] == 1, f"the first failure was not seen on its own: {first}"
     failed = {r["metric"]: r for r in first["results"] if r["verdict"] == "Failed"}
-    assert list(failed) == [metric], first["results"]
+    assert metric in failed, first["results"]
     assert failed[metric]["value"] > failed[metric]["max"]
     first_failed_at = _stamp(first["time"])
 
@@ -233,6 +233,7 @@ def test_slow_and_failing_versions_are_rolled_back_by_prometheus_analysis_a_good
         timeout=60,
         what="Prometheus to measure every stand-in",
     )
+    print("\n(p99 s, 5xx share) by version, as Prometheus measures them:", measured)
     assert measured[SLOW][0] > P99_MAX_S > max(measured[GOOD][0], measured[GOOD_AGAIN][0])
     assert measured[FAILING][1] > SERVER_ERRORS_MAX, measured
     assert measured[GOOD][1] == measured[GOOD_AGAIN][1] == 0, measured
