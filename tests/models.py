@@ -67,3 +67,49 @@ def write_classifier_evaluation(saved_model: Path, target: Path, rows: int = 512
     labels = serve(x=tf.constant(x))["probabilities"].numpy().argmax(axis=-1)
     np.savez(target, x=x, labels=labels.astype(np.int64))
     return target
+
+
+def write_slow_saved_model(path: Path, matmuls: int = 40, size: int = 256) -> Path:
+    """The tiny model's signature and answers (`y` = x * 2 + 1), made slow on purpose: before
+    answering it multiplies a size-by-size matrix derived from the input `matmuls` times (the
+    input dependence keeps TensorFlow from computing the loop once when it loads the model)."""
+    import tensorflow as tf
+
+    class Slow(tf.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.weights = tf.Variable(tf.eye(size) * 0.5)
+
+        @tf.function(input_signature=[tf.TensorSpec([None, 4], tf.float32, name="x")])
+        def serve(self, x: tf.Tensor) -> dict[str, tf.Tensor]:
+            start = tf.fill([size, size], tf.reduce_mean(x))
+
+            def step(i: tf.Tensor, m: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+                return i + 1, tf.tanh(tf.matmul(m, self.weights))
+
+            _, m = tf.while_loop(lambda i, _: i < matmuls, step, (tf.constant(0), start))
+            # A zero that TensorFlow cannot prove is zero: the answer waits for the loop.
+            nothing = tf.minimum(tf.abs(tf.reduce_sum(m)), 0.0)
+            return {"y": x * 2.0 + 1.0 + nothing}
+
+    module = Slow()
+    tf.saved_model.save(module, str(path), signatures={"serving_default": module.serve})
+    return path
+
+
+def write_failing_saved_model(path: Path, above: float = 100.0) -> Path:
+    """The tiny model's signature and answers (`y` = x * 2 + 1) for inputs up to `above`;
+    for a batch with any input above it, the model itself fails (an OutOfRangeError from an
+    empty dataset, which a server reports as its own failure, not the client's)."""
+    import tensorflow as tf
+
+    class Failing(tf.Module):
+        @tf.function(input_signature=[tf.TensorSpec([None, 4], tf.float32, name="x")])
+        def serve(self, x: tf.Tensor) -> dict[str, tf.Tensor]:
+            rows = tf.cast(tf.reduce_max(x) <= above, tf.int64)
+            nothing = iter(tf.data.Dataset.range(rows)).get_next()  # fails with no rows
+            return {"y": x * 2.0 + 1.0 + tf.cast(nothing, tf.float32)}
+
+    module = Failing()
+    tf.saved_model.save(module, str(path), signatures={"serving_default": module.serve})
+    return path

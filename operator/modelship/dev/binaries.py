@@ -19,6 +19,7 @@ COMPONENT_BINARIES: dict[str, tuple[str, ...]] = {
     "kwok": ("kwok", "kwokctl"),
     "versitygw": ("versitygw",),
     "helm": ("helm",),
+    "prometheus": ("prometheus",),
 }
 
 

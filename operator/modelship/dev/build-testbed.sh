@@ -9,8 +9,9 @@ ETCD_VERSION="${MODELSHIP_ETCD_VERSION:-v3.6.16}"
 KWOK_VERSION="${MODELSHIP_KWOK_VERSION:-v0.8.0}"
 VERSITYGW_VERSION="${MODELSHIP_VERSITYGW_VERSION:-v1.8.0}"
 HELM_VERSION="${MODELSHIP_HELM_VERSION:-v3.21.4}"
+PROMETHEUS_VERSION="${MODELSHIP_PROMETHEUS_VERSION:-v0.316.0}"
 CACHE="${MODELSHIP_CACHE:-$HOME/.cache/modelship}"
-COMPONENTS="${*:-kubernetes node etcd kwok versitygw helm}"
+COMPONENTS="${*:-kubernetes node etcd kwok versitygw helm prometheus}"
 
 export CGO_ENABLED=0 GOFLAGS=-buildvcs=false GOTOOLCHAIN="${GOTOOLCHAIN:-auto}"
 
@@ -135,6 +136,10 @@ for c in $COMPONENTS; do
             "github.com/versity/versitygw/cmd/versitygw@$VERSITYGW_VERSION" ;;
     helm) GO_INSTALL_LDFLAGS="-X helm.sh/helm/v3/internal/version.version=$HELM_VERSION" \
             go_install "$CACHE/helm-$HELM_VERSION" helm -- "helm.sh/helm/v3/cmd/helm@$HELM_VERSION" ;;
+    # The canary analysis' PromQL metrics are tested against a real Prometheus (about ten
+    # minutes cold on 2 cores).
+    prometheus) go_install "$CACHE/prometheus-$PROMETHEUS_VERSION" prometheus -- \
+            "github.com/prometheus/prometheus/cmd/prometheus@$PROMETHEUS_VERSION" ;;
     *) echo "build-testbed: unknown component '$c'" >&2; exit 2 ;;
   esac
 done
