@@ -59,6 +59,8 @@ def full_spec() -> dict[str, Any]:
             "rollout.strategy": "Canary",
             "rollout.steps": [{"weight": 10, "pause": "2m"}, {"weight": 50}],
             "rollout.gpuBudget": "Fixed",
+            "rollout.traffic": "GatewayAPI",
+            "rollout.httpRoute": {"name": "digits"},
             "rollout.progressDeadline": "5m",
             "rollout.analysis": {
                 "interval": "30s",
