@@ -372,6 +372,50 @@ BAD_SPECS: list[tuple[str, dict[str, Any], str, str, str]] = [
         "spec.rollout.scaleDownDelay is set but spec.rollout.strategy is not BlueGreen",
     ),
     (
+        "GatewayAPI traffic without a route",
+        {
+            "rollout.strategy": "Canary",
+            "rollout.steps": [{"weight": 10}],
+            "rollout.traffic": "GatewayAPI",
+        },
+        "spec.rollout.httpRoute",
+        "MissingField",
+        "spec.rollout.traffic is GatewayAPI but spec.rollout.httpRoute is not set",
+    ),
+    (
+        "a route without GatewayAPI traffic",
+        {
+            "rollout.strategy": "Canary",
+            "rollout.steps": [{"weight": 10}],
+            "rollout.httpRoute": {"name": "web"},
+        },
+        "spec.rollout.httpRoute",
+        "ConflictingFields",
+        "spec.rollout.httpRoute is set but spec.rollout.traffic is not GatewayAPI",
+    ),
+    (
+        "GatewayAPI traffic with BlueGreen",
+        {
+            "rollout.strategy": "BlueGreen",
+            "rollout.traffic": "GatewayAPI",
+            "rollout.httpRoute": {"name": "web"},
+        },
+        "spec.rollout.traffic",
+        "ConflictingFields",
+        "spec.rollout.traffic is GatewayAPI but spec.rollout.strategy is not Canary",
+    ),
+    (
+        "unknown traffic",
+        {
+            "rollout.strategy": "Canary",
+            "rollout.steps": [{"weight": 10}],
+            "rollout.traffic": "Istio",
+        },
+        "spec.rollout.traffic",
+        "UnsupportedValue",
+        "use Replicas, GatewayAPI",
+    ),
+    (
         "rollout that cannot move",
         {"rollout.maxSurge": 0},
         "spec.rollout.maxSurge",

@@ -399,8 +399,9 @@ SWITCHED: Final = _define(
 )  # fmt: skip
 HTTPROUTE_NOT_FOUND: Final = _define(
     "HTTPRouteNotFound", ROLLOUT_FAMILY, (*_PROBLEM, ROLLOUT),
-    "The HTTPRoute named by spec.rollout.httpRoute (traffic GatewayAPI) does not exist in the namespace: no rollout starts (one in flight holds its step), and "
-    "the stable version keeps serving.",
+    "The HTTPRoute named by spec.rollout.httpRoute (traffic GatewayAPI) does not exist in "
+    "the namespace: no rollout starts (one in flight holds its step), and the stable version "
+    "keeps serving.",
     "Create the HTTPRoute (a rule with backendRefs to <name>-stable and <name>-canary), or fix "
     "spec.rollout.httpRoute.name.",
 )  # fmt: skip
