@@ -591,8 +591,7 @@ def _step(
             # failing analysis or a crashing canary still roll back).
             status.update(phase=RolloutPhase.PROGRESSING.value, reason=held.reason)
             status["message"] = (
-                f"step {index} of {len(steps)} ({step.weight}%) holds: "
-                f"{held.message.rstrip('.')}."
+                f"step {index} of {len(steps)} ({step.weight}%) holds: {held.message.rstrip('.')}."
             )
             break
         promote = observed.annotations.get(PROMOTE_ANNOTATION)
