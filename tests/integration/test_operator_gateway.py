@@ -87,7 +87,7 @@ def wait_weights(world: ModelWorld, wanted: tuple[int, int], what: str) -> None:
 def selected_version(world: ModelWorld, service: str) -> str | None:
     obj = world.cluster.get("service", service, world.namespace)
     assert obj is not None, f"no Service {service}"
-    return obj["spec"]["selector"].get("modelship.io/version")  # type: ignore[no-any-return]
+    return obj["spec"]["selector"].get("modelship.io/version")
 
 
 def rollout_at(phase: str, step: int | None = None) -> Callable[[dict[str, Any]], bool]:
