@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from modelship.dev.binaries import binary
+from modelship.dev.gatewayapi import install_gateway_api
 from modelship.dev.simulation import TRAINER_EXIT_ANNOTATION, TRAINER_IMAGE
 from tests.cluster_fixtures import KubeCluster, wait_for
 from tests.unit.chart.helm import CHART, render
@@ -57,6 +58,13 @@ def peering_crds(cluster: KubeCluster) -> None:
     cluster.kubectl("apply", "--server-side", "-f", str(CHART / "crds" / "kopf-peerings.yaml"))
     for name in ("clusterkopfpeerings.kopf.dev", "kopfpeerings.kopf.dev"):
         cluster.kubectl("wait", "--for=condition=Established", "--timeout=30s", f"crd/{name}")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def gateway_api_crds(cluster: KubeCluster) -> None:
+    """The Gateway API's kinds (the operator patches HTTPRoutes' weights), for the same
+    reason: kubectl asks about a kind only once discovery knows it."""
+    install_gateway_api(cluster.kubeconfig)
 
 
 @dataclass(frozen=True)

@@ -86,4 +86,9 @@ so no get), finalizer removal and annotations, status, events. */}}
   resources: [events]
   # The controller (and kopf) post Events (core v1) and never change them.
   verbs: [create]
+- apiGroups: [gateway.networking.k8s.io]
+  resources: [httproutes]
+  # spec.rollout.traffic GatewayAPI: the user's HTTPRoute is read while a rollout is in
+  # flight and its backendRefs' weights patched; never created or deleted (the user owns it).
+  verbs: [get, patch]
 {{- end -}}

@@ -522,7 +522,9 @@ class CanaryStep:
 
     weight: int = prop(
         "The new version's share of traffic at this step, in percent (1 to 100). With traffic "
-        "by replicas, the share is the canary's share of the replicas, rounded up to a whole pod.",
+        "Replicas, the share is the canary's share of the replicas, rounded up to a whole pod; "
+        "with traffic GatewayAPI, the HTTPRoute's weights are exactly weight and 100 - weight "
+        "once the step's pods are Ready.",
         minimum=1,
         maximum=100,
     )
@@ -698,6 +700,20 @@ class AnalysisSpec:
 
 
 @dataclass(frozen=True)
+class HTTPRouteRef:
+    """A Gateway API HTTPRoute in the ModelDeployment's namespace, owned by the user."""
+
+    name: str = prop(
+        "The HTTPRoute's name. One of its rules must have backendRefs to both Services "
+        "<name>-stable and <name>-canary (the operator makes them); the operator writes only "
+        "those two backendRefs' weights.",
+        pattern=DNS_SUBDOMAIN_PATTERN,
+        pattern_hint="a Kubernetes object name (lowercase letters, digits, '-' and '.')",
+        max_length=253,
+    )
+
+
+@dataclass(frozen=True)
 class RolloutSpec:
     """How a new version replaces the serving one."""
 
@@ -764,6 +780,40 @@ class RolloutSpec:
         ),
         Rule(
             cel=(
+                "!has(self.traffic) || self.traffic != 'GatewayAPI' || "
+                "(has(self.strategy) && self.strategy == 'Canary')"
+            ),
+            holds=lambda rollout: rollout.traffic != "GatewayAPI" or rollout.strategy == "Canary",
+            field="traffic",
+            reason=CONFLICTING_FIELDS,
+            message=(
+                "{path}.traffic is GatewayAPI but {path}.strategy is not Canary: HTTPRoute "
+                "weights are written only for canary steps; set {path}.strategy: Canary, or "
+                "remove {path}.traffic"
+            ),
+        ),
+        Rule(
+            cel=("!has(self.traffic) || self.traffic != 'GatewayAPI' || has(self.httpRoute)"),
+            holds=lambda rollout: rollout.traffic != "GatewayAPI" or rollout.http_route is not None,
+            field="httpRoute",
+            reason=MISSING_FIELD,
+            message=(
+                "{path}.traffic is GatewayAPI but {path}.httpRoute is not set: name the "
+                "HTTPRoute whose weights the operator writes, e.g. httpRoute: {name: digits}"
+            ),
+        ),
+        Rule(
+            cel="!has(self.httpRoute) || (has(self.traffic) && self.traffic == 'GatewayAPI')",
+            holds=lambda rollout: rollout.http_route is None or rollout.traffic == "GatewayAPI",
+            field="httpRoute",
+            reason=CONFLICTING_FIELDS,
+            message=(
+                "{path}.httpRoute is set but {path}.traffic is not GatewayAPI, so the route "
+                "would be ignored: set {path}.traffic: GatewayAPI, or remove {path}.httpRoute"
+            ),
+        ),
+        Rule(
+            cel=(
                 "!has(self.scaleDownDelay) || (has(self.strategy) && self.strategy == 'BlueGreen')"
             ),
             holds=lambda rollout: (
@@ -823,6 +873,25 @@ class RolloutSpec:
         # they were.
         server_default=False,
         enum=("Fixed", "Surge"),
+    )
+    traffic: Literal["Replicas", "GatewayAPI"] = prop(
+        "Canary only: how the new version gets its share of traffic. Replicas: the Service "
+        "<name> selects both versions' pods, so the share is the canary's share of the ready "
+        "pods (no dependency). GatewayAPI: the step's weight exactly, written on the "
+        "backendRefs of the HTTPRoute named by httpRoute (to the Services <name>-stable and "
+        "<name>-canary, which the operator keeps); any Gateway API implementation applies it. "
+        "Default Replicas.",
+        default="Replicas",
+        # Applied by parse_spec only, like gpuBudget: stored objects stay as they were.
+        server_default=False,
+        enum=("Replicas", "GatewayAPI"),
+    )
+    http_route: HTTPRouteRef | None = object_prop(
+        "With traffic GatewayAPI (and only then): the HTTPRoute, in this namespace, whose "
+        "weights the operator owns. You own the route (parentRefs, hostnames, matches); a "
+        "rollout does not start while it is missing.",
+        HTTPRouteRef,
+        optional=True,
     )
     progress_deadline: float | None = duration_prop(
         "Canary only: how long the canary may take to become Ready at a step before it is "

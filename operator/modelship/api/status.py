@@ -326,6 +326,19 @@ class RejectedVersion:
 
 
 @dataclass(frozen=True)
+class HTTPRouteWeights:
+    """The weights the operator last wrote on the HTTPRoute (spec.rollout.traffic GatewayAPI)."""
+
+    name: str | None = prop("The HTTPRoute's name.", default=None)
+    stable_weight: int | None = prop(
+        "The weight of the backendRef to the Service <name>-stable.", default=None, minimum=0
+    )
+    canary_weight: int | None = prop(
+        "The weight of the backendRef to the Service <name>-canary.", default=None, minimum=0
+    )
+
+
+@dataclass(frozen=True)
 class RolloutStatus:
     """The canary or blue-green rollout: the current one, or the last one."""
 
@@ -340,7 +353,8 @@ class RolloutStatus:
     )
     steps: int | None = prop("How many steps the rollout has.", default=None, minimum=0)
     weight: int | None = prop(
-        "The canary's share of traffic now, in percent (its share of the ready replicas).",
+        "The canary's share of traffic now, in percent: its share of the ready replicas, or "
+        "with spec.rollout.traffic GatewayAPI the weight on the HTTPRoute.",
         default=None,
         minimum=0,
         maximum=100,
@@ -393,6 +407,11 @@ class RolloutStatus:
     analysis: AnalysisStatus | None = prop(
         "The automated analysis (spec.rollout.analysis): the last measurement, metric by "
         "metric, and the failures counted.",
+        default=None,
+    )
+    http_route: HTTPRouteWeights | None = prop(
+        "With spec.rollout.traffic GatewayAPI: the weights last written on the HTTPRoute (the "
+        "route is read only while they differ from what the rollout wants).",
         default=None,
     )
     rejected: list[RejectedVersion] = prop(

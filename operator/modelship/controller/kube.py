@@ -12,7 +12,7 @@ for what is not cached (the leader-election Lease).
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -35,6 +35,12 @@ _KINDS: Final[dict[tuple[str, str], tuple[str, str]]] = {
     (f"{GROUP}/{VERSION}", "ModelDeployment"): (f"/apis/{GROUP}/{VERSION}", PLURAL),
     ("coordination.k8s.io/v1", "Lease"): ("/apis/coordination.k8s.io/v1", "leases"),
     ("v1", "Event"): ("/api/v1", "events"),
+    # The user's route whose weights a GatewayAPI canary writes (read and patched, never
+    # applied: see reconcile/traffic.py).
+    ("gateway.networking.k8s.io/v1", "HTTPRoute"): (
+        "/apis/gateway.networking.k8s.io/v1",
+        "httproutes",
+    ),
 }
 
 
@@ -101,6 +107,31 @@ class Kube:
             if error.status == 404:
                 return None
             raise
+
+    def read(self, api_version: str, kind: str, namespace: str, name: str) -> dict[str, Any]:
+        """The object; a 404 raises, so the caller can tell a missing object from a missing
+        kind (the API server's Status names the object only in the first case)."""
+        result: dict[str, Any] = self._call("GET", object_path(api_version, kind, namespace, name))
+        return result
+
+    def json_patch(
+        self,
+        api_version: str,
+        kind: str,
+        namespace: str,
+        name: str,
+        operations: Sequence[Mapping[str, Any]],
+    ) -> dict[str, Any]:
+        """A JSON Patch (RFC 6902) as field manager modelship: it changes only the paths it
+        names, and its `test` operations refuse it when the object moved since it was read."""
+        result: dict[str, Any] = self._call(
+            "PATCH",
+            object_path(api_version, kind, namespace, name),
+            body=[dict(operation) for operation in operations],
+            query=[("fieldManager", FIELD_MANAGER)],
+            content_type="application/json-patch+json",
+        )
+        return result
 
     def list(
         self, api_version: str, kind: str, namespace: str, selector: Mapping[str, str]

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import hashlib
 import json
 import logging
@@ -52,6 +53,7 @@ from modelship.reconcile.analysis import Measurement
 from modelship.reconcile.deployment import ServingSettings, canary_deployment_name
 from modelship.reconcile.desired import ServingObservation, ServingPlan, plan_serving
 from modelship.reconcile.drift import DriftAssessment, retrain_started
+from modelship.reconcile.findings import Finding
 from modelship.reconcile.jobs import job_end
 from modelship.reconcile.lifecycle import (
     RETRAIN_ANNOTATION,
@@ -72,6 +74,15 @@ from modelship.reconcile.refusal import OBJECT_REFUSED, refused_object_patch
 from modelship.reconcile.rollout import ABORT_ANNOTATION, PROMOTE_ANNOTATION
 from modelship.reconcile.status import Event
 from modelship.reconcile.storage import storage_settings
+from modelship.reconcile.traffic import (
+    HTTPROUTE_API_VERSION,
+    HTTPROUTE_KIND,
+    canary_service_name,
+    route_forbidden,
+    route_not_found,
+    route_wanted,
+    stable_service_name,
+)
 from modelship.reconcile.training import TrainingSettings, is_training_service
 
 Logger = logging.Logger | logging.LoggerAdapter[Any]
@@ -186,8 +197,20 @@ async def reconcile(op: Operator, namespace: str, name: str, logger: Logger) -> 
         annotations=body["metadata"].get("annotations") or {},
         measurement=measured,
     )
-    plan = plan_serving(owner, observed, now, ServingSettings(default_image=settings.server_image))
-    observed_objects = (deployment, service, canary)
+    serving_settings = ServingSettings(default_image=settings.server_image)
+    plan = plan_serving(owner, observed, now, serving_settings)
+    if route_wanted(spec, plan.status):
+        # Read only while a rollout is (or is about to be) in flight, or until the route
+        # has the weights the status says it should: a resource at rest reads no route.
+        observed = dataclasses.replace(observed, http_route=await read_route(op, owner, spec))
+        plan = plan_serving(owner, observed, now, serving_settings)
+    observed_objects = (
+        deployment,
+        service,
+        canary,
+        op.cache.service(namespace, stable_service_name(name)),
+        op.cache.service(namespace, canary_service_name(name)),
+    )
     await apply_plan(
         op,
         owner,
@@ -207,6 +230,27 @@ async def reconcile(op: Operator, namespace: str, name: str, logger: Logger) -> 
     if next_measurement is not None:
         delay = max(0.5, min(delay, (next_measurement - now).total_seconds()))
     return delay
+
+
+async def read_route(
+    op: Operator, owner: Owner, spec: ModelDeploymentSpec | SpecError
+) -> dict[str, Any] | Finding | None:
+    """The HTTPRoute of spec.rollout.httpRoute, or why it cannot be read (missing, no Gateway
+    API in the cluster, no permission)."""
+    if not isinstance(spec, ModelDeploymentSpec) or spec.rollout.http_route is None:
+        return None
+    name = spec.rollout.http_route.name
+    try:
+        route: dict[str, Any] = await op.in_thread(
+            op.kube.read, HTTPROUTE_API_VERSION, HTTPROUTE_KIND, owner.namespace, name
+        )
+    except ApiException as error:
+        if error.status == 404:
+            return route_not_found(name, error.body)
+        if error.status == 403:
+            return route_forbidden(name, api_message(error))
+        raise
+    return route
 
 
 def training_runs(
@@ -428,14 +472,27 @@ async def apply_plan(
     optimization: OptimizationPlan = NOTHING,
 ) -> None:
     current = {_key(o): o for o in observed if o is not None}
-    for obj in plan.objects:
-        try:
-            await apply_if_changed(op, obj, current.get(_key(obj)))
-        except ApiException as error:
-            if not is_refusal(error):
-                raise
-            await report_refusal(op, body, obj, error, logger)
-            raise  # retried with backoff; the status says why meanwhile
+    # Services first, then the route's weights, then the rest: a Service selects its new
+    # version before the route sends it traffic, and traffic leaves pods before they go.
+    services = [o for o in plan.objects if o["kind"] == "Service"]
+    rest = [o for o in plan.objects if o["kind"] != "Service"]
+    for obj in services:
+        await apply_object(op, body, obj, current, logger)
+    if plan.route_patch is not None:
+        await op.in_thread(
+            op.kube.json_patch,
+            HTTPROUTE_API_VERSION,
+            HTTPROUTE_KIND,
+            owner.namespace,
+            plan.route_patch.name,
+            plan.route_patch.operations,
+        )
+        logger.info(
+            f"{owner.namespace}/{owner.name}: HTTPRoute {plan.route_patch.name}: weights "
+            f"{plan.status.get('rollout', {}).get('httpRoute')}"
+        )
+    for obj in rest:
+        await apply_object(op, body, obj, current, logger)
     namespace = owner.namespace
     for job in training.stale_jobs:
         await op.in_thread(op.kube.delete, "batch/v1", "Job", namespace, job)
@@ -471,6 +528,22 @@ async def apply_plan(
         write = logger.warning if event.type == "Warning" else logger.info
         write(f"{namespace}/{owner.name}: {event.reason}: {event.message}")
         await post_event(op, body, event, logger)
+
+
+async def apply_object(
+    op: Operator,
+    body: Mapping[str, Any],
+    obj: Mapping[str, Any],
+    current: Mapping[tuple[str, str, str, str], Mapping[str, Any]],
+    logger: Logger,
+) -> None:
+    try:
+        await apply_if_changed(op, obj, current.get(_key(obj)))
+    except ApiException as error:
+        if not is_refusal(error):
+            raise
+        await report_refusal(op, body, obj, error, logger)
+        raise  # retried with backoff; the status says why meanwhile
 
 
 def drift_status_patch(

@@ -41,13 +41,24 @@ from modelship.reconcile.rollout import (
     without_canary,
     without_rejected,
 )
-from modelship.reconcile.service import preview_service, serving_service
+from modelship.reconcile.service import preview_service, serving_service, version_service
 from modelship.reconcile.status import (
     Event,
     compute_status,
     status_patch,
     target_choice,
     transition_events,
+)
+from modelship.reconcile.traffic import (
+    RoutePatch,
+    canary_service_name,
+    canary_weight,
+    route_problem,
+    service_versions,
+    stable_service_name,
+    uses_gateway,
+    weight_patch,
+    written_weights,
 )
 from modelship.reconcile.versions import TargetVersion, recent_versions
 
@@ -82,6 +93,10 @@ class ServingObservation:
     measurement: Measurement | None = None
     """The canary's last interval, when the controller measured one in this pass
     (spec.rollout.analysis)."""
+    http_route: Mapping[str, Any] | Finding | None = None
+    """spec.rollout.traffic GatewayAPI: the HTTPRoute as read, or why it could not be read
+    (`traffic.route_not_found`, `traffic.route_forbidden`); None when it was not read in this
+    pass (`traffic.route_wanted` says when it must be)."""
 
 
 @dataclass(frozen=True)
@@ -98,6 +113,9 @@ class ServingPlan:
     """A merge patch for the status subresource; empty when nothing changed."""
     events: tuple[Event, ...]
     """Events to post on the ModelDeployment."""
+    route_patch: RoutePatch | None = None
+    """The weights to write on the HTTPRoute: after the Services in `objects` (a Service's
+    new selector first), before the Deployments (traffic leaves pods before they go)."""
 
 
 def desired_serving(
@@ -129,6 +147,9 @@ def plan_serving(
     previous_rollout = observed.status.get("rollout") or {}
     artifacts = observed.artifacts
     rollout: RolloutPlan | None = None
+    traffic_problem = None
+    if uses_gateway(spec):
+        traffic_problem = route_problem(observed.http_route, owner.name)
     if isinstance(spec, SpecError):
         target: TargetVersion | None = None
         # `is None`, not `or`: version 0 is a version (TF Serving's layout allows it).
@@ -142,7 +163,8 @@ def plan_serving(
         if spec.rollout.strategy in ("Canary", "BlueGreen"):
             policy = plan_rollout if spec.rollout.strategy == "Canary" else plan_blue_green
             rollout = policy(
-                _rollout_observation(owner, observed, spec, deployed, target, now), now
+                _rollout_observation(owner, observed, spec, deployed, target, now, traffic_problem),
+                now,
             )
             if rollout.rejected_now is not None:
                 # Rolled back in this pass: the version is no longer a candidate.
@@ -164,6 +186,7 @@ def plan_serving(
         training_failure=observed.training_failure,
         progress=rollout.progress if rollout is not None else None,
         rejected_pin=_rejected_pin(observed, spec, rollout, previous_rollout),
+        traffic_problem=traffic_problem,
     )
     if rollout is not None:
         rollout_status = rollout.status
@@ -171,12 +194,21 @@ def plan_serving(
         rollout_status = previous_rollout or None
     else:
         rollout_status = without_canary(previous_rollout, spec.rollout.strategy)
+    route_patch = None
+    if rollout is not None and not isinstance(spec, SpecError) and uses_gateway(spec):
+        rollout_status, route_patch = _route_weights(owner, observed, spec, rollout_status)
     if rollout_status:
         status["rollout"] = rollout_status
         if rollout_status.get("rejected") and not isinstance(observed.artifacts, ArtifactError):
             status["versions"] = mark_rejected(recent_versions(observed.artifacts), rollout_status)
     if rollout is not None and not isinstance(spec, SpecError):
         objects = _canary_objects(owner, spec, rollout, settings)
+        if uses_gateway(spec):
+            stable_version, canary_version = service_versions(rollout_status or {}, rollout.stable)
+            objects[1:1] = [
+                version_service(owner, spec, stable_service_name(owner.name), stable_version),
+                version_service(owner, spec, canary_service_name(owner.name), canary_version),
+            ]
     else:
         objects = desired_serving(owner, spec, target, settings)
         if not isinstance(spec, SpecError) and observed.canary_deployment is not None:
@@ -189,7 +221,37 @@ def plan_serving(
         status=status,
         status_patch=status_patch(observed.status, status),
         events=tuple(events),
+        route_patch=route_patch,
     )
+
+
+def _route_weights(
+    owner: Owner,
+    observed: ServingObservation,
+    spec: ModelDeploymentSpec,
+    rollout_status: Mapping[str, Any] | None,
+) -> tuple[dict[str, Any] | None, RoutePatch | None]:
+    """status.rollout with the route's weight, and the patch that sets it when the route was
+    read and differs. `weight` is what the route says (or will, once patched); the replica
+    share no longer is the traffic share."""
+    status = dict(rollout_status or {})
+    route_ref = spec.rollout.http_route
+    assert route_ref is not None
+    wanted = canary_weight(status, spec.rollout.steps)
+    route = observed.http_route
+    patch = None
+    if isinstance(route, Mapping):
+        operations = weight_patch(route, owner.name, wanted)
+        if not isinstance(operations, Finding):
+            if operations:
+                patch = RoutePatch(route_ref.name, operations)
+            status["httpRoute"] = written_weights(route_ref.name, wanted)
+    written = status.get("httpRoute") or {}
+    if written.get("name") == route_ref.name and _int(written.get("canaryWeight")) is not None:
+        status["weight"] = _int(written.get("canaryWeight"))
+    else:
+        status["weight"] = 0
+    return status, patch
 
 
 def _eligible(
@@ -224,6 +286,7 @@ def _rollout_observation(
     deployed: TargetVersion | None,
     target: TargetVersion | None,
     now: datetime,
+    traffic_problem: Finding | None = None,
 ) -> RolloutObservation:
     canary_pods = [p for p in observed.pods if is_canary_pod(p)]
     stable_pods = [p for p in observed.pods if not is_canary_pod(p)]
@@ -257,6 +320,7 @@ def _rollout_observation(
         measurement=observed.measurement,
         service_name=owner.name,
         canary_waiting=waiting,
+        traffic_problem=traffic_problem,
     )
 
 

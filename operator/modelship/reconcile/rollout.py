@@ -9,7 +9,10 @@ any other failure, and a step's pause ends only after a measurement taken since 
 pods were Ready passed (an Inconclusive one, e.g. without traffic, holds the step).
 
 Traffic is split by replicas: one Service selects the pods of both Deployments, so the
-canary's share of traffic is its share of the ready pods. Each step asks for
+canary's share of traffic is its share of the ready pods. With `traffic: GatewayAPI` the
+replica arithmetic is the same, and reconcile/traffic.py writes the step's exact weight on
+the user's HTTPRoute; this policy only refuses to start (and holds a step) while the route
+cannot take weights. Each step asks for
 ceil(replicas * weight / 100) canary pods. With `gpuBudget: Fixed` the stable Deployment gives
 up as many pods as the canary takes, and a side only grows once the other side's pods are
 gone (a terminating pod still holds its GPU), so the serving pods never number more than
@@ -151,6 +154,10 @@ class RolloutObservation:
     canary_waiting: Finding | None = None
     """The first finding on the canary's pods that waiting may clear (Unschedulable before the
     deadline, with the scheduler's words): said in the status, not acted on."""
+    traffic_problem: Finding | None = None
+    """spec.rollout.traffic GatewayAPI: why the HTTPRoute's weights cannot be written (no
+    route, no Gateway API, no backendRefs to our Services). No rollout starts while it lasts,
+    and one in flight holds its step."""
 
 
 @dataclass(frozen=True)
@@ -300,6 +307,19 @@ def plan_rollout(observed: RolloutObservation, now: datetime) -> RolloutPlan:
     events: list[Event] = []
     status = dict(previous)
     if not in_flight or not _same(canary, target):
+        if observed.traffic_problem is not None:
+            # Without weights to write, the canary would get no traffic (or all of it): the
+            # stable version keeps everything until the route is there.
+            if in_flight:
+                status = _status(
+                    previous,
+                    phase=RolloutPhase.ABORTED,
+                    reason=SUPERSEDED,
+                    message=f"version {target.number} is the target now, but its rollout "
+                    f"cannot start ({observed.traffic_problem.reason}); the canary of version "
+                    f"{canary.number if canary else '?'} stopped and its pods are removed.",
+                )
+            return _settled(observed, stable, status or None)
         status = _started(observed, target, stable, now)
         events.append(
             Event(
@@ -566,6 +586,15 @@ def _step(
         reached_at = parse_timestamp(status.get("stepReachedAt")) or now
         status["stepReachedAt"] = rfc3339(reached_at)
         status.pop("waitingSince", None)
+        held = observed.traffic_problem
+        if held is not None:
+            # The route's weights cannot follow a next step: hold this one (an abort, a
+            # failing analysis or a crashing canary still roll back).
+            status.update(phase=RolloutPhase.PROGRESSING.value, reason=held.reason)
+            status["message"] = (
+                f"step {index} of {len(steps)} ({step.weight}%) holds: {held.message.rstrip('.')}."
+            )
+            break
         promote = observed.annotations.get(PROMOTE_ANNOTATION)
         promoted = bool(promote) and promote != status.get("promoteSeen")
         if step.pause is None and not promoted:

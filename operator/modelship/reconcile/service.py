@@ -1,5 +1,6 @@
 """The Service `<md>` in front of the serving pods, whatever version they run (one version
-during a blue-green rollout, and the preview Service `<md>-preview` beside it); its name and
+during a blue-green rollout, and the preview Service `<md>-preview` beside it; with Gateway API
+traffic, `<md>-stable` and `<md>-canary` beside it, one version each); its name and
 ports make the endpoint `http://<md>.<ns>.svc.cluster.local:<port>/v1/models/<model>` and
 the gRPC target `<md>.<ns>.svc.cluster.local:<grpcPort>`."""
 
@@ -60,6 +61,17 @@ def preview_service(owner: Owner, spec: ModelDeploymentSpec) -> dict[str, Any]:
     service = serving_service(owner, spec)
     service["metadata"]["name"] = preview_service_name(owner.name)
     service["spec"]["selector"] = {**selector_labels(owner, SERVING), LABEL_TRACK: CANARY_TRACK}
+    return service
+
+
+def version_service(
+    owner: Owner, spec: ModelDeploymentSpec, name: str, version: int | None
+) -> dict[str, Any]:
+    """A Service selecting one version's serving pods, from whichever Deployment runs them:
+    `<md>-stable` and `<md>-canary`, the backends of a user's HTTPRoute (spec.rollout.traffic
+    GatewayAPI); with no version known yet, every serving pod."""
+    service = serving_service(owner, spec, version)
+    service["metadata"]["name"] = name
     return service
 
 

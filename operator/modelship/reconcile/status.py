@@ -118,6 +118,7 @@ def compute_status(
     training_failure: Finding | None = None,
     progress: Finding | None = None,
     rejected_pin: Finding | None = None,
+    traffic_problem: Finding | None = None,
 ) -> dict[str, Any]:
     """The status fields this module owns (`OWNED_FIELDS`), as they should be now.
 
@@ -128,7 +129,9 @@ def compute_status(
     a training run is making a version, which shows while nothing serves;
     `training_failure`, that the last run failed and nothing will retry it; `progress`, what a
     canary rollout in flight is doing (said instead of the rolling update's progress);
-    `rejected_pin`, why the pinned version (left out of `artifacts`) is not served.
+    `rejected_pin`, why the pinned version (left out of `artifacts`) is not served;
+    `traffic_problem`, why the HTTPRoute's weights cannot be written (spec.rollout.traffic
+    GatewayAPI): a person must act while the stable version serves.
     """
     previous = previous or {}
     previous_current = _int(previous.get("currentVersion"))
@@ -161,6 +164,8 @@ def compute_status(
         wanted = spec.serving.replicas
     current = _current_version(health, target_number, previous_current)
     findings.extend(_while_serving(problem, current) for problem in health.problems)
+    if traffic_problem is not None:
+        findings.append(traffic_problem)
     stalled = next((f for f in findings if f.needs_person), None)
     in_place = (
         target_number is not None

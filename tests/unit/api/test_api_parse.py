@@ -60,6 +60,8 @@ def full_spec() -> dict[str, Any]:
             "rollout.strategy": "Canary",
             "rollout.steps": [{"weight": 10, "pause": "2m"}, {"weight": 50}],
             "rollout.gpuBudget": "Fixed",
+            "rollout.traffic": "GatewayAPI",
+            "rollout.httpRoute": {"name": "digits"},
             "rollout.progressDeadline": "5m",
             "rollout.analysis": {
                 "interval": "30s",
@@ -379,6 +381,50 @@ BAD_SPECS: list[tuple[str, dict[str, Any], str, str, str]] = [
         "spec.rollout.scaleDownDelay",
         "ConflictingFields",
         "spec.rollout.scaleDownDelay is set but spec.rollout.strategy is not BlueGreen",
+    ),
+    (
+        "GatewayAPI traffic without a route",
+        {
+            "rollout.strategy": "Canary",
+            "rollout.steps": [{"weight": 10}],
+            "rollout.traffic": "GatewayAPI",
+        },
+        "spec.rollout.httpRoute",
+        "MissingField",
+        "spec.rollout.traffic is GatewayAPI but spec.rollout.httpRoute is not set",
+    ),
+    (
+        "a route without GatewayAPI traffic",
+        {
+            "rollout.strategy": "Canary",
+            "rollout.steps": [{"weight": 10}],
+            "rollout.httpRoute": {"name": "web"},
+        },
+        "spec.rollout.httpRoute",
+        "ConflictingFields",
+        "spec.rollout.httpRoute is set but spec.rollout.traffic is not GatewayAPI",
+    ),
+    (
+        "GatewayAPI traffic with BlueGreen",
+        {
+            "rollout.strategy": "BlueGreen",
+            "rollout.traffic": "GatewayAPI",
+            "rollout.httpRoute": {"name": "web"},
+        },
+        "spec.rollout.traffic",
+        "ConflictingFields",
+        "spec.rollout.traffic is GatewayAPI but spec.rollout.strategy is not Canary",
+    ),
+    (
+        "unknown traffic",
+        {
+            "rollout.strategy": "Canary",
+            "rollout.steps": [{"weight": 10}],
+            "rollout.traffic": "Istio",
+        },
+        "spec.rollout.traffic",
+        "UnsupportedValue",
+        "use Replicas, GatewayAPI",
     ),
     (
         "rollout that cannot move",

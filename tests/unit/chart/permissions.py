@@ -54,6 +54,9 @@ IN_WATCHED_NAMESPACE: tuple[Permission, ...] = (
     *_each("", "secrets", "list watch"),
     # Kube.create of the controller's Events, and kopf's own.
     *_each("", "events", "create"),
+    # Kube.read and Kube.json_patch of the user's HTTPRoute (spec.rollout.traffic GatewayAPI),
+    # only while a rollout needs its weights: no watch, no cache.
+    *_each("gateway.networking.k8s.io", "httproutes", "get patch"),
 )
 
 
@@ -92,4 +95,7 @@ NEVER: tuple[Permission, ...] = (
     *_each("", "users", "impersonate"),
     *_each("coordination.k8s.io", "leases", "list watch patch delete"),
     *_each("kopf.dev", "kopfpeerings", "list watch patch"),
+    # The user owns the HTTPRoute: the operator only sets weights on it.
+    *_each("gateway.networking.k8s.io", "httproutes", "create update delete list watch"),
+    *_each("gateway.networking.k8s.io", "gateways", "get create patch delete"),
 )

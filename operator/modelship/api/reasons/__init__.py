@@ -397,6 +397,34 @@ SWITCHED: Final = _define(
     "BlueGreen: the Service <name> now selects the new version (one write).",
     "Nothing; the old version goes after spec.rollout.scaleDownDelay.",
 )  # fmt: skip
+HTTPROUTE_NOT_FOUND: Final = _define(
+    "HTTPRouteNotFound", ROLLOUT_FAMILY, (*_PROBLEM, ROLLOUT),
+    "The HTTPRoute named by spec.rollout.httpRoute (traffic GatewayAPI) does not exist in "
+    "the namespace: no rollout starts (one in flight holds its step), and the stable version "
+    "keeps serving.",
+    "Create the HTTPRoute (a rule with backendRefs to <name>-stable and <name>-canary), or fix "
+    "spec.rollout.httpRoute.name.",
+)  # fmt: skip
+GATEWAY_API_NOT_INSTALLED: Final = _define(
+    "GatewayAPINotInstalled", ROLLOUT_FAMILY, (*_PROBLEM, ROLLOUT),
+    "The cluster does not serve gateway.networking.k8s.io/v1 HTTPRoutes, which "
+    "spec.rollout.traffic GatewayAPI needs (the Gateway API CRDs are not installed): no "
+    "rollout starts, and the stable version keeps serving.",
+    "Install the Gateway API CRDs (standard channel) and an implementation, or use traffic "
+    "Replicas.",
+)  # fmt: skip
+HTTPROUTE_BACKENDS_MISSING: Final = _define(
+    "HTTPRouteBackendsMissing", ROLLOUT_FAMILY, (*_PROBLEM, ROLLOUT),
+    "The HTTPRoute has no rule whose backendRefs name both Services <name>-stable and "
+    "<name>-canary, so there is no weight for the operator to set.",
+    "Give one rule of the route the two backendRefs (port spec.serving.port).",
+)  # fmt: skip
+HTTPROUTE_FORBIDDEN: Final = _define(
+    "HTTPRouteForbidden", ROLLOUT_FAMILY, (*_PROBLEM, ROLLOUT),
+    "The operator may not read or patch the HTTPRoute (RBAC): no rollout starts.",
+    "Grant the operator get and patch on httproutes.gateway.networking.k8s.io (the chart "
+    "does).",
+)  # fmt: skip
 
 # --- The gate: whether a newer version may replace the serving one.
 NO_GATE: Final = _define(
