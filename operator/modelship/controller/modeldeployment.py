@@ -275,13 +275,17 @@ def listing_freshness(
     jobs: Sequence[Mapping[str, Any]],
 ) -> Freshness:
     """Whether this pass may reuse a listing of a few seconds ago: not when the spec changed
-    since the last status (a new pin or URI must be judged on a fresh listing), and not a
-    listing older than the end of a Job of ours (its version must be seen; the API's times
-    have whole seconds, hence the second added). The real wall clock, not `op.clock`: it is
-    compared with the API server's own timestamps, which an injected clock would not move."""
+    since the last status (a new pin or URI must be judged on a fresh listing), not while a
+    Job of ours runs (its pods may end, with their version published, before the Job says
+    so), and not a listing older than the end of a Job of ours (its version must be seen; the
+    API's times have whole seconds, hence the second added). The real wall clock, not
+    `op.clock`: it is compared with the API server's own timestamps, which an injected clock
+    would not move."""
     now = datetime.now(UTC)
     status = body.get("status") or {}
     if status.get("observedGeneration") != body["metadata"].get("generation"):
+        return Freshness(now)
+    if any(job_end(job) is None for job in jobs):
         return Freshness(now)
     within = min(LISTING_REUSE_SECONDS, poll_interval(op, spec) / 2)
     ends = [end for job in jobs if (end := job_end(job)) is not None]
