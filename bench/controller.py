@@ -500,16 +500,14 @@ class World:
 
 
 @contextmanager
-def world(tmp: Path, timeout: float) -> Iterator[World]:
-    """Everything up (cluster, CRD, S3 with one version, Secret, operator, watches); all of
-    it stopped and deleted when the block ends, however it ends."""
+def bench_cluster(prefix: str, tmp: Path) -> Iterator[tuple[Cluster, S3Server, Any]]:
+    """A bench's own cluster with the CRD applied, its own S3 server with the bucket, and the
+    namespace with the S3 Secret; yields (cluster, S3 server, API client). All of it stopped
+    and deleted when the block ends, however it ends. bench/rollout.py uses it too."""
     from kubernetes import client, config
-    from tests.models import write_tiny_saved_model
 
-    cluster = Cluster(f"bench-op-{os.getpid()}")
+    cluster = Cluster(f"{prefix}-{os.getpid()}")
     s3 = S3Server(tmp / "s3")
-    operator: OperatorProcess | None = None
-    watches: list[ReadyWatch] = []
     try:
         progress(f"starting cluster {cluster.name}")
         cluster.create()
@@ -521,11 +519,9 @@ def world(tmp: Path, timeout: float) -> Iterator[World]:
         cluster.kubectl(
             "wait", "--for=condition=Established", "--timeout=60s", f"crd/{PLURAL}.{GROUP}"
         )
-        progress("starting S3 and publishing one tiny version")
+        progress("starting S3")
         s3.start()
         s3.create_bucket(BUCKET)
-        model = write_tiny_saved_model(tmp / "tiny")
-        ArtifactStore(s3.client(), parse_storage_uri(MODEL_URI)).push(model)
         api_client = config.new_client_from_config(config_file=str(cluster.kubeconfig))
         core = client.CoreV1Api(api_client)
         core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=NAMESPACE)))
@@ -539,26 +535,44 @@ def world(tmp: Path, timeout: float) -> Iterator[World]:
                 },
             ),
         )
-        # Each watch gets its own client: a long-lived watch holds a pooled connection.
-        watches = [
-            ReadyWatch(config.new_client_from_config(config_file=str(cluster.kubeconfig)), kind)
-            for kind in (MODEL_DEPLOYMENTS, DEPLOYMENTS)
-        ]
-        for watch in watches:
-            watch.start()
-        progress("starting the operator")
-        operator = OperatorProcess.start(cluster.kubeconfig, tmp / "operator.log")
-        yield World(cluster, s3, api_client, operator, watches[0], watches[1])
+        yield cluster, s3, api_client
     finally:
-        progress("cleaning up")
-        for watch in watches:
-            watch.stop()
-        if operator is not None:
-            operator.stop()
         s3.stop()
         cluster.delete()
         # Cluster.create leaves its kwokctl configuration next to the clusters; it is ours.
         (kwok_workdir() / f"{cluster.name}.kwokctl.yaml").unlink(missing_ok=True)
+
+
+@contextmanager
+def world(tmp: Path, timeout: float) -> Iterator[World]:
+    """Everything up (cluster, CRD, S3 with one version, Secret, operator, watches); all of
+    it stopped and deleted when the block ends, however it ends."""
+    from kubernetes import config
+    from tests.models import write_tiny_saved_model
+
+    operator: OperatorProcess | None = None
+    watches: list[ReadyWatch] = []
+    with bench_cluster("bench-op", tmp) as (cluster, s3, api_client):
+        try:
+            progress("publishing one tiny version")
+            model = write_tiny_saved_model(tmp / "tiny")
+            ArtifactStore(s3.client(), parse_storage_uri(MODEL_URI)).push(model)
+            # Each watch gets its own client: a long-lived watch holds a pooled connection.
+            watches = [
+                ReadyWatch(config.new_client_from_config(config_file=str(cluster.kubeconfig)), kind)
+                for kind in (MODEL_DEPLOYMENTS, DEPLOYMENTS)
+            ]
+            for watch in watches:
+                watch.start()
+            progress("starting the operator")
+            operator = OperatorProcess.start(cluster.kubeconfig, tmp / "operator.log")
+            yield World(cluster, s3, api_client, operator, watches[0], watches[1])
+        finally:
+            progress("cleaning up")
+            for watch in watches:
+                watch.stop()
+            if operator is not None:
+                operator.stop()
 
 
 # -- the measurements ------------------------------------------------------------------------

@@ -64,20 +64,24 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from bench.controller import BenchError, OperatorProcess, progress
+from bench.controller import (
+    BUCKET,
+    NAMESPACE,
+    SECRET,
+    BenchError,
+    OperatorProcess,
+    bench_cluster,
+    progress,
+)
 
 import modelship
 from modelship.api import GROUP, KIND, PLURAL, VERSION
 from modelship.artifacts import ArtifactStore, parse_storage_uri
 from modelship.dev.binaries import TestbedError, ensure_built
-from modelship.dev.cluster import KWOK_VERSION, Cluster, kwok_workdir
+from modelship.dev.cluster import KWOK_VERSION, Cluster
 from modelship.dev.s3 import S3Server
-from modelship.dev.sandbox import crds_dir
 from modelship.dev.simulation import CRASHLOOP_IMAGE
 
-NAMESPACE = "bench"
-SECRET = "s3-creds"
-BUCKET = "bench"
 GPU = "nvidia.com/gpu"
 LABEL_VERSION = "modelship.io/version"
 PLAIN_LABEL = "bench/plain"
@@ -562,48 +566,16 @@ class World:
 
 @contextmanager
 def world(tmp: Path, replicas: int, timeout: float) -> Iterator[World]:
-    from kubernetes import client, config
-
-    cluster = Cluster(f"bench-ro-{os.getpid()}")
-    s3 = S3Server(tmp / "s3")
     operator: OperatorProcess | None = None
-    try:
-        progress(f"starting cluster {cluster.name}")
-        cluster.create()
-        folder = crds_dir()
-        if folder is None:
-            raise BenchError("crds/ not found: run this from a checkout of modelship")
-        for path in sorted(folder.glob("*.yaml")):
-            cluster.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(path))
-        cluster.kubectl(
-            "wait", "--for=condition=Established", "--timeout=60s", f"crd/{PLURAL}.{GROUP}"
-        )
-        progress("starting S3")
-        s3.start()
-        s3.create_bucket(BUCKET)
-        api_client = config.new_client_from_config(config_file=str(cluster.kubeconfig))
-        core = client.CoreV1Api(api_client)
-        core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=NAMESPACE)))
-        core.create_namespaced_secret(
-            NAMESPACE,
-            client.V1Secret(
-                metadata=client.V1ObjectMeta(name=SECRET),
-                string_data={
-                    "AWS_ACCESS_KEY_ID": s3.access_key,
-                    "AWS_SECRET_ACCESS_KEY": s3.secret_key,
-                },
-            ),
-        )
-        progress("starting the operator")
-        operator = OperatorProcess.start(cluster.kubeconfig, tmp / "operator.log")
-        yield World(cluster, s3, api_client, operator, replicas, timeout)
-    finally:
-        progress("cleaning up")
-        if operator is not None:
-            operator.stop()
-        s3.stop()
-        cluster.delete()
-        (kwok_workdir() / f"{cluster.name}.kwokctl.yaml").unlink(missing_ok=True)
+    with bench_cluster("bench-ro", tmp) as (cluster, s3, api_client):
+        try:
+            progress("starting the operator")
+            operator = OperatorProcess.start(cluster.kubeconfig, tmp / "operator.log")
+            yield World(cluster, s3, api_client, operator, replicas, timeout)
+        finally:
+            progress("cleaning up")
+            if operator is not None:
+                operator.stop()
 
 
 # -- the measurements and the report ----------------------------------------------------------
