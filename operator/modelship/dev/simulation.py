@@ -176,6 +176,22 @@ def _not_ready(initialized: bool) -> str:
     )
 
 
+def _running(ready: bool) -> str:
+    """Every container started and running, ready or not."""
+    return f"""
+containerStatuses:
+{{{{ range .spec.containers }}}}
+- image: {{{{ .image | Quote }}}}
+  name: {{{{ .name | Quote }}}}
+  ready: {"true" if ready else "false"}
+  started: true
+  restartCount: 0
+  state: {{running: {{startedAt: {{{{ $now | Quote }}}}}}}}
+{{{{ end }}}}
+phase: Running
+"""
+
+
 def _crash_loop(last_reason: str, exit_code: int) -> str:
     return (
         _NOW
@@ -220,24 +236,7 @@ phase: Pending
 """
         + _POD_IP
     )
-    never_ready = (
-        _NOW
-        + _not_ready(True)
-        + _INIT_OK
-        + """
-containerStatuses:
-{{ range .spec.containers }}
-- image: {{ .image | Quote }}
-  name: {{ .name | Quote }}
-  ready: false
-  started: true
-  restartCount: 0
-  state: {running: {startedAt: {{ $now | Quote }}}}
-{{ end }}
-phase: Running
-"""
-        + _POD_IP
-    )
+    never_ready = _NOW + _not_ready(True) + _INIT_OK + _running(ready=False) + _POD_IP
     init_checksum = (
         _NOW
         + _not_ready(False)
@@ -298,18 +297,8 @@ conditions:
 - {lastTransitionTime: {{ $now | Quote }}, status: "True", type: PodScheduled}
 - {lastTransitionTime: {{ $now | Quote }}, status: "True", type: Initialized}
 - {lastTransitionTime: {{ $now | Quote }}, status: "True", type: Ready}
-- {lastTransitionTime: {{ $now | Quote }}, status: "True", type: ContainersReady}
-containerStatuses:
-{{ range .spec.containers }}
-- image: {{ .image | Quote }}
-  name: {{ .name | Quote }}
-  ready: true
-  started: true
-  restartCount: 0
-  state: {running: {startedAt: {{ $now | Quote }}}}
-{{ end }}
-phase: Running
-"""
+- {lastTransitionTime: {{ $now | Quote }}, status: "True", type: ContainersReady}"""
+        + _running(ready=True)
         + _POD_IP
     )
     trainer_exits = (
