@@ -31,7 +31,7 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 from modelship.api import (
     RejectedVersion,
@@ -274,35 +274,59 @@ def without_canary(previous: Mapping[str, Any], strategy: str) -> dict[str, Any]
     )
 
 
-def plan_rollout(observed: RolloutObservation, now: datetime) -> RolloutPlan:
-    """Decide one pass of a canary rollout (see the module docstring)."""
+class _Begun(NamedTuple):
+    """Where a rollout stands when its target differs from the stable version."""
+
+    stable: TargetVersion
+    target: TargetVersion
+    phase: RolloutPhase | None
+    new: TargetVersion | None
+    """The canary (or preview) version status records, if any."""
+    in_flight: bool
+
+
+def _begin(
+    observed: RolloutObservation, now: datetime, noun: str, *, fixed: bool | None
+) -> RolloutPlan | _Begun:
+    """The first part of every strategy's pass: with no stable version, or with the target
+    back on the stable one, the plan is settled here (a promotion's hand-over finishes, a
+    rollout in flight is Superseded); otherwise where the rollout stands. `noun` names the new
+    version's pods in the Superseded message, `fixed` is the hand-over's GPU rule."""
     previous = observed.previous
     stable, target = observed.stable, observed.target
-    replicas = observed.replicas
     if stable is None:
         # The first version has nothing to be compared with: it becomes the stable one.
         return _settled(observed, target, dict(previous) or None)
     phase = _phase(previous.get("phase"))
-    canary = _version(previous.get("canaryVersion"), previous.get("canaryDigest"))
-    in_flight = phase in _IN_FLIGHT and canary is not None
+    new = _version(previous.get("canaryVersion"), previous.get("canaryDigest"))
+    in_flight = phase in _IN_FLIGHT and new is not None
     if target is None:
         # The store cannot say (an outage): a rollout in flight goes on, else what serves stays.
-        target = canary if in_flight and canary is not None else stable
+        target = new if in_flight and new is not None else stable
+    if not _same(target, stable):
+        return _Begun(stable, target, phase, new, in_flight)
+    if in_flight and phase is RolloutPhase.PROMOTING and _same(new, stable):
+        return _hand_over(observed, dict(previous), now, fixed=fixed)
+    if in_flight:
+        # The target went back to the stable version (a pin, a version withdrawn).
+        status = _status(
+            previous,
+            phase=RolloutPhase.ABORTED,
+            reason=SUPERSEDED,
+            message=f"version {stable.number} is the target again; the {noun} of version "
+            f"{new.number if new else '?'} stopped and its pods are removed.",
+        )
+        return _settled(observed, stable, status)
+    return _settled(observed, stable, dict(previous) or None)
 
-    if _same(target, stable):
-        if in_flight and phase is RolloutPhase.PROMOTING and _same(canary, stable):
-            return _hand_over(observed, dict(previous), now)
-        if in_flight:
-            # The target went back to the stable version (a pin, a version withdrawn).
-            status = _status(
-                previous,
-                phase=RolloutPhase.ABORTED,
-                reason=SUPERSEDED,
-                message=f"version {stable.number} is the target again; the rollout of version "
-                f"{canary.number if canary else '?'} stopped and its pods are removed.",
-            )
-            return _settled(observed, stable, status)
-        return _settled(observed, stable, dict(previous) or None)
+
+def plan_rollout(observed: RolloutObservation, now: datetime) -> RolloutPlan:
+    """Decide one pass of a canary rollout (see the module docstring)."""
+    begun = _begin(observed, now, "rollout", fixed=None)
+    if isinstance(begun, RolloutPlan):
+        return begun
+    previous, replicas = observed.previous, observed.replicas
+    stable, target, phase, canary, in_flight = begun
 
     events: list[Event] = []
     status = dict(previous)
@@ -382,29 +406,11 @@ def plan_blue_green(observed: RolloutObservation, now: datetime) -> RolloutPlan:
 
 
 def _blue_green(observed: RolloutObservation, now: datetime) -> RolloutPlan:
-    previous = observed.previous
-    stable, target = observed.stable, observed.target
-    replicas = observed.replicas
-    if stable is None:
-        return _settled(observed, target, dict(previous) or None)
-    phase = _phase(previous.get("phase"))
-    preview = _version(previous.get("canaryVersion"), previous.get("canaryDigest"))
-    in_flight = phase in _IN_FLIGHT and preview is not None
-    if target is None:
-        target = preview if in_flight and preview is not None else stable
-    if _same(target, stable):
-        if in_flight and phase is RolloutPhase.PROMOTING and _same(preview, stable):
-            return _hand_over(observed, dict(previous), now, fixed=True)
-        if in_flight:
-            status = _status(
-                previous,
-                phase=RolloutPhase.ABORTED,
-                reason=SUPERSEDED,
-                message=f"version {stable.number} is the target again; the preview of version "
-                f"{preview.number if preview else '?'} stopped and its pods are removed.",
-            )
-            return _settled(observed, stable, status)
-        return _settled(observed, stable, dict(previous) or None)
+    begun = _begin(observed, now, "preview", fixed=True)
+    if isinstance(begun, RolloutPlan):
+        return begun
+    previous, replicas = observed.previous, observed.replicas
+    stable, target, phase, preview, in_flight = begun
 
     events: list[Event] = []
     status = dict(previous)
