@@ -162,8 +162,8 @@ async def reconcile(op: Operator, namespace: str, name: str, logger: Logger) -> 
         return settings.max_poll_interval
     owner = Owner(name=name, namespace=namespace, uid=body["metadata"]["uid"])
     spec = parse(body)
-    # The training Jobs are read before the store is listed: the trainer publishes before it
-    # exits, so a Job seen complete here has its version in the listing that follows.
+    # Our Jobs are read before the store is listed: the trainer (and the optimization run)
+    # publishes before it exits, so a Job seen complete here has its version in the listing.
     runs = training_runs(op, owner, spec)
     optimizing = op.cache.jobs(namespace, name, OPTIMIZATION)
     freshness = listing_freshness(op, body, spec, [*runs[0], *optimizing])
@@ -181,7 +181,9 @@ async def reconcile(op: Operator, namespace: str, name: str, logger: Logger) -> 
         op, owner, body, spec, reserved, runs, now, drift=drift.retrain if drift else None
     )
     training = await start_training(op, training, logger)
-    optimization = plan_optimization_run(op, owner, body, spec, artifacts, training, now)
+    optimization = plan_optimization_run(
+        op, owner, body, spec, artifacts, optimizing, training, now
+    )
     optimization = await start_optimization(op, optimization, logger)
     measured, next_measurement = await measure_canary(op, namespace, name, body, spec, pods, now)
     observed = ServingObservation(
@@ -361,10 +363,12 @@ def plan_optimization_run(
     body: Mapping[str, Any],
     spec: ModelDeploymentSpec | SpecError,
     artifacts: Sequence[VersionInfo] | ArtifactError,
+    jobs: Sequence[Mapping[str, Any]],
     training: TrainingPlan,
     now: datetime,
 ) -> OptimizationPlan:
-    """Gather the optimization Jobs and their pods (from the cache), then decide that side."""
+    """Decide the optimization side from its Jobs (read before the store was listed, like the
+    training Jobs) and their pods (from the cache)."""
     if isinstance(spec, SpecError) or spec.optimize is None:
         return NOTHING
     status = body.get("status") or {}
@@ -373,7 +377,7 @@ def plan_optimization_run(
         owner,
         spec,
         artifacts,
-        op.cache.jobs(owner.namespace, owner.name, OPTIMIZATION),
+        jobs,
         op.cache.pods(owner.namespace, owner.name, OPTIMIZATION),
         status.get("optimize"),
         now=now,
