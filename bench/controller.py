@@ -63,7 +63,7 @@ from typing import Any
 from modelship.api import GROUP, KIND, PLURAL, VERSION
 from modelship.artifacts import ArtifactStore, parse_storage_uri
 from modelship.dev.binaries import TestbedError, ensure_built
-from modelship.dev.cluster import KWOK_VERSION, Cluster, kwok_workdir
+from modelship.dev.cluster import KWOK_VERSION, Cluster, kwok_workdir, wait_established
 from modelship.dev.s3 import S3Server, free_port, wait_for_port
 from modelship.dev.sandbox import crds_dir
 from modelship.dev.simulation import default_nodes
@@ -516,9 +516,7 @@ def bench_cluster(prefix: str, tmp: Path) -> Iterator[tuple[Cluster, S3Server, A
             raise BenchError("crds/ not found: run this from a checkout of modelship")
         for path in sorted(folder.glob("*.yaml")):
             cluster.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(path))
-        cluster.kubectl(
-            "wait", "--for=condition=Established", "--timeout=60s", f"crd/{PLURAL}.{GROUP}"
-        )
+        wait_established(cluster.kubeconfig, f"{PLURAL}.{GROUP}")
         progress("starting S3")
         s3.start()
         s3.create_bucket(BUCKET)

@@ -23,7 +23,7 @@ import pytest
 import yaml
 
 from modelship.dev.binaries import TestbedError
-from modelship.dev.cluster import Cluster, kubectl
+from modelship.dev.cluster import Cluster, kubectl, wait_established
 from modelship.dev.sandbox import crds_dir
 
 
@@ -132,12 +132,7 @@ def install_crds(cluster: KubeCluster) -> None:
         cluster.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(path))
         for doc in yaml.safe_load_all(path.read_text()):
             if doc and doc.get("kind") == "CustomResourceDefinition":
-                cluster.kubectl(
-                    "wait",
-                    "--for=condition=Established",
-                    "--timeout=30s",
-                    f"crd/{doc['metadata']['name']}",
-                )
+                wait_established(cluster.kubeconfig, doc["metadata"]["name"], timeout=30)
 
 
 @pytest.fixture(scope="session")

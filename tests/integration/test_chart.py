@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 import yaml
 
+from modelship.dev.cluster import wait_established
 from tests.cluster_fixtures import KubeCluster
 from tests.unit.chart.helm import CHART, render
 
@@ -22,7 +23,7 @@ def watched(cluster: KubeCluster) -> Iterator[list[str]]:
     """Two namespaces to watch, and kopf's peering kinds installed as helm installs crds/."""
     cluster.kubectl("apply", "--server-side", "-f", str(CHART / "crds" / "kopf-peerings.yaml"))
     for name in ("clusterkopfpeerings.kopf.dev", "kopfpeerings.kopf.dev"):
-        cluster.kubectl("wait", "--for=condition=Established", "--timeout=30s", f"crd/{name}")
+        wait_established(cluster.kubeconfig, name, timeout=30)
     names = [f"t-{secrets.token_hex(4)}" for _ in range(3)]
     for name in names:
         cluster.kubectl("create", "namespace", name)

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from modelship.dev.binaries import binary
+from modelship.dev.cluster import wait_established
 from modelship.dev.gatewayapi import install_gateway_api
 from modelship.dev.simulation import TRAINER_EXIT_ANNOTATION, TRAINER_IMAGE
 from tests.cluster_fixtures import KubeCluster, wait_for
@@ -57,7 +58,7 @@ def peering_crds(cluster: KubeCluster) -> None:
     through discovery, so they must exist to be asked about)."""
     cluster.kubectl("apply", "--server-side", "-f", str(CHART / "crds" / "kopf-peerings.yaml"))
     for name in ("clusterkopfpeerings.kopf.dev", "kopfpeerings.kopf.dev"):
-        cluster.kubectl("wait", "--for=condition=Established", "--timeout=30s", f"crd/{name}")
+        wait_established(cluster.kubeconfig, name, timeout=30)
 
 
 @pytest.fixture(scope="module", autouse=True)

@@ -134,6 +134,24 @@ def kubectl(
     return result
 
 
+def wait_established(kubeconfig: Path, crd: str, timeout: float = 60) -> None:
+    """Waits until the CustomResourceDefinition `crd` is Established. `kubectl wait
+    --for=condition=Established` fails outright ("conditions accessor error") when it looks
+    before the API server wrote the CRD's first status, so the condition is polled instead."""
+    jsonpath = '{.status.conditions[?(@.type=="Established")].status}'
+    deadline = time.monotonic() + timeout
+    while True:
+        found = kubectl(kubeconfig, "get", "crd", crd, "-o", f"jsonpath={jsonpath}", check=False)
+        if found.returncode == 0 and found.stdout.strip() == "True":
+            return
+        if time.monotonic() > deadline:
+            raise TestbedError(
+                f"the CRD {crd} was not Established within {timeout:g}s: "
+                f"{(found.stderr or found.stdout).strip() or 'no condition yet'}"
+            )
+        time.sleep(0.2)
+
+
 @dataclass(frozen=True)
 class Cluster:
     """One kwokctl cluster; `kubeconfig` is an admin kubeconfig on 127.0.0.1."""

@@ -15,7 +15,7 @@ import tempfile
 from pathlib import Path
 
 from modelship.dev.binaries import TestbedError, cache_dir
-from modelship.dev.cluster import kubectl
+from modelship.dev.cluster import kubectl, wait_established
 
 GATEWAY_API_MODULE = "sigs.k8s.io/gateway-api"
 GATEWAY_API_VERSION = os.environ.get("MODELSHIP_GATEWAY_API_VERSION", "v1.4.0")
@@ -74,4 +74,4 @@ def install_gateway_api(kubeconfig: Path, version: str = GATEWAY_API_VERSION) ->
         kubectl(kubeconfig, "apply", "--server-side", "--force-conflicts", "-f", str(path))
     for path in files:
         name = path.stem.split("_", 1)[1] + "." + path.stem.split("_", 1)[0]
-        kubectl(kubeconfig, "wait", "--for=condition=Established", "--timeout=60s", f"crd/{name}")
+        wait_established(kubeconfig, name)

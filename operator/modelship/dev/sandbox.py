@@ -20,7 +20,7 @@ import yaml
 
 from modelship.dev import images, node
 from modelship.dev.binaries import TestbedError, cache_dir, ensure_built
-from modelship.dev.cluster import Cluster
+from modelship.dev.cluster import Cluster, wait_established
 from modelship.dev.host import alive, terminate
 from modelship.dev.s3 import S3Server
 
@@ -220,12 +220,7 @@ class Sandbox:
             return
         self.cluster.apply_objects(objects)
         for obj in objects:
-            self.cluster.kubectl(
-                "wait",
-                "--for=condition=Established",
-                "--timeout=30s",
-                f"crd/{obj['metadata']['name']}",
-            )
+            wait_established(self.cluster.kubeconfig, obj["metadata"]["name"], timeout=30)
 
     @property
     def operator_log(self) -> Path:
