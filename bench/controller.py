@@ -587,6 +587,8 @@ class Figures:
     batch_writes: Counter[str] = field(default_factory=Counter)
     batch_events: int = 0
     batch_md_changes: int = 0
+    batch_cpu: float = 0.0
+    batch_passes: Counter[str] = field(default_factory=Counter)
     settle_writes: Counter[str] = field(default_factory=Counter)
     idle_writes: Counter[str] = field(default_factory=Counter)
     idle_reads: int = 0
@@ -651,8 +653,11 @@ def measure_batch(w: World, figures: Figures, count: int, idle: float, timeout: 
     events_before = w.event_count()
     changes_before = w.models.change_count()
     names = [f"md-{i}" for i in range(count)]
+    cpu_before = w.operator.cpu_seconds()
     figures.batch_md = w.timed_batch(MODEL_DEPLOYMENTS, names, w.model_deployment, timeout)
+    figures.batch_cpu = w.operator.cpu_seconds() - cpu_before
     ready = w.operator.scrape()
+    figures.batch_passes = reconciles(before, ready)
     figures.batch_writes = writes(before, ready)
     figures.batch_events = w.event_count() - events_before
     figures.batch_md_changes = w.models.change_count() - changes_before
@@ -733,6 +738,12 @@ def report(figures: Figures, count: int, idle: float) -> None:
     row(f"{count} ModelDeployments -> all Ready", f"{figures.batch_md:.2f}s")
     row(f"{count} plain Deployments -> all Available", f"{figures.batch_plain:.2f}s")
     row("ratio (operator overhead)", f"{figures.batch_md / figures.batch_plain:.2f}x")
+    row(
+        "operator's work meanwhile",
+        f"{figures.batch_cpu:.1f} CPU-s ({1000 * figures.batch_cpu / count:.0f} ms per "
+        f"ModelDeployment); {sum(figures.batch_passes.values()) / count:.1f} passes per "
+        f"ModelDeployment ({describe(figures.batch_passes)})",
+    )
     print("\n(c) Kubernetes API writes of the reconcile loops (modelship_api_requests_total)")
     row(
         "to Ready, one at a time (median)",

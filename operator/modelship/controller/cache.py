@@ -23,9 +23,6 @@ from modelship.reconcile.owner import APP, LABEL_COMPONENT, LABEL_INSTANCE, LABE
 MANAGED = {LABEL_MANAGED_BY: APP}
 """Only objects we made are watched (a label selector on the watch itself)."""
 
-ObjectKey = tuple[str, str, str]
-"""(kind, namespace, name)."""
-
 # Secrets that are never S3 credentials and can be large: not kept in memory.
 _SKIPPED_SECRET_TYPES = frozenset(
     {
@@ -49,6 +46,38 @@ def _plain(body: Mapping[str, Any]) -> dict[str, Any]:
     return copy.deepcopy(kept)
 
 
+def _slim_pod(body: Mapping[str, Any]) -> dict[str, Any]:
+    """A pod as the decisions read it: its metadata and status, and of its spec only where it
+    runs and each container's name and resources (an OOM kill is told against the limit).
+    The rest of a serving pod's spec (env, probes, mounts, security context, the defaults the
+    API server fills in) is most of the object, and the cache holds one per replica."""
+    kept = _plain({key: value for key, value in body.items() if key != "spec"})
+    spec = body.get("spec") or {}
+    slim: dict[str, Any] = {}
+    for field_name in ("containers", "initContainers"):
+        if field_name in spec:
+            slim[field_name] = [
+                {"name": c.get("name"), "resources": copy.deepcopy(c.get("resources") or {})}
+                for c in spec.get(field_name) or []
+            ]
+    if "nodeName" in spec:
+        slim["nodeName"] = spec["nodeName"]
+    kept["spec"] = slim
+    return kept
+
+
+def _slim_deployment(body: Mapping[str, Any]) -> dict[str, Any]:
+    """A Deployment without its pod template's spec: the decisions read its replicas, deadline,
+    selector and strategy, and which version its template runs (the template's labels and
+    annotations); whether the template is as wanted is told by the applied-hash annotation."""
+    kept = _plain({key: value for key, value in body.items() if key != "spec"})
+    spec = dict(body.get("spec") or {})
+    template = spec.get("template") or {}
+    spec["template"] = {"metadata": template.get("metadata") or {}}
+    kept["spec"] = copy.deepcopy(spec)
+    return kept
+
+
 def _named(body: Mapping[str, Any]) -> tuple[str, str]:
     meta = body["metadata"]
     return (meta.get("namespace") or "", meta["name"])
@@ -61,7 +90,7 @@ def model_deployments(body: kopf.Body, **_: Any) -> dict[tuple[str, str], dict[s
 
 @kopf.index("apps", "v1", "deployments", labels=MANAGED)
 def deployments(body: kopf.Body, **_: Any) -> dict[tuple[str, str], dict[str, Any]]:
-    return {_named(body): _plain(body)}
+    return {_named(body): _slim_deployment(body)}
 
 
 @kopf.index("", "v1", "services", labels=MANAGED)
@@ -75,7 +104,9 @@ def pods(body: kopf.Body, **_: Any) -> dict[tuple[str, str, str], dict[str, Any]
     labels = body["metadata"].get("labels") or {}
     namespace = body["metadata"].get("namespace") or ""
     return {
-        (namespace, labels.get(LABEL_INSTANCE, ""), labels.get(LABEL_COMPONENT, "")): _plain(body)
+        (namespace, labels.get(LABEL_INSTANCE, ""), labels.get(LABEL_COMPONENT, "")): _slim_pod(
+            body
+        )
     }
 
 
@@ -117,7 +148,10 @@ class ObjectCache:
     started from, so a reconcile right after a write does not act on the older copy."""
 
     indexes: dict[str, Any] = field(default_factory=dict)
-    _written: dict[ObjectKey, tuple[str | None, dict[str, Any]]] = field(default_factory=dict)
+    _written: dict[str, dict[tuple[str, str], tuple[str | None, dict[str, Any]]]] = field(
+        default_factory=dict
+    )
+    """By kind, then (namespace, name): a listing of one kind looks only at its own writes."""
 
     def attach(self, kwargs: Mapping[str, Any]) -> None:
         """Keep kopf's (live) index objects from a handler's kwargs (kopf hands the same
@@ -135,19 +169,19 @@ class ObjectCache:
     def _newest(
         self, kind: str, namespace: str, name: str, cached: dict[str, Any] | None
     ) -> dict[str, Any] | None:
-        key = (kind, namespace, name)
-        written = self._written.get(key)
+        of_kind = self._written.get(kind) or {}
+        written = of_kind.get((namespace, name))
         if written is None:
             return cached
         before, after = written
         if cached is None:
             if before is None:
                 return after  # we created it; the watch has not delivered it yet
-            del self._written[key]  # deleted since our write: the watch is the truth
+            del of_kind[(namespace, name)]  # deleted since our write: the watch is the truth
             return None
         if _version(cached) == before:
             return after  # the watch still shows the object our write started from
-        del self._written[key]  # the watch has caught up with (or moved past) our write
+        del of_kind[(namespace, name)]  # the watch has caught up with (or moved past) our write
         return cached
 
     def model_deployment(self, namespace: str, name: str) -> dict[str, Any] | None:
@@ -178,10 +212,10 @@ class ObjectCache:
         found = [
             self._newest(kind, namespace, obj["metadata"]["name"], obj) or obj for obj in cached
         ]
-        for (written_kind, written_namespace, name), (_, after) in list(self._written.items()):
+        for (written_namespace, name), (_, after) in list((self._written.get(kind) or {}).items()):
             labels = after["metadata"].get("labels") or {}
             if (
-                (written_kind, written_namespace) == (kind, namespace)
+                written_namespace == namespace
                 and name not in names
                 and labels.get(LABEL_INSTANCE) == instance
                 and labels.get(LABEL_COMPONENT) == component
@@ -198,15 +232,17 @@ class ObjectCache:
         if not after:
             return
         meta = after["metadata"]
-        key = (after["kind"], meta.get("namespace") or "", meta["name"])
-        self._written[key] = (_version(before), _plain(after))
+        slim = _slim_deployment if after["kind"] == "Deployment" else _plain
+        of_kind = self._written.setdefault(after["kind"], {})
+        of_kind[(meta.get("namespace") or "", meta["name"])] = (_version(before), slim(after))
 
     def forget(self, namespace: str, instance: str) -> None:
         """Drop what our writes returned for a ModelDeployment that is gone, and its objects."""
-        for key, (_, after) in list(self._written.items()):
-            labels = after["metadata"].get("labels") or {}
-            if key[1] == namespace and (instance in (key[2], labels.get(LABEL_INSTANCE))):
-                del self._written[key]
+        for of_kind in self._written.values():
+            for key, (_, after) in list(of_kind.items()):
+                labels = after["metadata"].get("labels") or {}
+                if key[0] == namespace and (instance in (key[1], labels.get(LABEL_INSTANCE))):
+                    del of_kind[key]
 
 
 def _version(obj: Mapping[str, Any] | None) -> str | None:

@@ -13,12 +13,12 @@ import functools
 import os
 import socket
 import uuid
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from modelship.controller import metrics
 from modelship.controller.cache import ObjectCache
@@ -72,6 +72,10 @@ class Operator:
     reconcile_slots: asyncio.Semaphore | None = None
     pod_metrics: PodMetrics = field(default_factory=PodMetrics)
     """The canary analysis' scrapes of serving pods (and the last one per resource)."""
+    specs: dict[LoopKey, tuple[str, int, Any]] = field(default_factory=dict)
+    """Each ModelDeployment's parsed spec, by uid and generation (the API server moves the
+    generation on every spec change): parsing on every pass was a tenth of the event loop's
+    time with hundreds converging."""
     started: bool = False
     """kopf's startup is done: its watches are starting and the caches filling (kopf runs no
     handler, so no reconcile, before every cache has its initial listing)."""
@@ -104,6 +108,18 @@ class Operator:
         return await loop.run_in_executor(
             self.api_pool, functools.partial(function, *args, **kwargs)
         )
+
+    def parsed(self, body: Mapping[str, Any], parse: Callable[[Mapping[str, Any]], T]) -> T:
+        """`parse(body)`, or what it gave for the same uid and generation."""
+        meta = body["metadata"]
+        key = (meta.get("namespace") or "", meta["name"])
+        uid, generation = str(meta.get("uid")), int(meta.get("generation") or 0)
+        known = self.specs.get(key)
+        if known is not None and known[:2] == (uid, generation):
+            return cast(T, known[2])
+        value = parse(body)
+        self.specs[key] = (uid, generation, value)
+        return value
 
     def slots(self) -> asyncio.Semaphore:
         if self.reconcile_slots is None:
@@ -143,6 +159,7 @@ class Operator:
     def stop_loop(self, key: LoopKey) -> None:
         task = self.loops.pop(key, None)
         self.wakeups.pop(key, None)
+        self.specs.pop(key, None)
         self.cache.forget(*key)
         self.pod_metrics.forget(key)
         if task is not None:

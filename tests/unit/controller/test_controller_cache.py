@@ -98,3 +98,23 @@ def test_cached_copies_leave_managed_fields_out_and_keep_the_rest() -> None:
     cache = cache_with()
     cache.wrote(None, body)
     assert "managedFields" not in cache.deployment("ns", "d")["metadata"]
+
+
+def test_slim_cached_pods_and_deployments_give_the_same_verdicts() -> None:
+    """The cache keeps a pod's spec only as far as decisions read it, and a Deployment without
+    its template's spec: an OOM kill still names its limit, the version still shows."""
+    from modelship.controller import cache as cache_module
+    from modelship.reconcile.health import assess_serving
+    from tests.unit.reconcile.builders import NOW, deployment, model_deployment, pod
+
+    served = deployment(model_deployment(), 2).obj()  # the operator's own template
+    killed = pod("p").version(2).oom_killed().memory_limit("2Gi").obj()
+    killed["spec"]["containers"][0]["env"] = [{"name": f"E{i}", "value": "x"} for i in range(20)]
+    [slim_deployment] = cache_module.deployments(served).values()
+    [slim_pod] = cache_module.pods(killed).values()
+    assert "spec" not in slim_deployment["spec"]["template"]
+    assert "env" not in slim_pod["spec"]["containers"][0]
+    full = assess_serving(served, [killed], 2, NOW)
+    slim = assess_serving(slim_deployment, [slim_pod], 2, NOW)
+    assert slim == full
+    assert "2Gi" in " ".join(p.message for p in slim.problems)
