@@ -271,6 +271,7 @@ class OperatorProcess:
             "MODELSHIP_BIND_ADDRESS": "127.0.0.1",
             "MODELSHIP_METRICS_PORT": str(port),
             "MODELSHIP_HEALTH_PORT": "0",
+            "MALLOC_ARENA_MAX": "2",  # as the operator image sets it
         }
         with log.open("wb") as out:
             process = subprocess.Popen(
