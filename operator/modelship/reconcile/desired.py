@@ -60,7 +60,7 @@ from modelship.reconcile.traffic import (
     weight_patch,
     written_weights,
 )
-from modelship.reconcile.versions import TargetVersion, recent_versions
+from modelship.reconcile.versions import TargetChoice, TargetVersion, recent_versions
 
 
 @dataclass(frozen=True)
@@ -147,6 +147,7 @@ def plan_serving(
     previous_rollout = observed.status.get("rollout") or {}
     artifacts = observed.artifacts
     rollout: RolloutPlan | None = None
+    choice: TargetChoice | None = None
     traffic_problem = None
     if uses_gateway(spec):
         traffic_problem = route_problem(observed.http_route, owner.name)
@@ -187,6 +188,7 @@ def plan_serving(
         progress=rollout.progress if rollout is not None else None,
         rejected_pin=_rejected_pin(observed, spec, rollout, previous_rollout),
         traffic_problem=traffic_problem,
+        chosen=choice,
     )
     if rollout is not None:
         rollout_status = rollout.status
