@@ -2,9 +2,10 @@
 the store's listing, the serving Deployment and its pods, the previous status, the clock) to
 what it must do (the objects to apply, the status patch, the Events to post).
 
-The controller gathers, calls `plan_serving`, applies `objects` with server-side apply (field
-manager "modelship"), patches the status with `status_patch` when it is not empty, and posts
-`events`. Running it again on the same observation gives the same plan.
+`reconcile.modeldeployment.plan_model_deployment` calls `plan_serving` after the training and
+optimization parts (it is told whether a run is making a version) and merges its objects,
+status patch and Events into the pass's one plan. Running it again on the same observation
+gives the same plan.
 """
 
 from __future__ import annotations
