@@ -1,7 +1,7 @@
 """kopf handlers for ModelDeployment: thin. Each resource gets one reconcile loop (an asyncio
-task the `Operator` keeps) that gathers what is observed, asks `reconcile.plan_serving` what to
-do, applies the objects with server-side apply, writes the status when it changed and posts
-the Events.
+task the `Operator` keeps) that gathers what is observed into one `Observation`, asks
+`reconcile.modeldeployment.plan_model_deployment` what to do, applies the plan's objects with
+server-side apply, writes its one status patch when something changed and posts the Events.
 
 The loop is level-triggered: it wakes when the spec changes, when one of the resource's
 Deployments, Services, Pods, Jobs or its Secret changes, and otherwise every
@@ -39,39 +39,30 @@ from modelship.api import (
     ModelDeploymentSpec,
     SpecError,
     parse_spec,
-    set_condition,
 )
-from modelship.api.reasons import DRIFT_DETECTED
+from modelship.api.timestamps import parse_timestamp
 from modelship.artifacts import ArtifactError, VersionInfo
 from modelship.artifacts.uri import parse_storage_uri
 from modelship.controller import metrics
 from modelship.controller.cache import MANAGED
-from modelship.controller.monitoring import check_drift
+from modelship.controller.monitoring import read_drift
 from modelship.controller.operator import Operator
 from modelship.controller.storage import Freshness
 from modelship.reconcile.analysis import Measurement
-from modelship.reconcile.deployment import ServingSettings, canary_deployment_name
-from modelship.reconcile.desired import ServingObservation, ServingPlan, plan_serving
-from modelship.reconcile.drift import DriftAssessment, retrain_started
+from modelship.reconcile.deployment import canary_deployment_name, serving_deployment_name
 from modelship.reconcile.findings import Finding
 from modelship.reconcile.jobs import job_end
-from modelship.reconcile.lifecycle import (
-    RETRAIN_ANNOTATION,
-    TrainingPlan,
-    plan_training,
-    refused_run,
+from modelship.reconcile.modeldeployment import (
+    Observation,
+    Plan,
+    PlanSettings,
+    plan_model_deployment,
+    run_of,
+    wants_attention,
 )
-from modelship.reconcile.optimization import (
-    NOTHING,
-    OPTIMIZATION,
-    OptimizationPlan,
-    plan_optimization,
-    refused_optimization,
-    reserving_versions,
-)
+from modelship.reconcile.optimization import OPTIMIZATION
 from modelship.reconcile.owner import LABEL_INSTANCE, SERVING, TRAINING, Owner
 from modelship.reconcile.refusal import OBJECT_REFUSED, refused_object_patch
-from modelship.reconcile.rollout import ABORT_ANNOTATION, PROMOTE_ANNOTATION
 from modelship.reconcile.status import Event
 from modelship.reconcile.storage import storage_settings
 from modelship.reconcile.traffic import (
@@ -80,10 +71,8 @@ from modelship.reconcile.traffic import (
     canary_service_name,
     route_forbidden,
     route_not_found,
-    route_wanted,
     stable_service_name,
 )
-from modelship.reconcile.training import TrainingSettings, is_training_service
 
 Logger = logging.Logger | logging.LoggerAdapter[Any]
 log = logging.getLogger("modelship.reconcile")
@@ -159,84 +148,111 @@ def is_namespace_terminating(error: Exception) -> bool:
 
 
 async def reconcile(op: Operator, namespace: str, name: str, logger: Logger) -> float:
-    """One pass: gather (from the cache), plan, apply, write status. Returns seconds until
-    the next pass."""
-    settings = op.settings
+    """One pass: gather (the cache, the store's listing, the pods' drift counts, the canary's
+    measurement), plan (`plan_model_deployment`), apply the objects, write the status once,
+    post the Events. Returns seconds until the next pass."""
     body = op.cache.model_deployment(namespace, name)
     if body is None or body["metadata"].get("deletionTimestamp"):
-        return settings.max_poll_interval
-    owner = Owner(name=name, namespace=namespace, uid=body["metadata"]["uid"])
-    spec = op.parsed(body, parse)
-    # Our Jobs are read before the store is listed: the trainer (and the optimization run)
-    # publishes before it exits, so a Job seen complete here has its version in the listing.
-    runs = training_runs(op, owner, spec)
-    optimizing = op.cache.jobs(namespace, name, OPTIMIZATION)
-    freshness = listing_freshness(op, body, spec, [*runs[0], *optimizing])
-    artifacts = await gather_artifacts(op, spec, namespace, freshness)
-    deployment = op.cache.deployment(namespace, f"{name}-serving")
-    canary = op.cache.deployment(namespace, canary_deployment_name(name))
-    service = op.cache.service(namespace, name)
-    pods = op.cache.pods(namespace, name, SERVING)
-    now = op.clock()
-    status = body.get("status") or {}
-    drift = await check_drift(spec, body, pods, artifacts, now, poll_interval(op, spec))
-    # A training run must not take the number an optimization run is about to publish.
-    reserved = reserving_versions(artifacts, status.get("optimize"))
-    training = plan_training_run(
-        op, owner, body, spec, reserved, runs, now, drift=drift.retrain if drift else None
-    )
-    training = await start_training(op, training, logger)
-    optimization = plan_optimization_run(
-        op, owner, body, spec, artifacts, optimizing, training, now
-    )
-    optimization = await start_optimization(op, optimization, logger)
-    measured, next_measurement = await measure_canary(op, namespace, name, body, spec, pods, now)
-    observed = ServingObservation(
-        spec=spec,
-        generation=int(body["metadata"].get("generation", 1)),
-        artifacts=artifacts,
-        deployment=deployment,
-        pods=pods,
-        status=body.get("status") or {},
-        training=training.active,
-        training_failure=training.failure,
-        canary_deployment=canary,
-        annotations=body["metadata"].get("annotations") or {},
-        measurement=measured,
-    )
-    serving_settings = ServingSettings(default_image=settings.server_image)
-    plan = plan_serving(owner, observed, now, serving_settings)
-    if route_wanted(spec, plan.status):
+        return op.settings.max_poll_interval
+    observed, now = await gather(op, body)
+    plan = plan_model_deployment(observed, now)
+    if plan.route_wanted:
         # Read only while a rollout is (or is about to be) in flight, or until the route
         # has the weights the status says it should: a resource at rest reads no route.
-        observed = dataclasses.replace(observed, http_route=await read_route(op, owner, spec))
-        plan = plan_serving(owner, observed, now, serving_settings)
-    observed_objects = (
-        deployment,
-        service,
-        canary,
-        op.cache.service(namespace, stable_service_name(name)),
-        op.cache.service(namespace, canary_service_name(name)),
+        route = await read_route(op, observed.owner, observed.spec)
+        observed = dataclasses.replace(observed, http_route=route)
+        plan = plan_model_deployment(observed, now)
+    plan = await start_runs(op, observed, plan, now, logger)
+    await apply_plan(op, body, observed, plan, logger)
+    return plan.requeue_after
+
+
+async def gather(op: Operator, body: Mapping[str, Any]) -> tuple[Observation, datetime]:
+    """Everything one pass decides from, and the clock's time it was gathered at: from the
+    cache, the store's listing, and the serving pods (drift counts, the canary's metrics)."""
+    meta = body["metadata"]
+    namespace, name = meta["namespace"], meta["name"]
+    owner = Owner(name=name, namespace=namespace, uid=meta["uid"])
+    spec = op.parsed(body, parse)
+    status = body.get("status") or {}
+    # Our Jobs are read before the store is listed: the trainer (and the optimization run)
+    # publishes before it exits, so a Job seen complete here has its version in the listing.
+    training_jobs, training_pods = training_runs(op, owner, spec)
+    optimization_jobs = op.cache.jobs(namespace, name, OPTIMIZATION)
+    freshness = listing_freshness(op, body, spec, [*training_jobs, *optimization_jobs])
+    artifacts = await gather_artifacts(op, spec, namespace, freshness)
+    pods = op.cache.pods(namespace, name, SERVING)
+    now = op.clock()
+    poll = poll_interval(op, spec)
+    drift = await read_drift(spec, name, status, pods, artifacts, now, poll)
+    measured, next_measurement = await measure_canary(op, namespace, name, body, spec, pods, now)
+    service_names = (
+        name,
+        stable_service_name(name),
+        canary_service_name(name),
+        *(job["metadata"]["name"] for job in training_jobs),  # a multi-worker run's
     )
-    await apply_plan(
-        op,
-        owner,
-        body,
-        plan,
-        training,
-        logger,
-        observed=observed_objects,
+    services = {
+        service_name: service
+        for service_name in service_names
+        if (service := op.cache.service(namespace, service_name)) is not None
+    }
+    observed = Observation(
+        owner=owner,
+        spec=spec,
+        generation=int(meta.get("generation", 1)),
+        created=parse_timestamp(meta.get("creationTimestamp")) or now,
+        artifacts=artifacts,
+        poll_interval=poll,
+        annotations=meta.get("annotations") or {},
+        status=status,
+        deployment=op.cache.deployment(namespace, serving_deployment_name(name)),
+        canary_deployment=op.cache.deployment(namespace, canary_deployment_name(name)),
+        services=services,
+        pods=pods,
+        training_jobs=training_jobs,
+        training_pods=training_pods,
+        optimization_jobs=optimization_jobs,
+        optimization_pods=op.cache.pods(namespace, name, OPTIMIZATION),
         drift=drift,
-        optimization=optimization,
+        measurement=measured,
+        next_measurement=next_measurement,
+        settings=PlanSettings(
+            server_image=op.settings.server_image,
+            trainer_image=op.settings.trainer_image,
+            converge_interval=op.settings.converge_interval,
+        ),
     )
-    if is_converging(plan.status) and not waits_for_a_person(plan.status):
-        return settings.converge_interval
-    delay = poll_interval(op, spec)
-    if training.next_check is not None:
-        delay = max(1.0, min(delay, (training.next_check - now).total_seconds()))
-    if next_measurement is not None:
-        delay = max(0.5, min(delay, (next_measurement - now).total_seconds()))
-    return delay
+    return observed, now
+
+
+async def start_runs(
+    op: Operator, observed: Observation, plan: Plan, now: datetime, logger: Logger
+) -> Plan:
+    """Apply the objects that start a training or optimization run, first. When the API
+    server refuses one (an env var or resource it will not accept), the pass is planned again
+    with the refusal in the observation, so the run is recorded as failed with the server's
+    own words, instead of the whole reconcile failing again on every pass."""
+    started: set[tuple[str, str, str, str]] = set()
+    while True:
+        for obj in plan.runs:
+            if _key(obj) in started:
+                continue  # applied before a later run's refusal: once per pass is enough
+            run = run_of(obj)
+            try:
+                created = await op.in_thread(op.kube.apply, obj)
+            except ApiException as error:
+                if not is_refusal(error) or run is None or run in observed.refused:
+                    raise  # not about the objects: retried with backoff
+                message = api_message(error)
+                logger.warning(f"the {run} Job was refused: {message}")
+                observed = dataclasses.replace(observed, refused={**observed.refused, run: message})
+                plan = plan_model_deployment(observed, now)
+                break
+            op.cache.wrote(None, created)  # seen by the next pass even before the watch
+            started.add(_key(obj))
+        else:
+            return plan
 
 
 async def read_route(
@@ -331,102 +347,6 @@ async def measure_canary(
     )
 
 
-def plan_training_run(
-    op: Operator,
-    owner: Owner,
-    body: Mapping[str, Any],
-    spec: ModelDeploymentSpec | SpecError,
-    artifacts: Sequence[VersionInfo] | ArtifactError,
-    runs: tuple[list[dict[str, Any]], list[dict[str, Any]]],
-    now: datetime,
-    drift: str | None = None,
-) -> TrainingPlan:
-    """Decide the training side from the Jobs and pods `training_runs` read."""
-    if isinstance(spec, SpecError) or spec.training is None:
-        return TrainingPlan((), None, (), active=False)
-    jobs, pods = runs
-    created = datetime.fromisoformat(body["metadata"]["creationTimestamp"].replace("Z", "+00:00"))
-    return plan_training(
-        owner,
-        spec,
-        artifacts,
-        jobs,
-        pods,
-        (body.get("status") or {}).get("training"),
-        created=created,
-        now=now,
-        settings=TrainingSettings(default_image=op.settings.trainer_image),
-        retrain=(body["metadata"].get("annotations") or {}).get(RETRAIN_ANNOTATION),
-        current_version=(body.get("status") or {}).get("currentVersion"),
-        drift=drift,
-    )
-
-
-def plan_optimization_run(
-    op: Operator,
-    owner: Owner,
-    body: Mapping[str, Any],
-    spec: ModelDeploymentSpec | SpecError,
-    artifacts: Sequence[VersionInfo] | ArtifactError,
-    jobs: Sequence[Mapping[str, Any]],
-    training: TrainingPlan,
-    now: datetime,
-) -> OptimizationPlan:
-    """Decide the optimization side from its Jobs (read before the store was listed, like the
-    training Jobs) and their pods (from the cache)."""
-    if isinstance(spec, SpecError) or spec.optimize is None:
-        return NOTHING
-    status = body.get("status") or {}
-    training_status = training.training_status or status.get("training") or {}
-    return plan_optimization(
-        owner,
-        spec,
-        artifacts,
-        jobs,
-        op.cache.pods(owner.namespace, owner.name, OPTIMIZATION),
-        status.get("optimize"),
-        now=now,
-        settings=TrainingSettings(default_image=op.settings.trainer_image),
-        training_active=training.active,
-        training_version=training_status.get("version"),
-        current_version=status.get("currentVersion"),
-    )
-
-
-async def start_optimization(
-    op: Operator, optimization: OptimizationPlan, logger: Logger
-) -> OptimizationPlan:
-    """Create a new run's Job; a refusal by the API server is recorded as a failed run."""
-    try:
-        for obj in optimization.objects:
-            created = await op.in_thread(op.kube.apply, obj)
-            op.cache.wrote(None, created)
-    except ApiException as error:
-        if error.status is None or not 400 <= error.status < 500 or error.status == 429:
-            raise
-        message = api_message(error)
-        logger.warning(f"the optimization Job was refused: {message}")
-        return refused_optimization(optimization, message)
-    return optimization
-
-
-async def start_training(op: Operator, training: TrainingPlan, logger: Logger) -> TrainingPlan:
-    """Create a new run's objects. When the API server refuses them (an env var or resource
-    it will not accept), the run is recorded as failed with the server's own words, instead
-    of the whole reconcile failing again on every pass."""
-    try:
-        for obj in training.objects:
-            created = await op.in_thread(op.kube.apply, obj)
-            op.cache.wrote(None, created)  # seen by the next pass even before the watch
-    except ApiException as error:
-        if error.status is None or not 400 <= error.status < 500 or error.status == 429:
-            raise  # not about the objects: retried with backoff
-        message = api_message(error)
-        logger.warning(f"the training Job was refused: {message}")
-        return refused_run(training, message)
-    return training
-
-
 def api_message(error: ApiException) -> str:
     """The API server's own sentence from an error response (its Status message)."""
     try:
@@ -474,70 +394,37 @@ async def gather_artifacts(
 
 
 async def apply_plan(
-    op: Operator,
-    owner: Owner,
-    body: Mapping[str, Any],
-    plan: ServingPlan,
-    training: TrainingPlan,
-    logger: Logger,
-    observed: Sequence[Mapping[str, Any] | None] = (),
-    drift: DriftAssessment | None = None,
-    optimization: OptimizationPlan = NOTHING,
+    op: Operator, body: Mapping[str, Any], observed: Observation, plan: Plan, logger: Logger
 ) -> None:
-    current = {_key(o): o for o in observed if o is not None}
-    # Services first, then the route's weights, then the rest: a Service selects its new
-    # version before the route sends it traffic, and traffic leaves pods before they go.
-    services = [o for o in plan.objects if o["kind"] == "Service"]
-    rest = [o for o in plan.objects if o["kind"] != "Service"]
-    for obj in services:
+    """Serving's objects (skipped when unchanged), the route's weights between its Services
+    and its Deployments, the deletions, then the one status patch and the Events."""
+    owner = observed.owner
+    namespace = owner.namespace
+    seen = (observed.deployment, observed.canary_deployment, *observed.services.values())
+    current = {_key(o): o for o in seen if o is not None}
+    for obj in plan.services:
         await apply_object(op, body, obj, current, logger)
     if plan.route_patch is not None:
         await op.in_thread(
             op.kube.json_patch,
             HTTPROUTE_API_VERSION,
             HTTPROUTE_KIND,
-            owner.namespace,
+            namespace,
             plan.route_patch.name,
             plan.route_patch.operations,
         )
         logger.info(
-            f"{owner.namespace}/{owner.name}: HTTPRoute {plan.route_patch.name}: weights "
+            f"{namespace}/{owner.name}: HTTPRoute {plan.route_patch.name}: weights "
             f"{plan.status.get('rollout', {}).get('httpRoute')}"
         )
-    for obj in rest:
+    for obj in plan.workloads:
         await apply_object(op, body, obj, current, logger)
-    namespace = owner.namespace
-    for job in training.stale_jobs:
-        await op.in_thread(op.kube.delete, "batch/v1", "Job", namespace, job)
-        # A multi-worker run's headless Service has the Job's name; only ours is deleted (a
-        # ModelDeployment named like the Job would own a serving Service of that name).
-        service = op.cache.service(namespace, job)
-        if service is not None and is_training_service(service, owner):
-            await op.in_thread(op.kube.delete, "v1", "Service", namespace, job)
-    for job in optimization.stale_jobs:
-        await op.in_thread(op.kube.delete, "batch/v1", "Job", namespace, job)
-    patch = dict(plan.status_patch)
-    previous_training = (body.get("status") or {}).get("training")
-    if training.training_status is not None and training.training_status != previous_training:
-        # A merge patch merges nested objects: the old keys that are gone are named as null.
-        patch["training"] = {
-            **{key: None for key in previous_training or {}},
-            **training.training_status,
-        }
-    if drift is not None:
-        patch.update(
-            drift_status_patch(body.get("status") or {}, patch, drift, training, op.clock())
-        )
-    previous_optimize = (body.get("status") or {}).get("optimize")
-    wanted = optimization.optimize_status
-    if wanted is not None and wanted != previous_optimize:
-        patch["optimize"] = {**{key: None for key in previous_optimize or {}}, **wanted}
-    if patch:
-        meta = body["metadata"]
-        updated = await op.in_thread(op.kube.patch_status, meta["namespace"], meta["name"], patch)
+    for gone in plan.deletions:
+        await op.in_thread(op.kube.delete, gone.api_version, gone.kind, namespace, gone.name)
+    if plan.status_patch:
+        updated = await op.in_thread(op.kube.patch_status, namespace, owner.name, plan.status_patch)
         op.cache.wrote(body, updated)
-    drift_events = drift.events if drift is not None else ()
-    for event in (*training.events, *optimization.events, *plan.events, *drift_events):
+    for event in plan.events:
         write = logger.warning if event.type == "Warning" else logger.info
         write(f"{namespace}/{owner.name}: {event.reason}: {event.message}")
         await post_event(op, body, event, logger)
@@ -557,30 +444,6 @@ async def apply_object(
             raise
         await report_refusal(op, body, obj, error, logger)
         raise  # retried with backoff; the status says why meanwhile
-
-
-def drift_status_patch(
-    status: Mapping[str, Any],
-    patch: Mapping[str, Any],
-    drift: DriftAssessment,
-    training: TrainingPlan,
-    now: datetime,
-) -> dict[str, Any]:
-    """status.monitoring and the DataDrift condition after a drift check, as a merge patch
-    on top of `patch` (the rest of this pass's status changes)."""
-    monitoring = drift.status
-    started = training.training_status or {}
-    if training.objects and started.get("reason") == DRIFT_DETECTED:
-        monitoring = retrain_started(monitoring, now)  # the cooldown counts from now
-    changes: dict[str, Any] = {}
-    before = status.get("monitoring") or {}
-    if monitoring != before:
-        changes["monitoring"] = {**{k: None for k in before if k not in monitoring}, **monitoring}
-    conditions = list(patch.get("conditions") or status.get("conditions") or [])
-    updated = set_condition(conditions, drift.condition, now.strftime("%Y-%m-%dT%H:%M:%SZ"))
-    if updated != list(status.get("conditions") or []):
-        changes["conditions"] = updated
-    return changes
 
 
 def is_refusal(error: ApiException) -> bool:
@@ -690,39 +553,6 @@ async def apply_if_changed(
     applied = await op.in_thread(op.kube.apply, {**obj, "metadata": meta})
     op.cache.wrote(observed, applied)
     op.applied[key] = time.monotonic()
-
-
-def is_converging(status: Mapping[str, Any]) -> bool:
-    return any(
-        c.get("type") == "Reconciling" and c.get("status") == "True"
-        for c in status.get("conditions", [])
-    )
-
-
-def waits_for_a_person(status: Mapping[str, Any]) -> bool:
-    """A canary paused until promoted: nothing changes by itself (the promote and abort
-    annotations and the pods' changes wake the loop), so it is polled like a steady one."""
-    return (status.get("rollout") or {}).get("phase") == "Paused"
-
-
-def wants_attention(obj: Mapping[str, Any]) -> bool:
-    """A spec change, or a new value of the retrain, promote or abort annotation: worth a
-    pass at once instead of at the next poll."""
-    meta = obj.get("metadata", {})
-    status = obj.get("status") or {}
-    annotations = meta.get("annotations") or {}
-    retrain = annotations.get(RETRAIN_ANNOTATION)
-    retrain_seen = (status.get("training") or {}).get("retrain")
-    rollout = status.get("rollout") or {}
-    requested = any(
-        annotations.get(key) is not None and annotations.get(key) != rollout.get(seen)
-        for key, seen in ((PROMOTE_ANNOTATION, "promoteSeen"), (ABORT_ANNOTATION, "abortSeen"))
-    )
-    return (
-        meta.get("generation") != status.get("observedGeneration")
-        or (retrain is not None and retrain != retrain_seen)
-        or (requested and bool(rollout))
-    )
 
 
 @kopf.on.event(GROUP, VERSION, PLURAL)

@@ -1,7 +1,8 @@
 """Gathering the serving pods' drift counts for reconcile.drift: one HTTP GET of
 `/v1/models/NAME/monitoring?window=SECONDS` to each Ready serving pod's IP, with a short
-timeout and a bounded number in flight, at most once per poll of the resource (the last
-check's time is in status.monitoring.checkedAt, so a restart of the operator keeps to it).
+timeout and a bounded number in flight, when reconcile.drift says a check is due (at most
+once per poll of the resource: the last check's time is in status.monitoring.checkedAt, so a
+restart of the operator keeps to it).
 
 A pod that does not answer, or answers something else, is left out; the verdict says how
 many of the pods asked answered. The serving pods are reached directly (not through the
@@ -21,10 +22,9 @@ import aiohttp
 from modelship.api import ModelDeploymentSpec, SpecError
 from modelship.artifacts import ArtifactError, VersionInfo
 from modelship.reconcile.drift import (
-    DriftAssessment,
+    DriftReadings,
     PodSummary,
-    assess_drift,
-    check_due,
+    drift_check_due,
     parse_pod_summary,
 )
 
@@ -83,39 +83,20 @@ async def gather_summaries(
     return [a for a in answers if a is not None]
 
 
-async def check_drift(
+async def read_drift(
     spec: ModelDeploymentSpec | SpecError,
-    body: Mapping[str, Any],
+    name: str,
+    status: Mapping[str, Any],
     pods: Sequence[Mapping[str, Any]],
     artifacts: Sequence[VersionInfo] | ArtifactError,
     now: datetime,
     poll_interval: float,
-) -> DriftAssessment | None:
-    """A drift check of the serving version when spec.monitoring.drift asks for one and it is
-    due; None otherwise (status.monitoring and the DataDrift condition then stay as they are)."""
-    if not isinstance(spec, ModelDeploymentSpec) or spec.monitoring is None:
+) -> DriftReadings | None:
+    """The serving pods' answers when a drift check is due (`drift_check_due`); None otherwise.
+    reconcile.drift scores them."""
+    check = drift_check_due(spec, name, status, artifacts, now, poll_interval)
+    if check is None:
         return None
-    drift = spec.monitoring.drift
-    status = body.get("status") or {}
-    version = status.get("currentVersion")
-    if drift is None or not isinstance(version, int) or isinstance(artifacts, ArtifactError):
-        return None
-    previous = status.get("monitoring")
-    if not check_due(previous, now, poll_interval):
-        return None
-    info = next((v for v in artifacts if v.number == version), None)
-    if info is None or info.manifest is None:
-        return None  # the listing does not show it (yet): nothing to compare with
     targets = ready_pod_addresses(pods)
-    model = str(status.get("model") or spec.model.name or body["metadata"]["name"])
-    summaries = await gather_summaries(targets, spec.serving.port, model, drift.window)
-    return assess_drift(
-        drift,
-        version,
-        info.manifest.baseline,
-        summaries,
-        asked=len(targets),
-        previous=previous,
-        generation=int(body["metadata"].get("generation", 1)),
-        now=now,
-    )
+    summaries = await gather_summaries(targets, check.port, check.model, check.window)
+    return DriftReadings(check, tuple(summaries), asked=len(targets))

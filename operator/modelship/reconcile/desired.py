@@ -2,9 +2,10 @@
 the store's listing, the serving Deployment and its pods, the previous status, the clock) to
 what it must do (the objects to apply, the status patch, the Events to post).
 
-The controller gathers, calls `plan_serving`, applies `objects` with server-side apply (field
-manager "modelship"), patches the status with `status_patch` when it is not empty, and posts
-`events`. Running it again on the same observation gives the same plan.
+`reconcile.modeldeployment.plan_model_deployment` calls `plan_serving` after the training and
+optimization parts (it is told whether a run is making a version) and merges its objects,
+status patch and Events into the pass's one plan. Running it again on the same observation
+gives the same plan.
 """
 
 from __future__ import annotations
@@ -60,7 +61,7 @@ from modelship.reconcile.traffic import (
     weight_patch,
     written_weights,
 )
-from modelship.reconcile.versions import TargetVersion, recent_versions
+from modelship.reconcile.versions import TargetChoice, TargetVersion, recent_versions
 
 
 @dataclass(frozen=True)
@@ -147,6 +148,7 @@ def plan_serving(
     previous_rollout = observed.status.get("rollout") or {}
     artifacts = observed.artifacts
     rollout: RolloutPlan | None = None
+    choice: TargetChoice | None = None
     traffic_problem = None
     if uses_gateway(spec):
         traffic_problem = route_problem(observed.http_route, owner.name)
@@ -187,6 +189,7 @@ def plan_serving(
         progress=rollout.progress if rollout is not None else None,
         rejected_pin=_rejected_pin(observed, spec, rollout, previous_rollout),
         traffic_problem=traffic_problem,
+        chosen=choice,
     )
     if rollout is not None:
         rollout_status = rollout.status

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Final, TypeGuard
 
-from modelship.api import Condition, DriftSpec, format_duration
+from modelship.api import Condition, DriftSpec, ModelDeploymentSpec, SpecError, format_duration
 from modelship.api.reasons import (
     BASELINE_MISSING,
     DRIFT_DETECTED,
@@ -27,6 +27,8 @@ from modelship.api.reasons import (
 from modelship.api.status import DATA_DRIFT
 from modelship.api.timestamps import parse_timestamp, rfc3339
 from modelship.artifacts.baseline import Baseline
+from modelship.artifacts.errors import ArtifactError
+from modelship.artifacts.versions import VersionInfo
 from modelship.reconcile.status import Event
 
 # The DataDrift condition's reasons are also status.monitoring.verdict: DriftDetected (True),
@@ -131,6 +133,88 @@ def check_due(previous: Mapping[str, Any] | None, now: datetime, interval: float
     """Whether the pods should be asked again: at most once per `interval` (the poll)."""
     checked = parse_timestamp((previous or {}).get("checkedAt"))
     return checked is None or now - checked >= timedelta(seconds=interval)
+
+
+@dataclass(frozen=True)
+class DriftCheck:
+    """A drift check due in this pass: which version, and what to ask its serving pods."""
+
+    version: int
+    baseline: Baseline | None
+    """The version's baseline (its manifest), the counts the pods' are compared with."""
+    model: str
+    """The model's name in the serving URLs."""
+    port: int
+    window: float
+    """Seconds of traffic each pod summarizes (spec.monitoring.drift.window)."""
+
+
+@dataclass(frozen=True)
+class DriftReadings:
+    """What the serving pods answered for one `DriftCheck` (controller/monitoring.py asks)."""
+
+    check: DriftCheck
+    summaries: tuple[PodSummary, ...]
+    asked: int
+    """The Ready serving pods that were asked (some may not have answered)."""
+
+
+def drift_check_due(
+    spec: ModelDeploymentSpec | SpecError,
+    name: str,
+    status: Mapping[str, Any],
+    artifacts: Sequence[VersionInfo] | ArtifactError,
+    now: datetime,
+    poll_interval: float,
+) -> DriftCheck | None:
+    """A drift check of the version serving traffic (status.currentVersion: its pods are the
+    ones that saw the traffic, not the target's) when spec.monitoring.drift asks for one and it
+    is due; None otherwise (status.monitoring and the DataDrift condition then stay as they
+    are)."""
+    if not isinstance(spec, ModelDeploymentSpec) or spec.monitoring is None:
+        return None
+    drift = spec.monitoring.drift
+    version = status.get("currentVersion")
+    if drift is None or not isinstance(version, int) or isinstance(artifacts, ArtifactError):
+        return None
+    if not check_due(status.get("monitoring"), now, poll_interval):
+        return None
+    info = next((v for v in artifacts if v.number == version), None)
+    if info is None or info.manifest is None:
+        return None  # the listing does not show it (yet): nothing to compare with
+    return DriftCheck(
+        version=version,
+        baseline=info.manifest.baseline,
+        model=str(status.get("model") or spec.model.name or name),
+        port=spec.serving.port,
+        window=drift.window,
+    )
+
+
+def assess_readings(
+    spec: ModelDeploymentSpec | SpecError,
+    readings: DriftReadings | None,
+    previous: Mapping[str, Any] | None,
+    *,
+    generation: int,
+    now: datetime,
+) -> DriftAssessment | None:
+    """`assess_drift` of what the pods answered in this pass; None when none were asked."""
+    if readings is None or not isinstance(spec, ModelDeploymentSpec):
+        return None
+    drift = spec.monitoring.drift if spec.monitoring is not None else None
+    if drift is None:
+        return None
+    return assess_drift(
+        drift,
+        readings.check.version,
+        readings.check.baseline,
+        readings.summaries,
+        asked=readings.asked,
+        previous=previous,
+        generation=generation,
+        now=now,
+    )
 
 
 def assess_drift(

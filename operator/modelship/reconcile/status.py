@@ -119,6 +119,7 @@ def compute_status(
     progress: Finding | None = None,
     rejected_pin: Finding | None = None,
     traffic_problem: Finding | None = None,
+    chosen: TargetChoice | None = None,
 ) -> dict[str, Any]:
     """The status fields this module owns (`OWNED_FIELDS`), as they should be now.
 
@@ -131,7 +132,9 @@ def compute_status(
     canary rollout in flight is doing (said instead of the rolling update's progress);
     `rejected_pin`, why the pinned version (left out of `artifacts`) is not served;
     `traffic_problem`, why the HTTPRoute's weights cannot be written (spec.rollout.traffic
-    GatewayAPI): a person must act while the stable version serves.
+    GatewayAPI): a person must act while the stable version serves. `chosen`: the target
+    `plan_serving` chose from the same listing, deployment and status (`target_choice`), so
+    the version is chosen once per pass; chosen here when not given.
     """
     previous = previous or {}
     previous_current = _int(previous.get("currentVersion"))
@@ -148,7 +151,11 @@ def compute_status(
         model_name = previous.get("model")
         wanted = health.wanted_replicas
     else:
-        choice = target_choice(spec, artifacts, _deployed(health), previous)
+        choice = (
+            chosen
+            if chosen is not None
+            else target_choice(spec, artifacts, _deployed(health), previous)
+        )
         if rejected_pin is not None and choice.deploy is None:
             # The pinned version is left out of `artifacts` because a canary of it was rolled
             # back: say so, rather than that it does not exist.

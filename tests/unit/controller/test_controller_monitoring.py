@@ -7,10 +7,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from modelship.api import Condition
-from modelship.controller.modeldeployment import drift_status_patch
 from modelship.controller.monitoring import ready_pod_addresses
 from modelship.reconcile.drift import DriftAssessment
 from modelship.reconcile.lifecycle import TrainingPlan
+from modelship.reconcile.modeldeployment import drift_status_patch
 
 NOW = datetime(2026, 12, 6, 12, 0, tzinfo=UTC)
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from modelship.controller.modeldeployment import waits_for_a_person, wants_attention
+from modelship.reconcile.modeldeployment import waits_for_a_person, wants_attention
 
 
 def md(annotations: dict[str, str], rollout: dict[str, Any] | None) -> dict[str, Any]:

@@ -16,15 +16,19 @@ from modelship.api.reasons import (
     NO_DRIFT,
 )
 from modelship.artifacts.baseline import Baseline, FeatureBaseline
+from modelship.artifacts.manifest import Manifest, ManifestFile
+from modelship.artifacts.versions import VersionInfo
 from modelship.reconcile.drift import (
     PodSummary,
     assess_drift,
     check_due,
+    drift_check_due,
     parse_pod_summary,
     psi,
     retrain_started,
     score_drift,
 )
+from tests.unit.reconcile.builders import model_deployment
 
 NOW = datetime(2026, 12, 6, 12, 0, tzinfo=UTC)
 BASELINE = Baseline(
@@ -171,3 +175,35 @@ def test_status_monitoring_and_the_condition_fit_the_crd_schema() -> None:
         "conditions": [result.condition.to_dict() | {"lastTransitionTime": "2026-12-06T12:00:00Z"}],
     }
     assert schema_violations(status, STATUS_SCHEMA) == []
+
+
+def listed(number: int, baseline: Baseline | None = BASELINE) -> VersionInfo:
+    manifest = Manifest(
+        version=number,
+        files=(ManifestFile("saved_model.pb", 10, "0" * 64),),
+        framework="tensorflow",
+        framework_version="2.21.0",
+        signatures=(),
+        created="2026-12-01T00:00:00Z",
+        baseline=baseline,
+    )
+    return VersionInfo(number, "complete", manifest, f"sha256:{number}", 10, manifest.created)
+
+
+def test_the_serving_version_is_checked_at_most_once_per_poll() -> None:
+    md = model_deployment()
+    md._spec["monitoring"] = {"drift": {"window": "10m"}}
+    spec = md.spec()
+    status: dict[str, Any] = {"currentVersion": 3, "model": "digits"}
+    check = drift_check_due(spec, "digits", status, [listed(3)], NOW, 60.0)
+    assert check is not None
+    assert (check.version, check.baseline, check.window) == (3, BASELINE, 600.0)
+    recent = {**status, "monitoring": {"checkedAt": "2026-12-06T11:59:30Z"}}
+    assert drift_check_due(spec, "digits", recent, [listed(3)], NOW, 60.0) is None
+    # Nothing to compare with: no version serves yet, or the listing does not show it.
+    assert drift_check_due(spec, "digits", {}, [listed(3)], NOW, 60.0) is None
+    assert drift_check_due(spec, "digits", status, [listed(4)], NOW, 60.0) is None
+    # Not asked for.
+    assert (
+        drift_check_due(model_deployment().spec(), "digits", status, [listed(3)], NOW, 60) is None
+    )
