@@ -372,6 +372,13 @@ class World:
     models: ReadyWatch
     deployments: ReadyWatch
     served_template: dict[str, Any] = field(default_factory=dict)
+    served_ports: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def core(self) -> Any:
+        from kubernetes import client
+
+        return client.CoreV1Api(self.api_client)
 
     @property
     def custom(self) -> Any:
@@ -406,6 +413,16 @@ class World:
             "spec": spec,
         }
 
+    def plain_service(self, name: str) -> dict[str, Any]:
+        """The operator's serving Service (its ports) in front of one plain Deployment."""
+        labels = {PLAIN_LABEL: name}
+        return {
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": {"name": name, "labels": labels},
+            "spec": {"selector": labels, "ports": copy.deepcopy(self.served_ports)},
+        }
+
     def create(self, kind: Kind, body: Mapping[str, Any]) -> None:
         self.custom.create_namespaced_custom_object(
             kind.group, kind.version, NAMESPACE, kind.plural, body
@@ -427,6 +444,9 @@ class World:
         self.custom.delete_collection_namespaced_custom_object(
             "apps", "v1", NAMESPACE, "deployments", label_selector=PLAIN_LABEL
         )
+        core = self.core
+        for service in core.list_namespaced_service(NAMESPACE, label_selector=PLAIN_LABEL).items:
+            core.delete_namespaced_service(service.metadata.name, NAMESPACE)
         deadline = time.monotonic() + timeout
         while True:
             left = {
@@ -453,6 +473,15 @@ class World:
             return watch.wait_ready(names, timeout) - started
         except BenchError as error:
             raise BenchError(f"{error}\noperator log:\n{self.operator.log_tail()}") from None
+
+    def timed_plain_with_service(self, names: list[str], timeout: float) -> float:
+        """As `timed_batch` for plain Deployments, each behind a Service of its own created
+        just before it: what a person serving a model without the operator would apply."""
+        started = time.monotonic()
+        for name in names:
+            self.core.create_namespaced_service(NAMESPACE, self.plain_service(name))
+            self.create(DEPLOYMENTS, self.plain_deployment(name))
+        return self.deployments.wait_ready(names, timeout) - started
 
     def timed_plain_rollout(self, names: list[str], timeout: float) -> float:
         """Changes every plain Deployment's pod template (an annotation, as `kubectl rollout
@@ -585,6 +614,7 @@ class Figures:
     single_write_kinds: Counter[str] = field(default_factory=Counter)
     batch_md: float = 0.0
     batch_plain: float = 0.0
+    batch_plain_service: float = 0.0
     batch_writes: Counter[str] = field(default_factory=Counter)
     batch_events: int = 0
     batch_md_changes: int = 0
@@ -616,6 +646,11 @@ def warm_up(w: World, timeout: float) -> None:
         "apps", "v1", NAMESPACE, "deployments", "warm-up-serving"
     )
     w.served_template = served["spec"]
+    service = w.core.read_namespaced_service("warm-up", NAMESPACE, _preload_content=False)
+    w.served_ports = [
+        {key: port[key] for key in ("name", "port", "targetPort", "protocol") if key in port}
+        for port in json.loads(service.data)["spec"]["ports"]
+    ]
     w.remove_all(timeout)
 
 
@@ -646,6 +681,10 @@ def measure_batch(w: World, figures: Figures, count: int, idle: float, timeout: 
     figures.batch_plain = w.timed_batch(DEPLOYMENTS, names, w.plain_deployment, timeout)
     progress(f"(e) a pod template change of {count} plain Deployments")
     figures.rollout_plain = w.timed_plain_rollout(names, timeout)
+    w.remove_all(timeout)
+    progress(f"(b) {count} plain Deployments, each with a Service, at once")
+    names = [f"plain-svc-{i}" for i in range(count)]
+    figures.batch_plain_service = w.timed_plain_with_service(names, timeout)
     w.remove_all(timeout)
 
     progress(f"(b) {count} ModelDeployments at once")
@@ -739,6 +778,11 @@ def report(figures: Figures, count: int, idle: float) -> None:
     row(f"{count} ModelDeployments -> all Ready", f"{figures.batch_md:.2f}s")
     row(f"{count} plain Deployments -> all Available", f"{figures.batch_plain:.2f}s")
     row("ratio (operator overhead)", f"{figures.batch_md / figures.batch_plain:.2f}x")
+    row(
+        f"{count} plain Deployments + Services -> all Available",
+        f"{figures.batch_plain_service:.2f}s (ratio to it "
+        f"{figures.batch_md / figures.batch_plain_service:.2f}x)",
+    )
     row(
         "operator's work meanwhile",
         f"{figures.batch_cpu:.1f} CPU-s ({1000 * figures.batch_cpu / count:.0f} ms per "
