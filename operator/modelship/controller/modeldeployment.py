@@ -156,13 +156,14 @@ async def reconcile(op: Operator, namespace: str, name: str, logger: Logger) -> 
         return op.settings.max_poll_interval
     observed, now = await gather(op, body)
     plan = plan_model_deployment(observed, now)
+    observed, plan = await start_runs(op, observed, plan, now, logger)
     if plan.route_wanted:
         # Read only while a rollout is (or is about to be) in flight, or until the route
         # has the weights the status says it should: a resource at rest reads no route.
+        # (After the runs started: a refused one changes the plan the route is read for.)
         route = await read_route(op, observed.owner, observed.spec)
         observed = dataclasses.replace(observed, http_route=route)
         plan = plan_model_deployment(observed, now)
-    plan = await start_runs(op, observed, plan, now, logger)
     await apply_plan(op, body, observed, plan, logger)
     return plan.requeue_after
 
@@ -228,7 +229,7 @@ async def gather(op: Operator, body: Mapping[str, Any]) -> tuple[Observation, da
 
 async def start_runs(
     op: Operator, observed: Observation, plan: Plan, now: datetime, logger: Logger
-) -> Plan:
+) -> tuple[Observation, Plan]:
     """Apply the objects that start a training or optimization run, first. When the API
     server refuses one (an env var or resource it will not accept), the pass is planned again
     with the refusal in the observation, so the run is recorded as failed with the server's
@@ -252,7 +253,7 @@ async def start_runs(
             op.cache.wrote(None, created)  # seen by the next pass even before the watch
             started.add(_key(obj))
         else:
-            return plan
+            return observed, plan
 
 
 async def read_route(
