@@ -90,6 +90,10 @@ def run_operator(settings: OperatorSettings, op: Operator | None = None) -> None
         verbose=False,
         log_format=kopf.LogFormat.JSON if settings.log_format == "json" else kopf.LogFormat.FULL,
     )
+    # kopf logs every handler run at INFO ("Handler 'owned_object_changed' succeeded."), one
+    # line per watch event: 7,300 lines for 300 ModelDeployments created and rolled once. Its
+    # warnings and errors still show; what the operator decided is logged by modelship.*.
+    logging.getLogger("kopf.objects").setLevel(logging.WARNING)
     operator = op or Operator.build(settings)
     tasks: list[asyncio.Task[Any]] = []
     runners: list[web.AppRunner] = []

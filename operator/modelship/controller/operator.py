@@ -82,7 +82,7 @@ class Operator:
 
     @classmethod
     def build(cls, settings: OperatorSettings, kube: Kube | None = None) -> Operator:
-        kube = kube or Kube.from_environment()
+        kube = kube or Kube.from_environment(connections=settings.api_threads)
         operator = cls(
             settings=settings,
             kube=kube,
