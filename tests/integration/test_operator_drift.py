@@ -47,8 +47,15 @@ def test_the_serving_version_is_checked_against_its_baseline(operating: ModelWor
     world.cluster.apply(md.obj(), namespace=world.namespace)
     world.wait_status(is_ready_with(1), "Ready on version 1")
 
+    # The first check may come while only one pod is Ready (it runs once a version serves);
+    # the next poll's check asks both.
     status = world.wait_status(
-        monitoring_of(1, "InsufficientSamples"), "a drift check of version 1", timeout=90
+        lambda s: (
+            monitoring_of(1, "InsufficientSamples")(s)
+            and "of 2 serving pods" in condition_of(s, "DataDrift").get("message", "")
+        ),
+        "a drift check of version 1 asking both pods",
+        timeout=90,
     )
     monitoring = status["monitoring"]
     assert (monitoring["samples"], monitoring["pods"], monitoring["window"]) == (0, 0, "30m")
