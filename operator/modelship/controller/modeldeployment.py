@@ -89,14 +89,12 @@ async def reconcile_loop(op: Operator, namespace: str, name: str) -> None:
     logger = logging.LoggerAdapter(log, {"object": f"{namespace}/{name}"})
     failures = 0
     last_error = ""
-    first = True
+    await op.wait_leading()
+    # One line per resource when this replica first acts on it (kopf's own line per watch
+    # event is off): the log shows which replica took which resources.
+    logger.info(f"{namespace}/{name}: reconciling it")
     while True:
         await op.wait_leading()
-        if first:
-            # One line per resource when this replica first acts on it (kopf's own line per
-            # watch event is off): the log shows which replica took which resources.
-            logger.info(f"{namespace}/{name}: reconciling it")
-            first = False
         started = time.perf_counter()
         try:
             delay = await bounded_pass(op, namespace, name, logger, wakeup)

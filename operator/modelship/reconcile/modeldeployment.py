@@ -328,10 +328,7 @@ def drift_status_patch(
     started = training.training_status or {}
     if training.objects and started.get("reason") == DRIFT_DETECTED:
         monitoring = retrain_started(monitoring, now)  # the cooldown counts from now
-    changes: dict[str, Any] = {}
-    before = status.get("monitoring") or {}
-    if monitoring != before:
-        changes["monitoring"] = {**{k: None for k in before if k not in monitoring}, **monitoring}
+    changes = _replaced("monitoring", status, monitoring)
     conditions = list(patch.get("conditions") or status.get("conditions") or [])
     updated = set_condition(conditions, drift.condition, rfc3339(now))
     if updated != list(status.get("conditions") or []):
