@@ -18,7 +18,6 @@ versions (a kopf daemon) put on existing resources.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 import hashlib
 import json
@@ -89,6 +88,7 @@ async def reconcile_loop(op: Operator, namespace: str, name: str) -> None:
     logger = logging.LoggerAdapter(log, {"object": f"{namespace}/{name}"})
     failures = 0
     last_error = ""
+    polled = False  # whether this pass is the poll of a steady resource (the timer ran out)
     await op.wait_leading()
     # One line per resource when this replica first acts on it (kopf's own line per watch
     # event is off): the log shows which replica took which resources.
@@ -97,7 +97,7 @@ async def reconcile_loop(op: Operator, namespace: str, name: str) -> None:
         await op.wait_leading()
         started = time.perf_counter()
         try:
-            delay = await bounded_pass(op, namespace, name, logger, wakeup)
+            delay = await bounded_pass(op, namespace, name, logger, wakeup, polled=polled)
             failures, last_error = 0, ""
             result = "converging" if delay <= op.settings.converge_interval else "steady"
         except asyncio.CancelledError:
@@ -121,12 +121,20 @@ async def reconcile_loop(op: Operator, namespace: str, name: str) -> None:
             last_error = described
         metrics.RECONCILES.labels(result=result).inc()
         metrics.RECONCILE_DURATION.labels(result=result).observe(time.perf_counter() - started)
-        with contextlib.suppress(TimeoutError):
+        try:
             await asyncio.wait_for(wakeup.wait(), timeout=delay)
+            polled = False
+        except TimeoutError:
+            polled = result == "steady"
 
 
 async def bounded_pass(
-    op: Operator, namespace: str, name: str, logger: Logger, wakeup: asyncio.Event
+    op: Operator,
+    namespace: str,
+    name: str,
+    logger: Logger,
+    wakeup: asyncio.Event,
+    polled: bool = False,
 ) -> float:
     """One pass in one of the operator's limited slots (passes beyond the limit wait their
     turn, first come first served), so a burst of changes never runs unbounded. The wake-up
@@ -142,7 +150,7 @@ async def bounded_pass(
     wakeup.clear()
     try:
         with metrics.RECONCILES_IN_FLIGHT.track_inprogress():
-            return await reconcile(op, namespace, name, logger)
+            return await reconcile(op, namespace, name, logger, polled)
     finally:
         slots.release()
 
@@ -151,14 +159,17 @@ def is_namespace_terminating(error: Exception) -> bool:
     return isinstance(error, ApiException) and "NamespaceTerminating" in str(error.body or "")
 
 
-async def reconcile(op: Operator, namespace: str, name: str, logger: Logger) -> float:
+async def reconcile(
+    op: Operator, namespace: str, name: str, logger: Logger, polled: bool = False
+) -> float:
     """One pass: gather (the cache, the store's listing, the pods' drift counts, the canary's
     measurement), plan (`plan_model_deployment`), apply the objects, write the status once,
-    post the Events. Returns seconds until the next pass."""
+    post the Events. Returns seconds until the next pass. `polled`: the pass is a steady
+    resource's poll, which must see what the store holds now."""
     body = op.cache.model_deployment(namespace, name)
     if body is None or body["metadata"].get("deletionTimestamp"):
         return op.settings.max_poll_interval
-    observed, now = await gather(op, body)
+    observed, now = await gather(op, body, polled)
     plan = plan_model_deployment(observed, now)
     observed, plan = await start_runs(op, observed, plan, now, logger)
     if plan.route_wanted:
@@ -172,7 +183,9 @@ async def reconcile(op: Operator, namespace: str, name: str, logger: Logger) -> 
     return plan.requeue_after
 
 
-async def gather(op: Operator, body: Mapping[str, Any]) -> tuple[Observation, datetime]:
+async def gather(
+    op: Operator, body: Mapping[str, Any], polled: bool = False
+) -> tuple[Observation, datetime]:
     """Everything one pass decides from, and the clock's time it was gathered at: from the
     cache, the store's listing, and the serving pods (drift counts, the canary's metrics)."""
     meta = body["metadata"]
@@ -184,7 +197,9 @@ async def gather(op: Operator, body: Mapping[str, Any]) -> tuple[Observation, da
     # publishes before it exits, so a Job seen complete here has its version in the listing.
     training_jobs, training_pods = training_runs(op, owner, spec)
     optimization_jobs = op.cache.jobs(namespace, name, OPTIMIZATION)
-    freshness = listing_freshness(op, body, spec, [*training_jobs, *optimization_jobs])
+    freshness = listing_freshness(
+        op, body, spec, [*training_jobs, *optimization_jobs], polled=polled
+    )
     artifacts = await gather_artifacts(op, spec, namespace, freshness)
     pods = op.cache.pods(namespace, name, SERVING)
     now = op.clock()
@@ -294,6 +309,10 @@ def training_runs(
 
 LISTING_REUSE_SECONDS = 10.0
 """Longest a pass between polls reuses the store's last listing (at most half the poll)."""
+POLL_SHARE_SECONDS = 1.0
+"""Longest a poll reuses a listing of the same store (another ModelDeployment's on the same
+model): a new version is then seen within the poll interval and a second, while a thousand
+resources on one model do not list it a thousand times per poll."""
 
 
 def listing_freshness(
@@ -301,6 +320,7 @@ def listing_freshness(
     body: Mapping[str, Any],
     spec: ModelDeploymentSpec | SpecError,
     jobs: Sequence[Mapping[str, Any]],
+    polled: bool = False,
 ) -> Freshness:
     """Whether this pass may reuse a listing of a few seconds ago: not when the spec changed
     since the last status (a new pin or URI must be judged on a fresh listing), not while a
@@ -316,6 +336,8 @@ def listing_freshness(
     if any(job_end(job) is None for job in jobs):
         return Freshness(now)
     within = min(LISTING_REUSE_SECONDS, poll_interval(op, spec) / 2)
+    if polled:
+        within = min(within, POLL_SHARE_SECONDS)
     ends = [end for job in jobs if (end := job_end(job)) is not None]
     return Freshness(now, within, max(ends) + timedelta(seconds=1) if ends else None)
 
@@ -391,7 +413,7 @@ async def gather_artifacts(
         metrics.S3_LISTINGS.labels(result="reused").inc()
         return reused
     started = time.perf_counter()
-    listed = await op.storage.list_versions(settings, uri, deadline, freshness)
+    listed = await op.storage.list_versions(settings, uri, deadline)
     result = "error" if isinstance(listed, ArtifactError) else "ok"
     metrics.S3_LISTINGS.labels(result=result).inc()
     metrics.S3_LISTING_DURATION.labels(result=result).observe(time.perf_counter() - started)
@@ -402,28 +424,35 @@ async def apply_plan(
     op: Operator, body: Mapping[str, Any], observed: Observation, plan: Plan, logger: Logger
 ) -> None:
     """Serving's objects (skipped when unchanged), the route's weights between its Services
-    and its Deployments, the deletions, then the one status patch and the Events."""
+    and its Deployments, the deletions, then the one status patch and the Events. Objects go
+    in that order (traffic moves before pods go), except when every Deployment is new: no
+    traffic to move yet, so all are applied at once and the pods need not wait for the
+    Services' round trips."""
     owner = observed.owner
     namespace = owner.namespace
     seen = (observed.deployment, observed.canary_deployment, *observed.services.values())
     current = {_key(o): o for o in seen if o is not None}
-    for obj in plan.services:
-        await apply_object(op, body, obj, current, logger)
-    if plan.route_patch is not None:
-        await op.in_thread(
-            op.kube.json_patch,
-            HTTPROUTE_API_VERSION,
-            HTTPROUTE_KIND,
-            namespace,
-            plan.route_patch.name,
-            plan.route_patch.operations,
-        )
-        logger.info(
-            f"{namespace}/{owner.name}: HTTPRoute {plan.route_patch.name}: weights "
-            f"{plan.status.get('rollout', {}).get('httpRoute')}"
-        )
-    for obj in plan.workloads:
-        await apply_object(op, body, obj, current, logger)
+    first = plan.route_patch is None and not any(_key(o) in current for o in plan.workloads)
+    if first:
+        await apply_objects(op, body, [*plan.services, *plan.workloads], current, logger)
+    else:
+        for obj in plan.services:
+            await apply_object(op, body, obj, current, logger)
+        if plan.route_patch is not None:
+            await op.in_thread(
+                op.kube.json_patch,
+                HTTPROUTE_API_VERSION,
+                HTTPROUTE_KIND,
+                namespace,
+                plan.route_patch.name,
+                plan.route_patch.operations,
+            )
+            logger.info(
+                f"{namespace}/{owner.name}: HTTPRoute {plan.route_patch.name}: weights "
+                f"{plan.status.get('rollout', {}).get('httpRoute')}"
+            )
+        for obj in plan.workloads:
+            await apply_object(op, body, obj, current, logger)
     for gone in plan.deletions:
         await op.in_thread(op.kube.delete, gone.api_version, gone.kind, namespace, gone.name)
     if plan.status_patch:
@@ -432,7 +461,26 @@ async def apply_plan(
     for event in plan.events:
         write = logger.warning if event.type == "Warning" else logger.info
         write(f"{namespace}/{owner.name}: {event.reason}: {event.message}")
-        await post_event(op, body, event, logger)
+    # At once: each is its own object, and a pass that ends sooner frees its slot sooner.
+    await asyncio.gather(*(post_event(op, body, event, logger) for event in plan.events))
+
+
+async def apply_objects(
+    op: Operator,
+    body: Mapping[str, Any],
+    objects: Sequence[Mapping[str, Any]],
+    current: Mapping[tuple[str, str, str, str], Mapping[str, Any]],
+    logger: Logger,
+) -> None:
+    """Applies the objects concurrently; every apply ends before the first failure is
+    raised (each refusal is reported in status by its own apply)."""
+    results = await asyncio.gather(
+        *(apply_object(op, body, obj, current, logger) for obj in objects),
+        return_exceptions=True,
+    )
+    for result in results:
+        if isinstance(result, BaseException):
+            raise result
 
 
 async def apply_object(

@@ -7,7 +7,9 @@ One ArtifactStore per (credentials, base path) is kept, so a steady poll costs o
 and no manifest reads (the store reads a manifest again only when its ETag changes). The
 passes between polls (woken by pod and Deployment events while a rollout converges) may reuse
 a listing a few seconds old instead of listing again (`Freshness`): at 1,000 converging
-ModelDeployments those repeated listings were most of the operator's work.
+ModelDeployments those repeated listings were most of the operator's work. A pass that finds a
+listing of the same store still waiting for a thread joins it instead of queueing its own: that
+listing starts after the pass did, so it is as fresh as any the pass could make.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import asyncio
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from modelship.artifacts import ArtifactError, ArtifactStore, S3Settings, VersionInfo
@@ -69,6 +71,10 @@ class Storage:
     _recent: dict[tuple[S3Settings, StorageUri], tuple[datetime, list[VersionInfo]]] = field(
         default_factory=dict
     )
+    _queued: dict[
+        tuple[S3Settings, StorageUri], tuple[object, asyncio.Future[list[VersionInfo]]]
+    ] = field(default_factory=dict)
+    """Listings submitted to their endpoint's pool that no thread has started yet."""
 
     def _pool(self, endpoint: str) -> ThreadPoolExecutor:
         if endpoint not in self._pools:
@@ -107,25 +113,38 @@ class Storage:
         settings: S3Settings,
         uri: StorageUri,
         deadline: float,
-        freshness: Freshness | None = None,
     ) -> list[VersionInfo] | ArtifactError:
         """The versions under `uri`, or why they cannot be read within `deadline` seconds.
-        With `freshness`, its moment is remembered as the listing's start (errors are never
-        remembered: the next pass tries again)."""
+        A successful listing is remembered with the moment it started, for `recent` (errors
+        are never remembered: the next pass tries again)."""
         endpoint = settings.endpoint or AWS_DEFAULT
         deadline = min(deadline, self.limits.deadline)
-
-        def listing() -> list[VersionInfo]:
-            return self.store(settings, uri).list_versions()
-
+        key = (settings, uri)
         loop = asyncio.get_running_loop()
-        try:
-            versions = await asyncio.wait_for(
-                loop.run_in_executor(self._pool(endpoint), listing), timeout=deadline
-            )
-            if freshness is not None:
-                self._recent[(settings, uri)] = (freshness.now, versions)
+        token = object()
+
+        def run() -> list[VersionInfo]:
+            with self._lock:
+                # From now on a pass that comes lists again: this listing may have begun
+                # before that pass's version was published.
+                entry = self._queued.get(key)
+                if entry is not None and entry[0] is token:
+                    del self._queued[key]
+                started = datetime.now(UTC)
+            versions = self.store(settings, uri).list_versions()
+            loop.call_soon_threadsafe(self._remember, key, started, versions)
             return versions
+
+        # Under the lock: the thread cannot start (and leave the queue) before it is queued.
+        with self._lock:
+            queued = self._queued.get(key)
+            if queued is None:
+                queued = (token, loop.run_in_executor(self._pool(endpoint), run))
+                self._queued[key] = queued
+        listing = queued[1]
+        try:
+            # Shielded: a pass that gives up must not cancel the listing others wait on.
+            return await asyncio.wait_for(asyncio.shield(listing), timeout=deadline)
         except ArtifactError as error:
             return error
         except TimeoutError:
@@ -137,6 +156,13 @@ class Storage:
                 f"{deadline:g}s; the operator keeps serving the current version and tries "
                 "again at the next poll.",
             )
+
+    def _remember(
+        self, key: tuple[S3Settings, StorageUri], started: datetime, versions: list[VersionInfo]
+    ) -> None:
+        last = self._recent.get(key)
+        if last is None or last[0] <= started:
+            self._recent[key] = (started, versions)
 
     def close(self) -> None:
         for pool in self._pools.values():
