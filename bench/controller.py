@@ -530,13 +530,15 @@ class World:
 
 
 @contextmanager
-def bench_cluster(prefix: str, tmp: Path) -> Iterator[tuple[Cluster, S3Server, Any]]:
+def bench_cluster(
+    prefix: str, tmp: Path, audit: bool = False
+) -> Iterator[tuple[Cluster, S3Server, Any]]:
     """A bench's own cluster with the CRD applied, its own S3 server with the bucket, and the
     namespace with the S3 Secret; yields (cluster, S3 server, API client). All of it stopped
     and deleted when the block ends, however it ends. bench/rollout.py uses it too."""
     from kubernetes import client, config
 
-    cluster = Cluster(f"{prefix}-{os.getpid()}")
+    cluster = Cluster(f"{prefix}-{os.getpid()}", audit=audit)
     s3 = S3Server(tmp / "s3")
     try:
         progress(f"starting cluster {cluster.name}")
@@ -580,7 +582,8 @@ def world(tmp: Path, timeout: float) -> Iterator[World]:
 
     operator: OperatorProcess | None = None
     watches: list[ReadyWatch] = []
-    with bench_cluster("bench-op", tmp) as (cluster, s3, api_client):
+    # The API server's audit log says which client made each request of the idle window.
+    with bench_cluster("bench-op", tmp, audit=True) as (cluster, s3, api_client):
         try:
             progress("publishing one tiny version")
             model = write_tiny_saved_model(tmp / "tiny")
@@ -624,6 +627,7 @@ class Figures:
     idle_writes: Counter[str] = field(default_factory=Counter)
     idle_reads: int = 0
     idle_server: Counter[str] = field(default_factory=Counter)
+    idle_audit: Counter[str] = field(default_factory=Counter)
     idle_reconciles: Counter[str] = field(default_factory=Counter)
     idle_events: int = 0
     idle_md_changes: int = 0
@@ -635,6 +639,9 @@ class Figures:
     rss_peak: float = 0.0
     rollout_md: float = 0.0
     rollout_plain: float = 0.0
+    rollout_cpu: float = 0.0
+    rollout_passes: Counter[str] = field(default_factory=Counter)
+    rollout_writes: Counter[str] = field(default_factory=Counter)
 
 
 def warm_up(w: World, timeout: float) -> None:
@@ -712,9 +719,11 @@ def measure_batch(w: World, figures: Figures, count: int, idle: float, timeout: 
     deployment_changes = w.deployments.change_count()
     cpu_start = w.operator.cpu_seconds()
     server_start = server_requests(w)
+    audit_start = audit_size(w.cluster)
     time.sleep(idle)
     end = w.operator.scrape()
     figures.idle_server = server_requests(w) - server_start
+    figures.idle_audit = audited_requests(w.cluster, audit_start, audit_size(w.cluster))
     figures.idle_cpu = w.operator.cpu_seconds() - cpu_start
     figures.idle_writes = writes(start, end)
     figures.idle_reads = requests_of(start, end, ("GET",))
@@ -725,7 +734,12 @@ def measure_batch(w: World, figures: Figures, count: int, idle: float, timeout: 
     figures.rss_idle = w.operator.proc_status("VmRSS")
 
     progress(f"(e) a new version in S3, until all {count} ModelDeployments serve it")
+    cpu_before = w.operator.cpu_seconds()
     figures.rollout_md = w.timed_new_version(names, timeout)
+    figures.rollout_cpu = w.operator.cpu_seconds() - cpu_before
+    rolled = w.operator.scrape()
+    figures.rollout_passes = reconciles(end, rolled)
+    figures.rollout_writes = writes(end, rolled)
     figures.rss_peak = w.operator.proc_status("VmHWM")
 
 
@@ -750,6 +764,34 @@ def server_requests(w: World) -> Counter[str]:
         verb = labels.get("verb", "").strip('"')
         if resource in OPERATOR_RESOURCES and verb != "WATCH":
             counts[f"{verb} {resource}"] += int(float(line.rsplit(" ", 1)[1]))
+    return counts
+
+
+def audit_size(cluster: Cluster) -> int:
+    return cluster.audit_log.stat().st_size if cluster.audit_log.exists() else 0
+
+
+def audited_requests(cluster: Cluster, start: int, end: int) -> Counter[str]:
+    """The audit log's requests for those resources between two of its sizes, by client (the
+    user agent's program, and for the controller-manager which of its controllers), verb and
+    resource: who made the requests the API server counted."""
+    counts: Counter[str] = Counter()
+    with cluster.audit_log.open("rb") as log:
+        log.seek(start)
+        lines = log.read(end - start).splitlines()
+    for line in lines:
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            continue  # a line cut at either end of the window
+        resource = (entry.get("objectRef") or {}).get("resource", "")
+        if resource not in OPERATOR_RESOURCES:
+            continue
+        agent = str(entry.get("userAgent") or "unknown")
+        client = agent.split("/", 1)[0]
+        if "system:serviceaccount:" in agent:
+            client += ":" + agent.rsplit(":", 1)[1]
+        counts[f"{client} {entry.get('verb', '').upper()} {resource}"] += 1
     return counts
 
 
@@ -824,6 +866,10 @@ def report(figures: Figures, count: int, idle: float) -> None:
         f"(WATCH aside): {describe(figures.idle_server)}",
     )
     row(
+        "  the same by client (API server's audit log)",
+        describe(figures.idle_audit),
+    )
+    row(
         "  idle object changes, Events",
         f"{figures.idle_md_changes} ModelDeployment, {figures.idle_deployment_changes} "
         f"Deployment changes; {figures.idle_events} Events",
@@ -839,6 +885,13 @@ def report(figures: Figures, count: int, idle: float) -> None:
     row(f"template change -> all {count} plain rolled", f"{figures.rollout_plain:.2f}s")
     budget = POLL_SECONDS + 2 * figures.rollout_plain
     row("goal: poll interval + 2 x plain rollout", f"{budget:.2f}s")
+    row(
+        "operator's work meanwhile",
+        f"{figures.rollout_cpu:.1f} CPU-s; "
+        f"{sum(figures.rollout_passes.values()) / count:.1f} passes and "
+        f"{sum(figures.rollout_writes.values()) / count:.1f} writes per ModelDeployment "
+        f"({describe(figures.rollout_writes)})",
+    )
 
 
 def main() -> None:

@@ -20,6 +20,7 @@ from kubernetes import client as k8s
 from kubernetes import config as k8s_config
 from kubernetes.client.exceptions import ApiException
 
+from modelship import __version__
 from modelship.api import GROUP, PLURAL, VERSION
 from modelship.controller import metrics
 
@@ -75,7 +76,10 @@ class Kube:
             k8s_config.load_kube_config()
         configuration = k8s.Configuration.get_default_copy()
         configuration.connection_pool_maxsize = connections
-        return cls(k8s.ApiClient(configuration))
+        api_client = k8s.ApiClient(configuration)
+        # Named in the API server's audit log (the client's default names only the generator).
+        api_client.user_agent = f"modelship-operator/{__version__}"
+        return cls(api_client)
 
     def _call(
         self,

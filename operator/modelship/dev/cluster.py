@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import time
 from dataclasses import dataclass
@@ -45,7 +46,13 @@ def stock_stages() -> list[dict[str, Any]]:
     ]
 
 
-def components_patches(pki_dir: Path) -> list[dict[str, Any]]:
+def components_patches(pki_dir: Path, audit_dir: Path | None = None) -> list[dict[str, Any]]:
+    audit = {}
+    if audit_dir is not None:
+        audit = {
+            "audit-policy-file": str(audit_dir / "audit-policy.yaml"),
+            "audit-log-path": str(audit_dir / "audit.log"),
+        }
     return [
         # Faster node status and quick pod GC keep the test bed responsive.
         {"name": "etcd", "extraArgs": [{"key": "unsafe-no-fsync", "value": "true"}]},
@@ -60,6 +67,7 @@ def components_patches(pki_dir: Path) -> list[dict[str, Any]]:
                     "kubelet-client-certificate": str(pki_dir / "admin.crt"),
                     "kubelet-client-key": str(pki_dir / "admin.key"),
                     "kubelet-preferred-address-types": "InternalIP",
+                    **audit,
                 }
             ),
         },
@@ -77,7 +85,24 @@ def components_patches(pki_dir: Path) -> list[dict[str, Any]]:
     ]
 
 
-def kwokctl_configuration(pki_dir: Path) -> list[dict[str, Any]]:
+AUDIT_POLICY = {
+    "apiVersion": "audit.k8s.io/v1",
+    "kind": "Policy",
+    # One line per request, when its response is complete; watches (long streams) left out.
+    "omitStages": ["RequestReceived", "ResponseStarted"],
+    "rules": [
+        {"level": "None", "verbs": ["watch"]},
+        {"level": "None", "resources": [{"group": "coordination.k8s.io"}]},
+        {"level": "None", "nonResourceURLs": ["*"]},
+        {"level": "Metadata"},
+    ],
+}
+"""Who made which request (user, user agent, verb, resource), for a bench that must attribute
+the API server's counts to a client; node and leader Leases, renewed every few seconds, and
+non-resource paths (/metrics, /healthz) are left out."""
+
+
+def kwokctl_configuration(pki_dir: Path, audit_dir: Path | None = None) -> list[dict[str, Any]]:
     """kwokctl's configuration: local binaries, loopback only, RBAC and admission on, and the
     settings a real node beside kwok's needs (modelship.dev.node): the API server advertised
     on the sandbox's bridge and able to reach a kubelet, distinct Service and simulated pod
@@ -103,7 +128,7 @@ def kwokctl_configuration(pki_dir: Path) -> list[dict[str, Any]]:
         "apiVersion": "config.kwok.x-k8s.io/v1alpha1",
         "kind": "KwokctlConfiguration",
         "options": options,
-        "componentsPatches": components_patches(pki_dir),
+        "componentsPatches": components_patches(pki_dir, audit_dir),
     }
     return [config, *stock_stages(), *simulation.failure_stages()]
 
@@ -154,13 +179,23 @@ def wait_established(kubeconfig: Path, crd: str, timeout: float = 60) -> None:
 
 @dataclass(frozen=True)
 class Cluster:
-    """One kwokctl cluster; `kubeconfig` is an admin kubeconfig on 127.0.0.1."""
+    """One kwokctl cluster; `kubeconfig` is an admin kubeconfig on 127.0.0.1. With `audit`,
+    the API server writes every request but watches to `audit_log` (`AUDIT_POLICY`)."""
 
     name: str
+    audit: bool = False
 
     @property
     def workdir(self) -> Path:
         return kwok_workdir() / "clusters" / self.name
+
+    @property
+    def audit_dir(self) -> Path:
+        return kwok_workdir() / f"{self.name}.audit"
+
+    @property
+    def audit_log(self) -> Path:
+        return self.audit_dir / "audit.log"
 
     @property
     def kubeconfig(self) -> Path:
@@ -178,8 +213,15 @@ class Cluster:
         """Starts the control plane and kwok, then adds the nodes and waits for them Ready."""
         self.workdir.parent.mkdir(parents=True, exist_ok=True)
         config_file = kwok_workdir() / f"{self.name}.kwokctl.yaml"
+        audit_dir = None
+        if self.audit:
+            audit_dir = self.audit_dir
+            audit_dir.mkdir(parents=True, exist_ok=True)
+            (audit_dir / "audit-policy.yaml").write_text(yaml.safe_dump(AUDIT_POLICY))
         config_file.write_text(
-            yaml.safe_dump_all(kwokctl_configuration(self.workdir / "pki"), sort_keys=False)
+            yaml.safe_dump_all(
+                kwokctl_configuration(self.workdir / "pki", audit_dir), sort_keys=False
+            )
         )
         result = subprocess.run(
             [
@@ -247,6 +289,7 @@ class Cluster:
             check=False,
         )
         (kwok_workdir() / f"{self.name}.kwokctl.yaml").unlink(missing_ok=True)
+        shutil.rmtree(self.audit_dir, ignore_errors=True)
 
     @property
     def pki_dir(self) -> Path:
