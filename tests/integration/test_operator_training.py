@@ -372,6 +372,8 @@ def test_only_the_last_three_runs_are_kept_with_their_services(operating: ModelW
 def test_a_job_the_api_server_refuses_is_reported_not_retried_in_a_loop(
     world: ModelWorld, run_operator: Callable[..., OperatorProcess]
 ) -> None:
+    """Two workers: the run's headless Service is applied before its Job, so it must go when
+    the Job is refused."""
     port = free_port()
     world.operator = run_operator(
         "--namespace", world.namespace, env={**OPERATOR_ENV, "MODELSHIP_METRICS_PORT": str(port)}
@@ -379,7 +381,7 @@ def test_a_job_the_api_server_refuses_is_reported_not_retried_in_a_loop(
     md = world.model_deployment().obj()
     # Our schema cannot know every field path the kubelet supports; the Job API does.
     bad = {"name": "WHERE", "valueFrom": {"fieldRef": {"fieldPath": "status.nowhere"}}}
-    md["spec"]["training"] = {"entrypoint": "digits_train:main", "env": [bad]}
+    md["spec"]["training"] = {"entrypoint": "digits_train:main", "env": [bad], "workers": 2}
     world.cluster.apply(md, namespace=world.namespace)
     status = world.wait_status(
         lambda s: condition_of(s, "Stalled").get("reason") == "TrainingFailed",
@@ -394,3 +396,4 @@ def test_a_job_the_api_server_refuses_is_reported_not_retried_in_a_loop(
     wait_passes(port, 2)  # looked again twice: not tried again with the same spec
     assert world.status()["training"]["jobName"] == run["jobName"]
     assert job_names(world) == []
+    assert world.cluster.get("service", run["jobName"], world.namespace) is None

@@ -18,6 +18,7 @@ versions (a kopf daemon) put on existing resources.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import hashlib
 import json
@@ -266,6 +267,7 @@ async def start_runs(
                     raise  # not about the objects: retried with backoff
                 message = api_message(error)
                 logger.warning(f"the {run} Job was refused: {message}")
+                await remove_run_leftovers(op, plan, run, started)
                 observed = dataclasses.replace(observed, refused={**observed.refused, run: message})
                 plan = plan_model_deployment(observed, now)
                 break
@@ -273,6 +275,19 @@ async def start_runs(
             started.add(_key(obj))
         else:
             return observed, plan
+
+
+async def remove_run_leftovers(
+    op: Operator, plan: Plan, run: str, applied: set[tuple[str, str, str, str]]
+) -> None:
+    """A refused run's objects applied before its Job (a multi-worker run's headless
+    Service) would stay with nothing to serve: they go with the refusal."""
+    for obj in plan.runs:
+        if run_of(obj) == run and obj["kind"] != "Job" and _key(obj) in applied:
+            api_version, kind, namespace, name = _key(obj)
+            with contextlib.suppress(ApiException):  # best effort: owned, so GC'd with us
+                await op.in_thread(op.kube.delete, api_version, kind, namespace, name)
+            applied.discard(_key(obj))
 
 
 async def read_route(

@@ -23,6 +23,7 @@ from typing import Any, Final, NamedTuple
 
 from modelship.api import ModelDeploymentSpec, SpecError, set_condition
 from modelship.api.reasons import DRIFT_DETECTED
+from modelship.api.status import RolloutPhase
 from modelship.api.timestamps import rfc3339
 from modelship.artifacts.errors import ArtifactError
 from modelship.artifacts.versions import VersionInfo
@@ -73,7 +74,11 @@ class PlanSettings:
     server_image: str = DEFAULT_SERVING_IMAGE
     trainer_image: str = DEFAULT_TRAINER_IMAGE
     converge_interval: float = 2.0
-    """Seconds between two passes while converging (a rollout, pods on their way)."""
+    """Seconds between two passes while converging on a clock (a canary's steps and
+    analysis, a blue-green's preview)."""
+    event_recheck: float = 10.0
+    """Seconds between two passes while converging on events only (a Deployment rolling, pods
+    on their way): every change of them wakes the loop, so the timer is only a safety net."""
 
 
 @dataclass(frozen=True)
@@ -355,13 +360,27 @@ def _requeue_after(
     observed: Observation, status: Mapping[str, Any], training: TrainingPlan, now: datetime
 ) -> float:
     if is_converging(status) and not waits_for_a_person(status):
-        return observed.settings.converge_interval
-    delay = observed.poll_interval
+        if rollout_in_flight(status) or observed.next_measurement is not None:
+            return observed.settings.converge_interval
+        # What it waits for (the Deployment, its pods, a run's Job) wakes the loop when it
+        # changes; at 1,000 rolling at once, a pass every 2 s each was most of the
+        # operator's work and delayed the rollouts it watched.
+        delay = min(observed.poll_interval, observed.settings.event_recheck)
+        delay = max(observed.settings.converge_interval, delay)
+    else:
+        delay = observed.poll_interval
     if training.next_check is not None:
         delay = max(1.0, min(delay, (training.next_check - now).total_seconds()))
     if observed.next_measurement is not None:
         delay = max(0.5, min(delay, (observed.next_measurement - now).total_seconds()))
     return delay
+
+
+def rollout_in_flight(status: Mapping[str, Any]) -> bool:
+    """A canary or blue-green rollout between its start and its end: its steps, pauses and
+    analysis move on the clock, not only on events."""
+    phase = (status.get("rollout") or {}).get("phase")
+    return phase in (RolloutPhase.PROGRESSING.value, RolloutPhase.PROMOTING.value)
 
 
 def is_converging(status: Mapping[str, Any]) -> bool:

@@ -22,6 +22,7 @@ from modelship.reconcile.modeldeployment import (
     Plan,
     PlanSettings,
     plan_model_deployment,
+    rollout_in_flight,
 )
 from modelship.reconcile.optimization import OPTIMIZATION
 from modelship.reconcile.owner import TRAINING
@@ -211,10 +212,15 @@ def test_old_finished_runs_and_their_headless_services_are_deleted() -> None:
 
 
 def test_the_next_pass_comes_sooner_while_converging() -> None:
-    settings = PlanSettings(converge_interval=2.0)
+    settings = PlanSettings(converge_interval=2.0, event_recheck=10.0)
     md = model_deployment()
     converging = plan_model_deployment(observation(md, settings=settings), NOW)
-    assert converging.requeue_after == 2.0  # the Deployment is on its way
+    # The Deployment is on its way: its changes wake the loop, the timer is a safety net.
+    assert converging.requeue_after == 10.0
+    # A canary's steps and analysis move on the clock.
+    assert rollout_in_flight({"rollout": {"phase": "Progressing"}})
+    assert not rollout_in_flight({"rollout": {"phase": "Promoted"}})
+    assert not rollout_in_flight({})
     failing = observation(md, artifacts=[version(1, "corrupt", reason="ChecksumMismatch")])
     assert plan_model_deployment(failing, NOW).requeue_after == 30.0  # a person must act
     soon = NOW + timedelta(seconds=5)
