@@ -22,6 +22,13 @@ from modelship.reconcile.owner import APP, LABEL_COMPONENT, LABEL_INSTANCE, LABE
 
 MANAGED = {LABEL_MANAGED_BY: APP}
 """Only objects we made are watched (a label selector on the watch itself)."""
+OWNED_KINDS = (
+    ("apps", "v1", "deployments"),
+    ("", "v1", "services"),
+    ("", "v1", "pods"),
+    ("batch", "v1", "jobs"),
+)
+"""The kinds watched through `MANAGED` (group, version, plural)."""
 
 # Secrets that are never S3 credentials and can be large: not kept in memory.
 _SKIPPED_SECRET_TYPES = frozenset(

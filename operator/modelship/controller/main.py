@@ -15,6 +15,7 @@ import kopf
 from aiohttp import web
 
 from modelship.controller import metrics
+from modelship.controller.cache import MANAGED, OWNED_KINDS
 from modelship.controller.operator import Operator
 from modelship.controller.settings import OperatorSettings
 
@@ -57,6 +58,12 @@ def configure_kopf(settings: kopf.OperatorSettings, operator: OperatorSettings) 
     # a silently dead connection; an API server restart closes the streams at once.
     settings.watching.server_timeout = 1800
     settings.watching.client_timeout = 1830
+    # The API server sends only the objects we made: without the selector every Deployment,
+    # Service, pod and Job in the watched namespaces crossed the wire and was decoded, to be
+    # dropped by the handlers' own `labels=` filter (kopf's, client-side).
+    managed = ",".join(f"{key}={value}" for key, value in MANAGED.items())
+    for group, version, plural in OWNED_KINDS:
+        settings.watching.label_selectors[group, version, plural] = managed
     # A lost connection (an API server restart) is retried quickly, and the watches resume.
     settings.networking.error_backoffs = [1, 2, 5, 10, 30]
     settings.batching.error_delays = [1, 2, 5, 10, 30, 60]

@@ -6,8 +6,12 @@ from __future__ import annotations
 
 from typing import Any
 
+import kopf
+
 from modelship.controller.cache import ObjectCache
+from modelship.controller.main import configure_kopf
 from modelship.controller.modeldeployment import needs_apply
+from modelship.controller.settings import OperatorSettings
 
 
 class FakeIndex(dict[tuple[str, ...], list[dict[str, Any]]]):
@@ -118,3 +122,21 @@ def test_slim_cached_pods_and_deployments_give_the_same_verdicts() -> None:
     slim = assess_serving(slim_deployment, [slim_pod], 2, NOW)
     assert slim == full
     assert "2Gi" in " ".join(p.message for p in slim.problems)
+
+
+def test_the_api_server_sends_only_our_objects_of_the_kinds_we_own() -> None:
+    """The label selector goes on the watch itself (kopf's `labels=` on a handler only
+    filters what already arrived): a namespace's other Deployments, Services, pods and Jobs
+    never reach the operator. Secrets are not ours to label: watched whole."""
+    settings = kopf.OperatorSettings()
+    configure_kopf(settings, OperatorSettings())
+    managed = "app.kubernetes.io/managed-by=modelship"
+    for group, version, plural in (
+        ("apps", "v1", "deployments"),
+        ("", "v1", "services"),
+        ("", "v1", "pods"),
+        ("batch", "v1", "jobs"),
+    ):
+        selectors = settings.watching.label_selectors.collect(kopf.Resource(group, version, plural))
+        assert selectors == [managed], plural
+    assert settings.watching.label_selectors.collect(kopf.Resource("", "v1", "secrets")) == []
