@@ -98,9 +98,11 @@ async def reconcile_loop(op: Operator, namespace: str, name: str) -> None:
         await op.wait_leading()
         started = time.perf_counter()
         try:
-            delay = await bounded_pass(op, namespace, name, logger, wakeup, polled=polled)
+            delay, converging = await bounded_pass(
+                op, namespace, name, logger, wakeup, polled=polled
+            )
             failures, last_error = 0, ""
-            result = "converging" if delay <= op.settings.converge_interval else "steady"
+            result = "converging" if converging else "steady"
         except asyncio.CancelledError:
             raise
         except Exception as error:  # the loop must survive anything; the next try heals
@@ -136,7 +138,7 @@ async def bounded_pass(
     logger: Logger,
     wakeup: asyncio.Event,
     polled: bool = False,
-) -> float:
+) -> tuple[float, bool]:
     """One pass in one of the operator's limited slots (passes beyond the limit wait their
     turn, first come first served), so a burst of changes never runs unbounded. The wake-up
     is cleared only once the slot is held, just before the pass reads the cache: the changes
@@ -162,14 +164,15 @@ def is_namespace_terminating(error: Exception) -> bool:
 
 async def reconcile(
     op: Operator, namespace: str, name: str, logger: Logger, polled: bool = False
-) -> float:
+) -> tuple[float, bool]:
     """One pass: gather (the cache, the store's listing, the pods' drift counts, the canary's
     measurement), plan (`plan_model_deployment`), apply the objects, write the status once,
-    post the Events. Returns seconds until the next pass. `polled`: the pass is a steady
-    resource's poll, which must see what the store holds now."""
+    post the Events. Returns seconds until the next pass and whether the resource is
+    converging. `polled`: the pass is a steady resource's poll, which must see what the store
+    holds now."""
     body = op.cache.model_deployment(namespace, name)
     if body is None or body["metadata"].get("deletionTimestamp"):
-        return op.settings.max_poll_interval
+        return op.settings.max_poll_interval, False
     observed, now = await gather(op, body, polled)
     plan = plan_model_deployment(observed, now)
     observed, plan = await start_runs(op, observed, plan, now, logger)
@@ -181,7 +184,7 @@ async def reconcile(
         observed = dataclasses.replace(observed, http_route=route)
         plan = plan_model_deployment(observed, now)
     await apply_plan(op, body, observed, plan, logger)
-    return plan.requeue_after
+    return plan.requeue_after, plan.converging
 
 
 async def gather(

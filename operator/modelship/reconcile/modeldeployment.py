@@ -164,6 +164,11 @@ class Plan:
     """The HTTPRoute must be read (it was not) and the pass planned again with it."""
 
     @property
+    def converging(self) -> bool:
+        """On its way somewhere (a rollout, pods starting), not resting until the next poll."""
+        return is_converging(self.status) and not waits_for_a_person(self.status)
+
+    @property
     def runs(self) -> tuple[dict[str, Any], ...]:
         """The objects that start a run (`run_of`), applied first."""
         return tuple(o for o in self.objects if run_of(o) is not None)
