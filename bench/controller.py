@@ -356,6 +356,15 @@ def reconciles(before: Counter[tuple[str, ...]], after: Counter[tuple[str, ...]]
     return Counter({k[1]: after[k] - before[k] for k in after if k[0] == "reconcile"})
 
 
+def arrival_spread(arrived: Mapping[str, float], names: Iterable[str], started: float) -> str:
+    """When the objects got there: the median and the 90th percentile, from `started`."""
+    times = sorted(arrived[name] - started for name in names if name in arrived)
+    if not times:
+        return "none"
+    p90 = times[min(len(times) - 1, int(0.9 * len(times)))]
+    return f"p50 {statistics.median(times):.1f}s, p90 {p90:.1f}s"
+
+
 def describe(counts: Mapping[str, int]) -> str:
     return ", ".join(f"{key}: {value}" for key, value in sorted(counts.items()) if value) or "none"
 
@@ -373,6 +382,8 @@ class World:
     deployments: ReadyWatch
     served_template: dict[str, Any] = field(default_factory=dict)
     served_ports: list[dict[str, Any]] = field(default_factory=list)
+    spreads: dict[str, str] = field(default_factory=dict)
+    """(e): when the objects got there, by kind: "p50 ..., p90 ..." seconds from the start."""
 
     @property
     def core(self) -> Any:
@@ -499,7 +510,9 @@ class World:
             self.custom.patch_namespaced_custom_object(
                 "apps", "v1", NAMESPACE, "deployments", name, patch
             )
-        return wait() - started
+        took = wait() - started
+        self.spreads["deployments"] = arrival_spread(self.deployments.goal_at, names, started)
+        return took
 
     def timed_new_version(self, names: list[str], timeout: float) -> float:
         """Publishes the next version of the model; seconds until every ModelDeployment is
@@ -516,7 +529,9 @@ class World:
             status = obj.get("status") or {}
             return status.get("currentVersion") == published.number and model_deployment_ready(obj)
 
-        return self.models.wait_goal(names, serving_new, timeout)() - started
+        took = self.models.wait_goal(names, serving_new, timeout)() - started
+        self.spreads["modeldeployments"] = arrival_spread(self.models.goal_at, names, started)
+        return took
 
     def event_count(self) -> int:
         """Events on ModelDeployments (kopf posts them; the operator's counter does not see
@@ -640,6 +655,8 @@ class Figures:
     rollout_md: float = 0.0
     rollout_plain: float = 0.0
     rollout_cpu: float = 0.0
+    rollout_md_spread: str = ""
+    rollout_plain_spread: str = ""
     rollout_passes: Counter[str] = field(default_factory=Counter)
     rollout_writes: Counter[str] = field(default_factory=Counter)
 
@@ -688,6 +705,7 @@ def measure_batch(w: World, figures: Figures, count: int, idle: float, timeout: 
     figures.batch_plain = w.timed_batch(DEPLOYMENTS, names, w.plain_deployment, timeout)
     progress(f"(e) a pod template change of {count} plain Deployments")
     figures.rollout_plain = w.timed_plain_rollout(names, timeout)
+    figures.rollout_plain_spread = w.spreads["deployments"]
     w.remove_all(timeout)
     progress(f"(b) {count} plain Deployments, each with a Service, at once")
     names = [f"plain-svc-{i}" for i in range(count)]
@@ -736,6 +754,7 @@ def measure_batch(w: World, figures: Figures, count: int, idle: float, timeout: 
     progress(f"(e) a new version in S3, until all {count} ModelDeployments serve it")
     cpu_before = w.operator.cpu_seconds()
     figures.rollout_md = w.timed_new_version(names, timeout)
+    figures.rollout_md_spread = w.spreads["modeldeployments"]
     figures.rollout_cpu = w.operator.cpu_seconds() - cpu_before
     rolled = w.operator.scrape()
     figures.rollout_passes = reconciles(end, rolled)
@@ -881,8 +900,14 @@ def report(figures: Figures, count: int, idle: float) -> None:
     row("after the idle window", f"{figures.rss_idle:.1f} MiB")
     row("peak over the whole run (VmHWM)", f"{figures.rss_peak:.1f} MiB")
     print(f"\n(e) a new version, until all {count} serve it (pollInterval {POLL_SECONDS:.0f}s)")
-    row(f"new version in S3 -> all {count} Ready on it", f"{figures.rollout_md:.2f}s")
-    row(f"template change -> all {count} plain rolled", f"{figures.rollout_plain:.2f}s")
+    row(
+        f"new version in S3 -> all {count} Ready on it",
+        f"{figures.rollout_md:.2f}s ({figures.rollout_md_spread})",
+    )
+    row(
+        f"template change -> all {count} plain rolled",
+        f"{figures.rollout_plain:.2f}s ({figures.rollout_plain_spread})",
+    )
     budget = POLL_SECONDS + 2 * figures.rollout_plain
     row("goal: poll interval + 2 x plain rollout", f"{budget:.2f}s")
     row(
