@@ -166,7 +166,7 @@ class Plan:
     @property
     def converging(self) -> bool:
         """On its way somewhere (a rollout, pods starting), not resting until the next poll."""
-        return is_converging(self.status) and not waits_for_a_person(self.status)
+        return converges(self.status)
 
     @property
     def runs(self) -> tuple[dict[str, Any], ...]:
@@ -364,7 +364,7 @@ def _deletions(
 def _requeue_after(
     observed: Observation, status: Mapping[str, Any], training: TrainingPlan, now: datetime
 ) -> float:
-    if is_converging(status) and not waits_for_a_person(status):
+    if converges(status):
         if rollout_in_flight(status) or observed.next_measurement is not None:
             return observed.settings.converge_interval
         # What it waits for (the Deployment, its pods, a run's Job) wakes the loop when it
@@ -386,6 +386,11 @@ def rollout_in_flight(status: Mapping[str, Any]) -> bool:
     analysis move on the clock, not only on events."""
     phase = (status.get("rollout") or {}).get("phase")
     return phase in (RolloutPhase.PROGRESSING.value, RolloutPhase.PROMOTING.value)
+
+
+def converges(status: Mapping[str, Any]) -> bool:
+    """Reconciling and not waiting for a person: the next pass comes before the next poll."""
+    return is_converging(status) and not waits_for_a_person(status)
 
 
 def is_converging(status: Mapping[str, Any]) -> bool:
