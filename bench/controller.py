@@ -62,6 +62,7 @@ from typing import Any
 
 from modelship.api import GROUP, KIND, PLURAL, VERSION
 from modelship.artifacts import ArtifactStore, parse_storage_uri
+from modelship.controller.settings import OperatorSettings
 from modelship.dev.binaries import TestbedError, ensure_built
 from modelship.dev.cluster import KWOK_VERSION, Cluster, kwok_workdir, wait_established
 from modelship.dev.s3 import S3Server, free_port, wait_for_port
@@ -311,6 +312,9 @@ class OperatorProcess:
                     samples[key] = int(sample.value)
                 elif sample.name == "modelship_reconciles_total":
                     samples[("reconcile", sample.labels["result"])] = int(sample.value)
+                elif sample.name == "modelship_reconcile_duration_seconds_sum":
+                    # In milliseconds, to keep the samples whole numbers.
+                    samples[("pass-ms", sample.labels["result"])] = round(sample.value * 1000)
         return samples
 
     def proc_status(self, field_name: str) -> float:
@@ -354,6 +358,12 @@ def requests_of(
 
 def reconciles(before: Counter[tuple[str, ...]], after: Counter[tuple[str, ...]]) -> Counter[str]:
     return Counter({k[1]: after[k] - before[k] for k in after if k[0] == "reconcile"})
+
+
+def pass_seconds(before: Counter[tuple[str, ...]], after: Counter[tuple[str, ...]]) -> float:
+    """Time spent in reconcile passes between two scrapes, all passes together (each holds
+    one of the operator's slots meanwhile, whether it computes or waits on the API)."""
+    return sum(after[k] - before[k] for k in after if k[0] == "pass-ms") / 1000
 
 
 def arrival_spread(arrived: Mapping[str, float], names: Iterable[str], started: float) -> str:
@@ -658,6 +668,7 @@ class Figures:
     rollout_md_spread: str = ""
     rollout_plain_spread: str = ""
     rollout_passes: Counter[str] = field(default_factory=Counter)
+    rollout_pass_seconds: float = 0.0
     rollout_writes: Counter[str] = field(default_factory=Counter)
 
 
@@ -758,6 +769,7 @@ def measure_batch(w: World, figures: Figures, count: int, idle: float, timeout: 
     figures.rollout_cpu = w.operator.cpu_seconds() - cpu_before
     rolled = w.operator.scrape()
     figures.rollout_passes = reconciles(end, rolled)
+    figures.rollout_pass_seconds = pass_seconds(end, rolled)
     figures.rollout_writes = writes(end, rolled)
     figures.rss_peak = w.operator.proc_status("VmHWM")
 
@@ -916,6 +928,15 @@ def report(figures: Figures, count: int, idle: float) -> None:
         f"{sum(figures.rollout_passes.values()) / count:.1f} passes and "
         f"{sum(figures.rollout_writes.values()) / count:.1f} writes per ModelDeployment "
         f"({describe(figures.rollout_writes)})",
+    )
+    in_passes = figures.rollout_pass_seconds
+    per_pass = in_passes / max(sum(figures.rollout_passes.values()), 1)
+    slots = OperatorSettings().max_concurrent_reconciles
+    busy = in_passes / max(figures.rollout_md * slots, 1e-9)
+    row(
+        "  time in passes meanwhile",
+        f"{in_passes:.1f} s, {per_pass * 1000:.1f} ms per pass; "
+        f"the {slots} slots busy {busy:.0%} of the rollout",
     )
 
 

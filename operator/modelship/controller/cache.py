@@ -10,7 +10,7 @@ its initial listing, so a reconcile never sees a half-filled cache.
 
 from __future__ import annotations
 
-import copy
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -43,6 +43,25 @@ _SKIPPED_SECRET_TYPES = frozenset(
 )
 
 
+SHARED_STRING_LENGTH = 64
+"""Strings up to this length are shared between cached objects (see `_compact`)."""
+
+
+def _compact(value: Any) -> Any:
+    """A deep copy of decoded JSON whose keys and short strings are shared with every other
+    cached object. Each watch event is decoded on its own, so without this every cached
+    object held its own "metadata", "labels", "True", "Ready", image and label values: half
+    of what the cache held at 1,000 ModelDeployments was such repeated strings. (Interned
+    strings are freed when no object holds them any more.)"""
+    if isinstance(value, dict):
+        return {sys.intern(key): _compact(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_compact(item) for item in value]
+    if isinstance(value, str) and len(value) <= SHARED_STRING_LENGTH:
+        return sys.intern(value)
+    return value  # a number, a bool, None or a long string: immutable, so safe to share
+
+
 def _plain(body: Mapping[str, Any]) -> dict[str, Any]:
     """A copy that no later watch event can change under a reconcile that reads it, without
     metadata.managedFields: no decision reads them, and with server-side apply they are often
@@ -50,7 +69,8 @@ def _plain(body: Mapping[str, Any]) -> dict[str, Any]:
     kept = {key: value for key, value in body.items() if key != "metadata"}
     meta = body.get("metadata") or {}
     kept["metadata"] = {key: value for key, value in meta.items() if key != "managedFields"}
-    return copy.deepcopy(kept)
+    compact: dict[str, Any] = _compact(kept)
+    return compact
 
 
 def _slim_pod(body: Mapping[str, Any]) -> dict[str, Any]:
@@ -64,7 +84,7 @@ def _slim_pod(body: Mapping[str, Any]) -> dict[str, Any]:
     for field_name in ("containers", "initContainers"):
         if field_name in spec:
             slim[field_name] = [
-                {"name": c.get("name"), "resources": copy.deepcopy(c.get("resources") or {})}
+                {"name": c.get("name"), "resources": _compact(c.get("resources") or {})}
                 for c in spec.get(field_name) or []
             ]
     if "nodeName" in spec:
@@ -81,7 +101,7 @@ def _slim_deployment(body: Mapping[str, Any]) -> dict[str, Any]:
     spec = dict(body.get("spec") or {})
     template = spec.get("template") or {}
     spec["template"] = {"metadata": template.get("metadata") or {}}
-    kept["spec"] = copy.deepcopy(spec)
+    kept["spec"] = _compact(spec)
     return kept
 
 

@@ -104,6 +104,29 @@ def test_cached_copies_leave_managed_fields_out_and_keep_the_rest() -> None:
     assert "managedFields" not in cache.deployment("ns", "d")["metadata"]
 
 
+def test_cached_objects_decoded_apart_share_their_repeated_strings() -> None:
+    """Each watch event is decoded on its own; the cache keeps one copy of each key and short
+    value for all its objects (memory at 1,000 ModelDeployments), and the copies stay apart."""
+    import json
+
+    from modelship.controller import cache as cache_module
+
+    def decoded(name: str) -> dict[str, Any]:
+        body = obj("Service", name, "1", app="model")
+        body["spec"] = {"ports": [{"name": "http", "port": 8501}], "note": "x" * 100}
+        return json.loads(json.dumps(body))  # a fresh decode, as each watch event is
+
+    [first] = cache_module.services(decoded("a")).values()
+    [second] = cache_module.services(decoded("b")).values()
+    assert first["spec"] == second["spec"] and first["spec"] is not second["spec"]
+    pairs = zip(first["spec"]["ports"][0], second["spec"]["ports"][0], strict=True)
+    assert all(first_key is second_key for first_key, second_key in pairs)
+    assert first["metadata"]["labels"]["app"] is second["metadata"]["labels"]["app"]
+    assert first["spec"]["note"] is not second["spec"]["note"]  # long strings are not shared
+    second["spec"]["ports"][0]["port"] = 9000
+    assert first["spec"]["ports"][0]["port"] == 8501
+
+
 def test_slim_cached_pods_and_deployments_give_the_same_verdicts() -> None:
     """The cache keeps a pod's spec only as far as decisions read it, and a Deployment without
     its template's spec: an OOM kill still names its limit, the version still shows."""
