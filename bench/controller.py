@@ -315,6 +315,8 @@ class OperatorProcess:
                 elif sample.name == "modelship_reconcile_duration_seconds_sum":
                     # In milliseconds, to keep the samples whole numbers.
                     samples[("pass-ms", sample.labels["result"])] = round(sample.value * 1000)
+                elif sample.name == "modelship_reconcile_slot_wait_seconds_sum":
+                    samples[("wait-ms", "")] = round(sample.value * 1000)
         return samples
 
     def proc_status(self, field_name: str) -> float:
@@ -339,6 +341,12 @@ class OperatorProcess:
                 self.process.wait()
 
 
+def operator_overrides() -> dict[str, str]:
+    """The operator's settings given through the environment (`modelship run` reads
+    MODELSHIP_*; the bench's own process passes its environment on)."""
+    return {k: v for k, v in sorted(os.environ.items()) if k.startswith("MODELSHIP_")}
+
+
 def writes(before: Counter[tuple[str, ...]], after: Counter[tuple[str, ...]]) -> Counter[str]:
     """API writes between two scrapes, by "VERB resource"."""
     return Counter(
@@ -360,10 +368,13 @@ def reconciles(before: Counter[tuple[str, ...]], after: Counter[tuple[str, ...]]
     return Counter({k[1]: after[k] - before[k] for k in after if k[0] == "reconcile"})
 
 
-def pass_seconds(before: Counter[tuple[str, ...]], after: Counter[tuple[str, ...]]) -> float:
-    """Time spent in reconcile passes between two scrapes, all passes together (each holds
-    one of the operator's slots meanwhile, whether it computes or waits on the API)."""
-    return sum(after[k] - before[k] for k in after if k[0] == "pass-ms") / 1000
+def pass_seconds(
+    before: Counter[tuple[str, ...]], after: Counter[tuple[str, ...]], kind: str = "pass-ms"
+) -> float:
+    """Seconds spent in reconcile passes between two scrapes, all passes together (each holds
+    one of the operator's slots meanwhile, whether it computes or waits on the API); with
+    `kind` "wait-ms", the seconds passes waited for a slot."""
+    return sum(after[k] - before[k] for k in after if k[0] == kind) / 1000
 
 
 def arrival_spread(arrived: Mapping[str, float], names: Iterable[str], started: float) -> str:
@@ -669,6 +680,7 @@ class Figures:
     rollout_plain_spread: str = ""
     rollout_passes: Counter[str] = field(default_factory=Counter)
     rollout_pass_seconds: float = 0.0
+    rollout_wait_seconds: float = 0.0
     rollout_writes: Counter[str] = field(default_factory=Counter)
 
 
@@ -770,6 +782,7 @@ def measure_batch(w: World, figures: Figures, count: int, idle: float, timeout: 
     rolled = w.operator.scrape()
     figures.rollout_passes = reconciles(end, rolled)
     figures.rollout_pass_seconds = pass_seconds(end, rolled)
+    figures.rollout_wait_seconds = pass_seconds(end, rolled, "wait-ms")
     figures.rollout_writes = writes(end, rolled)
     figures.rss_peak = w.operator.proc_status("VmHWM")
 
@@ -930,13 +943,18 @@ def report(figures: Figures, count: int, idle: float) -> None:
         f"({describe(figures.rollout_writes)})",
     )
     in_passes = figures.rollout_pass_seconds
-    per_pass = in_passes / max(sum(figures.rollout_passes.values()), 1)
-    slots = OperatorSettings().max_concurrent_reconciles
+    passes = max(sum(figures.rollout_passes.values()), 1)
+    slots = int(
+        operator_overrides().get(
+            "MODELSHIP_MAX_CONCURRENT_RECONCILES", OperatorSettings().max_concurrent_reconciles
+        )
+    )
     busy = in_passes / max(figures.rollout_md * slots, 1e-9)
     row(
         "  time in passes meanwhile",
-        f"{in_passes:.1f} s, {per_pass * 1000:.1f} ms per pass; "
-        f"the {slots} slots busy {busy:.0%} of the rollout",
+        f"{in_passes:.1f} s, {in_passes / passes * 1000:.1f} ms per pass; the {slots} slots "
+        f"busy {busy:.0%} of the rollout; {figures.rollout_wait_seconds / passes * 1000:.1f} ms "
+        "waited for a slot per pass",
     )
 
 
@@ -987,8 +1005,11 @@ def main() -> None:
                 f"{len(nodes) - gpu_nodes} CPU), versitygw S3, all on 127.0.0.1",
                 flush=True,
             )
+            settings = ", ".join(f"{k}={v}" for k, v in operator_overrides().items())
+            settings = settings or "defaults"
             print(
-                f"       operator: `python -m modelship run --namespace {NAMESPACE}` (defaults); "
+                f"       operator: `python -m modelship run --namespace {NAMESPACE}` "
+                f"({settings}); "
                 "ModelDeployments: 1 replica, CPU only, pollInterval default "
                 f"({POLL_SECONDS:.0f}s); "
                 f"--count {args.count} --runs {args.runs} --idle-seconds {args.idle_seconds:g}",

@@ -100,6 +100,14 @@ def _seconds(ctx: click.Context, param: click.Parameter, value: str) -> float:
     show_default=True,
 )
 @click.option(
+    "--api-threads",
+    envvar="MODELSHIP_API_THREADS",
+    default=16,
+    type=click.IntRange(min=1),
+    show_default=True,
+    help="Threads (and connections) for Kubernetes API calls; passes wait on them for writes.",
+)
+@click.option(
     "--listings-per-endpoint",
     envvar="MODELSHIP_LISTINGS_PER_ENDPOINT",
     default=4,
@@ -129,6 +137,7 @@ def run(
     lease_name: str,
     lease_namespace: str | None,
     max_concurrent_reconciles: int,
+    api_threads: int,
     listings_per_endpoint: int,
     clock_offset: float,
 ) -> None:
@@ -154,6 +163,7 @@ def run(
             lease_name=lease_name,
             lease_namespace=lease_namespace,
             max_concurrent_reconciles=max_concurrent_reconciles,
+            api_threads=api_threads,
             listings_per_endpoint=listings_per_endpoint,
             clock_offset=clock_offset,
         )

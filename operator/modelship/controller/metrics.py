@@ -18,9 +18,14 @@ RECONCILE_ERRORS: Final = Counter(
 )
 RECONCILE_DURATION: Final = Histogram(
     "modelship_reconcile_duration_seconds",
-    "Duration of one reconcile cycle, by result.",
+    "Duration of one reconcile cycle in its slot (the wait for a slot aside), by result.",
     ["result"],
     buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+)
+RECONCILE_SLOT_WAIT: Final = Histogram(
+    "modelship_reconcile_slot_wait_seconds",
+    "How long a due reconcile cycle waited for one of the limited slots.",
+    buckets=(0.001, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
 )
 API_REQUESTS: Final = Counter(
     "modelship_api_requests_total",

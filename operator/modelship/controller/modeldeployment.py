@@ -63,7 +63,7 @@ from modelship.reconcile.modeldeployment import (
 from modelship.reconcile.optimization import OPTIMIZATION
 from modelship.reconcile.owner import LABEL_INSTANCE, SERVING, TRAINING, Owner
 from modelship.reconcile.refusal import OBJECT_REFUSED, refused_object_patch
-from modelship.reconcile.status import Event
+from modelship.reconcile.status import Event, only_progress
 from modelship.reconcile.storage import storage_settings
 from modelship.reconcile.traffic import (
     HTTPROUTE_API_VERSION,
@@ -96,7 +96,6 @@ async def reconcile_loop(op: Operator, namespace: str, name: str) -> None:
     logger.info(f"{namespace}/{name}: reconciling it")
     while True:
         await op.wait_leading()
-        started = time.perf_counter()
         try:
             delay, converging = await bounded_pass(
                 op, namespace, name, logger, wakeup, polled=polled
@@ -123,7 +122,6 @@ async def reconcile_loop(op: Operator, namespace: str, name: str) -> None:
                 logger.warning(f"{namespace}/{name}: reconcile failed again: {described}")
             last_error = described
         metrics.RECONCILES.labels(result=result).inc()
-        metrics.RECONCILE_DURATION.labels(result=result).observe(time.perf_counter() - started)
         try:
             await asyncio.wait_for(wakeup.wait(), timeout=delay)
             polled = False
@@ -146,16 +144,27 @@ async def bounded_pass(
     another one (at hundreds converging, most passes were such repeats)."""
     slots = op.slots()
     metrics.RECONCILES_WAITING.inc()
+    queued = time.perf_counter()
     try:
         await slots.acquire()
     finally:
         metrics.RECONCILES_WAITING.dec()
+    started = time.perf_counter()
+    metrics.RECONCILE_SLOT_WAIT.observe(started - queued)
     wakeup.clear()
+    result: str | None = "error"
     try:
         with metrics.RECONCILES_IN_FLIGHT.track_inprogress():
-            return await reconcile(op, namespace, name, logger, polled)
+            delay, converging = await reconcile(op, namespace, name, logger, polled)
+        result = "converging" if converging else "steady"
+        return delay, converging
+    except asyncio.CancelledError:
+        result = None  # stopped, not a pass that ended
+        raise
     finally:
         slots.release()
+        if result is not None:
+            metrics.RECONCILE_DURATION.labels(result=result).observe(time.perf_counter() - started)
 
 
 def is_namespace_terminating(error: Exception) -> bool:
@@ -183,7 +192,9 @@ async def reconcile(
         route = await read_route(op, observed.owner, observed.spec)
         observed = dataclasses.replace(observed, http_route=route)
         plan = plan_model_deployment(observed, now)
-    await apply_plan(op, body, observed, plan, logger)
+    status_wait = await apply_plan(op, body, observed, plan, logger)
+    if status_wait:
+        return min(plan.requeue_after, status_wait), plan.converging
     return plan.requeue_after, plan.converging
 
 
@@ -440,12 +451,13 @@ async def gather_artifacts(
 
 async def apply_plan(
     op: Operator, body: Mapping[str, Any], observed: Observation, plan: Plan, logger: Logger
-) -> None:
+) -> float:
     """Serving's objects (skipped when unchanged), the route's weights between its Services
     and its Deployments, the deletions, then the one status patch and the Events. Objects go
     in that order (traffic moves before pods go), except when every Deployment is new: no
     traffic to move yet, so all are applied at once and the pods need not wait for the
-    Services' round trips."""
+    Services' round trips. Returns the seconds the status patch was put off (0: written);
+    a pass must come by then."""
     owner = observed.owner
     namespace = owner.namespace
     seen = (observed.deployment, observed.canary_deployment, *observed.services.values())
@@ -473,14 +485,30 @@ async def apply_plan(
             await apply_object(op, body, obj, current, logger)
     for gone in plan.deletions:
         await op.in_thread(op.kube.delete, gone.api_version, gone.kind, namespace, gone.name)
+    key = (namespace, owner.name)
     if plan.status_patch:
-        updated = await op.in_thread(op.kube.patch_status, namespace, owner.name, plan.status_patch)
-        op.cache.wrote(body, updated)
+        progress_only = only_progress(observed.status, plan.status_patch)
+        if wait := op.status_write_wait(key, progress_only, time.monotonic()):
+            return wait  # its Events (if any) come again from the pass that writes it
+
+    async def write_status() -> None:
+        if plan.status_patch:
+            updated = await op.in_thread(
+                op.kube.patch_status, namespace, owner.name, plan.status_patch
+            )
+            op.status_written[key] = time.monotonic()
+            op.cache.wrote(body, updated)
+
     for event in plan.events:
         write = logger.warning if event.type == "Warning" else logger.info
         write(f"{namespace}/{owner.name}: {event.reason}: {event.message}")
-    # At once: each is its own object, and a pass that ends sooner frees its slot sooner.
-    await asyncio.gather(*(post_event(op, body, event, logger) for event in plan.events))
+    # The status and the Events at once: the Events are best effort and each its own object,
+    # and a pass that ends a round trip sooner frees its slot sooner (with a thousand rolling,
+    # the passes' round trips, not the operator's CPU, set the pace).
+    await asyncio.gather(
+        write_status(), *(post_event(op, body, event, logger) for event in plan.events)
+    )
+    return 0.0
 
 
 async def apply_objects(

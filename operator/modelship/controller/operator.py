@@ -31,6 +31,8 @@ from modelship.controller.storage import Storage, StorageLimits
 T = TypeVar("T")
 Clock = Callable[[], datetime]
 LoopKey = tuple[str, str]
+PROGRESS_WRITE_INTERVAL = 10.0
+"""Seconds between two status writes that only move a rollout's counts."""
 SERVICE_ACCOUNT_NAMESPACE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
 
 
@@ -76,6 +78,8 @@ class Operator:
     """Each ModelDeployment's parsed spec, by uid and generation (the API server moves the
     generation on every spec change): parsing on every pass was a tenth of the event loop's
     time with hundreds converging."""
+    status_written: dict[LoopKey, float] = field(default_factory=dict)
+    """When (monotonic) each ModelDeployment's status was last written by this replica."""
     started: bool = False
     """kopf's startup is done: its watches are starting and the caches filling (kopf runs no
     handler, so no reconcile, before every cache has its initial listing)."""
@@ -121,6 +125,17 @@ class Operator:
         self.specs[key] = (uid, generation, value)
         return value
 
+    def status_write_wait(self, key: LoopKey, progress_only: bool, now: float) -> float:
+        """Seconds a status patch waits (0: write it now). A patch that only moves a rollout's
+        counts (`only_progress`) waits until PROGRESS_WRITE_INTERVAL has passed since the last
+        write, and is then folded into whatever the status says by then: with a thousand
+        rolling, such writes were a third of the status writes, each decoded again by every
+        watcher, while what they said was seconds old when the next one came."""
+        if not progress_only:
+            return 0.0
+        since = now - self.status_written.get(key, -PROGRESS_WRITE_INTERVAL)
+        return max(0.0, PROGRESS_WRITE_INTERVAL - since)
+
     def slots(self) -> asyncio.Semaphore:
         if self.reconcile_slots is None:
             self.reconcile_slots = asyncio.Semaphore(self.settings.max_concurrent_reconciles)
@@ -160,6 +175,7 @@ class Operator:
         task = self.loops.pop(key, None)
         self.wakeups.pop(key, None)
         self.specs.pop(key, None)
+        self.status_written.pop(key, None)
         self.cache.forget(*key)
         self.pod_metrics.forget(key)
         if task is not None:

@@ -157,7 +157,7 @@ class Plan:
     """One merge patch for the status subresource (serving, training, drift, optimize);
     empty when nothing changed."""
     events: tuple[Event, ...]
-    """Events to post on the ModelDeployment, after the status is written."""
+    """Events to post on the ModelDeployment, as its status is written."""
     requeue_after: float
     """Seconds until the next pass, unless something wakes it sooner."""
     route_wanted: bool = False

@@ -420,6 +420,29 @@ def status_patch(old: Mapping[str, Any] | None, new: Mapping[str, Any]) -> dict[
     return patch
 
 
+PROGRESS_FIELDS: Final = frozenset({"replicas", "readyReplicas", "conditions"})
+"""What a rolling update's progress changes: the replica counts and the conditions' words."""
+
+
+def only_progress(old: Mapping[str, Any] | None, patch: Mapping[str, Any]) -> bool:
+    """Whether a status patch says nothing new but how far a rollout has got: replica counts,
+    and conditions whose message alone changed ("2 of 4 replicas ready") while their status,
+    reason and generation stay. Such a write may wait a few seconds and be folded into the
+    next one; any other change (a phase, a version, a problem, a condition's status) may not."""
+    if not patch or not set(patch) <= PROGRESS_FIELDS:
+        return False
+    if "conditions" not in patch:
+        return True
+    before = list((old or {}).get("conditions") or [])
+    after = list(patch["conditions"] or [])
+    if len(before) != len(after):
+        return False
+    return all(
+        {**was, "message": None} == {**now, "message": None}
+        for was, now in zip(before, after, strict=True)
+    )
+
+
 def transition_events(old: Mapping[str, Any] | None, new: Mapping[str, Any]) -> list[Event]:
     """The Events a status change deserves: a version starting to roll out or to serve, and
     a Warning for each problem reason that was not there before."""

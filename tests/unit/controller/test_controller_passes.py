@@ -65,3 +65,20 @@ def test_the_spec_is_parsed_again_only_when_it_changed() -> None:
     # Deleted and created again under the same name: a new uid, parsed anew.
     again = op.parsed(body(2, 5, uid="u-2"), counting)
     assert len(calls) == 3 and again.serving.replicas == 5
+
+
+def test_a_rollout_s_counts_wait_for_the_next_write_and_nothing_else_does() -> None:
+    """controller/operator.py: a patch that only moves a rollout's counts waits until the
+    interval has passed since the last status write; any other patch is written at once."""
+    from modelship.controller.operator import PROGRESS_WRITE_INTERVAL
+
+    op = operator()
+    key = ("ml", "digits")
+    assert op.status_write_wait(key, progress_only=True, now=100.0) == 0  # nothing written yet
+    op.status_written[key] = 100.0
+    assert op.status_write_wait(key, progress_only=False, now=100.5) == 0
+    assert op.status_write_wait(key, progress_only=True, now=101.0) == PROGRESS_WRITE_INTERVAL - 1
+    assert op.status_write_wait(key, progress_only=True, now=100.0 + PROGRESS_WRITE_INTERVAL) == 0
+    assert op.status_write_wait(("ml", "other"), progress_only=True, now=101.0) == 0
+    op.stop_loop(key)  # a resource deleted and made again starts with a clean slate
+    assert op.status_write_wait(key, progress_only=True, now=101.0) == 0

@@ -18,6 +18,7 @@ from modelship.reconcile.health import assess_serving
 from modelship.reconcile.status import (
     OWNED_FIELDS,
     compute_status,
+    only_progress,
     status_changed,
     status_patch,
     transition_events,
@@ -584,6 +585,38 @@ def test_events_for_a_rollout_and_its_failure() -> None:
             f"version 2 ({digest_of(2)}) now serves traffic, replacing version 1.",
         )
     ]
+
+
+def test_only_a_rollout_s_counts_moving_are_progress_that_may_wait() -> None:
+    """The writes of a rolling update: its start, its counts moving, a crash, its end. Only the
+    counts moving (same phase, versions, reasons) may be folded into a later write."""
+    serving = observe(dep=deployment(MD, 1).obj(), pods=ready_pods(1, 2))
+    rolling = observe(
+        artifacts=V2, dep=deployment(MD, 2).obj(), pods=ready_pods(1, 2), previous=serving
+    )
+    halfway = observe(
+        artifacts=V2,
+        dep=deployment(MD, 2).obj(),
+        pods=[*ready_pods(1, 2), *ready_pods(2, 1)],
+        previous=rolling,
+    )
+    crashing = observe(
+        artifacts=V2,
+        dep=deployment(MD, 2).obj(),
+        pods=[*ready_pods(1, 2), pod("n").version(2).crash_looping().obj()],
+        previous=rolling,
+    )
+    done = observe(
+        artifacts=V2, dep=deployment(MD, 2).obj(), pods=ready_pods(2, 2), previous=halfway
+    )
+
+    assert status_patch(rolling, halfway)  # the counts and the words changed...
+    assert only_progress(rolling, status_patch(rolling, halfway))  # ...and nothing else
+    assert not only_progress(serving, status_patch(serving, rolling))  # a rollout starts
+    assert not only_progress(rolling, status_patch(rolling, crashing))  # a problem
+    assert not only_progress(halfway, status_patch(halfway, done))  # Ready
+    assert not only_progress(rolling, {})  # nothing to write is not a write to put off
+    assert not only_progress(rolling, {**status_patch(rolling, halfway), "phase": "Degraded"})
 
 
 def test_a_warning_for_each_new_problem_reason() -> None:
