@@ -145,6 +145,9 @@ class ReadyWatch(threading.Thread):
         self.latest: dict[str, Mapping[str, Any]] = {}
         self.goal: Callable[[Mapping[str, Any]], bool] | None = None
         self.goal_at: dict[str, float] = {}
+        self.milestone: Callable[[Mapping[str, Any]], bool] | None = None
+        self.milestone_at: dict[str, float] = {}
+        """When each object first met `milestone`, a step on its way to the goal."""
         self.error: str | None = None
         self._stopping = threading.Event()
         self._seen = threading.Condition()
@@ -194,6 +197,8 @@ class ReadyWatch(threading.Thread):
             if name not in self.ready_at and self.kind.ready(obj):
                 self.ready_at[name] = now
                 self._seen.notify_all()
+            if self.milestone and name not in self.milestone_at and self.milestone(obj):
+                self.milestone_at[name] = now
             if self.goal is not None and name not in self.goal_at and self.goal(obj):
                 self.goal_at[name] = now
                 self._seen.notify_all()
@@ -550,8 +555,14 @@ class World:
             status = obj.get("status") or {}
             return status.get("currentVersion") == published.number and model_deployment_ready(obj)
 
+        def targets_new(obj: Mapping[str, Any]) -> bool:
+            return (obj.get("status") or {}).get("targetVersion") == published.number
+
+        self.models.milestone, self.models.milestone_at = targets_new, {}
         took = self.models.wait_goal(names, serving_new, timeout)() - started
+        self.models.milestone = None
         self.spreads["modeldeployments"] = arrival_spread(self.models.goal_at, names, started)
+        self.spreads["discovered"] = arrival_spread(self.models.milestone_at, names, started)
         return took
 
     def event_count(self) -> int:
@@ -677,6 +688,7 @@ class Figures:
     rollout_plain: float = 0.0
     rollout_cpu: float = 0.0
     rollout_md_spread: str = ""
+    rollout_discovered_spread: str = ""
     rollout_plain_spread: str = ""
     rollout_passes: Counter[str] = field(default_factory=Counter)
     rollout_pass_seconds: float = 0.0
@@ -778,6 +790,7 @@ def measure_batch(w: World, figures: Figures, count: int, idle: float, timeout: 
     cpu_before = w.operator.cpu_seconds()
     figures.rollout_md = w.timed_new_version(names, timeout)
     figures.rollout_md_spread = w.spreads["modeldeployments"]
+    figures.rollout_discovered_spread = w.spreads["discovered"]
     figures.rollout_cpu = w.operator.cpu_seconds() - cpu_before
     rolled = w.operator.scrape()
     figures.rollout_passes = reconciles(end, rolled)
@@ -928,6 +941,10 @@ def report(figures: Figures, count: int, idle: float) -> None:
     row(
         f"new version in S3 -> all {count} Ready on it",
         f"{figures.rollout_md:.2f}s ({figures.rollout_md_spread})",
+    )
+    row(
+        "  of which: the status names it the target",
+        figures.rollout_discovered_spread or "not measured",
     )
     row(
         f"template change -> all {count} plain rolled",
