@@ -503,8 +503,7 @@ async def apply_plan(
         write = logger.warning if event.type == "Warning" else logger.info
         write(f"{namespace}/{owner.name}: {event.reason}: {event.message}")
     # The status and the Events at once: the Events are best effort and each its own object,
-    # and a pass that ends a round trip sooner frees its slot sooner (with a thousand rolling,
-    # the passes' round trips, not the operator's CPU, set the pace).
+    # and a pass that ends a round trip sooner frees its slot sooner.
     await asyncio.gather(
         write_status(), *(post_event(op, body, event, logger) for event in plan.events)
     )
