@@ -322,6 +322,14 @@ class OperatorProcess:
                     samples[("pass-ms", sample.labels["result"])] = round(sample.value * 1000)
                 elif sample.name == "modelship_reconcile_slot_wait_seconds_sum":
                     samples[("wait-ms", "")] = round(sample.value * 1000)
+                elif sample.name.startswith("modelship_event_loop_lag_seconds_"):
+                    kind = sample.name.rsplit("_", 1)[1]  # sum or count (buckets aside)
+                    if kind in ("sum", "count"):
+                        samples[("lag", kind)] = round(sample.value * 1000)
+                elif sample.name.startswith("modelship_api_request_duration_seconds_"):
+                    kind = sample.name.rsplit("_", 1)[1]
+                    if kind in ("sum", "count"):
+                        samples[("api-latency", kind)] = round(sample.value * 1000)
         return samples
 
     def proc_status(self, field_name: str) -> float:
@@ -344,6 +352,34 @@ class OperatorProcess:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
+
+
+def cpu_by_command() -> Counter[str]:
+    """CPU seconds so far of every process on the machine, by command name (the API server,
+    etcd, the controllers, kwok, the S3 server, the operator and the bench share the CPUs)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    used: Counter[str] = Counter()
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:
+            continue  # gone meanwhile
+        command = text[text.index("(") + 1 : text.rindex(")")]
+        fields = text.rsplit(")", 1)[1].split()
+        used[command] += (int(fields[11]) + int(fields[12])) / ticks
+    return used
+
+
+def top_cpu(before: Counter[str], after: Counter[str], count: int = 6) -> str:
+    spent = Counter({k: after[k] - before.get(k, 0.0) for k in after})
+    return ", ".join(f"{k} {v:.0f}" for k, v in spent.most_common(count) if v >= 0.5)
+
+
+def mean_of(before: Counter[tuple[str, ...]], after: Counter[tuple[str, ...]], name: str) -> str:
+    """The mean of a histogram between two scrapes (its sum and count, kept x 1000), in ms."""
+    total = after[(name, "sum")] - before[(name, "sum")]
+    count = (after[(name, "count")] - before[(name, "count")]) / 1000
+    return f"{total / count:.1f} ms" if count else "none"
 
 
 def operator_overrides() -> dict[str, str]:
@@ -693,6 +729,10 @@ class Figures:
     rollout_passes: Counter[str] = field(default_factory=Counter)
     rollout_pass_seconds: float = 0.0
     rollout_wait_seconds: float = 0.0
+    rollout_latencies: str = ""
+    rollout_md_machine: str = ""
+    rollout_plain_machine: str = ""
+    batch_latencies: str = ""
     rollout_writes: Counter[str] = field(default_factory=Counter)
 
 
@@ -739,7 +779,9 @@ def measure_batch(w: World, figures: Figures, count: int, idle: float, timeout: 
     names = [f"plain-batch-{i}" for i in range(count)]
     figures.batch_plain = w.timed_batch(DEPLOYMENTS, names, w.plain_deployment, timeout)
     progress(f"(e) a pod template change of {count} plain Deployments")
+    cpu_before = cpu_by_command()
     figures.rollout_plain = w.timed_plain_rollout(names, timeout)
+    figures.rollout_plain_machine = top_cpu(cpu_before, cpu_by_command())
     figures.rollout_plain_spread = w.spreads["deployments"]
     w.remove_all(timeout)
     progress(f"(b) {count} plain Deployments, each with a Service, at once")
@@ -757,6 +799,10 @@ def measure_batch(w: World, figures: Figures, count: int, idle: float, timeout: 
     figures.batch_md = w.timed_batch(MODEL_DEPLOYMENTS, names, w.model_deployment, timeout)
     figures.batch_cpu = w.operator.cpu_seconds() - cpu_before
     ready = w.operator.scrape()
+    figures.batch_latencies = (
+        f"API request {mean_of(before, ready, 'api-latency')}, "
+        f"event loop lag {mean_of(before, ready, 'lag')} (means)"
+    )
     figures.batch_passes = reconciles(before, ready)
     figures.batch_writes = writes(before, ready)
     figures.batch_events = w.event_count() - events_before
@@ -788,7 +834,9 @@ def measure_batch(w: World, figures: Figures, count: int, idle: float, timeout: 
 
     progress(f"(e) a new version in S3, until all {count} ModelDeployments serve it")
     cpu_before = w.operator.cpu_seconds()
+    machine_before = cpu_by_command()
     figures.rollout_md = w.timed_new_version(names, timeout)
+    figures.rollout_md_machine = top_cpu(machine_before, cpu_by_command())
     figures.rollout_md_spread = w.spreads["modeldeployments"]
     figures.rollout_discovered_spread = w.spreads["discovered"]
     figures.rollout_cpu = w.operator.cpu_seconds() - cpu_before
@@ -796,6 +844,10 @@ def measure_batch(w: World, figures: Figures, count: int, idle: float, timeout: 
     figures.rollout_passes = reconciles(end, rolled)
     figures.rollout_pass_seconds = pass_seconds(end, rolled)
     figures.rollout_wait_seconds = pass_seconds(end, rolled, "wait-ms")
+    figures.rollout_latencies = (
+        f"API request {mean_of(end, rolled, 'api-latency')}, "
+        f"event loop lag {mean_of(end, rolled, 'lag')} (means)"
+    )
     figures.rollout_writes = writes(end, rolled)
     figures.rss_peak = w.operator.proc_status("VmHWM")
 
@@ -888,6 +940,7 @@ def report(figures: Figures, count: int, idle: float) -> None:
         f"ModelDeployment); {sum(figures.batch_passes.values()) / count:.1f} passes per "
         f"ModelDeployment ({describe(figures.batch_passes)})",
     )
+    row("  the operator's waits meanwhile", figures.batch_latencies or "not measured")
     print("\n(c) Kubernetes API writes of the reconcile loops (modelship_api_requests_total)")
     row(
         "to Ready, one at a time (median)",
@@ -973,6 +1026,9 @@ def report(figures: Figures, count: int, idle: float) -> None:
         f"busy {busy:.0%} of the rollout; {figures.rollout_wait_seconds / passes * 1000:.1f} ms "
         "waited for a slot per pass",
     )
+    row("  the operator's waits meanwhile", figures.rollout_latencies or "not measured")
+    row("  CPU-s by process, ModelDeployments", figures.rollout_md_machine or "not measured")
+    row("  CPU-s by process, plain", figures.rollout_plain_machine or "not measured")
 
 
 def main() -> None:

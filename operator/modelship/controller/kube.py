@@ -99,8 +99,9 @@ class Kube:
             auth_settings=["BearerToken"],
         )
         metrics.API_REQUESTS.labels(verb=method, resource=resource_of(path)).inc()
-        response = self.api.call_api(*request)
-        data = response.read()
+        with metrics.API_REQUEST_DURATION.labels(verb=method).time():
+            response = self.api.call_api(*request)
+            data = response.read()
         if not 200 <= response.status < 300:
             raise ApiException(
                 status=response.status,

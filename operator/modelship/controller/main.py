@@ -72,6 +72,19 @@ def configure_kopf(settings: kopf.OperatorSettings, operator: OperatorSettings) 
     settings.peering.standalone = True
 
 
+LAG_PROBE_SECONDS = 0.5
+
+
+async def measure_loop_lag() -> None:
+    """How late a timer fires: one loop runs every watch event, pass and wake-up, so a busy
+    loop delays them all (modelship_event_loop_lag_seconds)."""
+    loop = asyncio.get_running_loop()
+    while True:
+        due = loop.time() + LAG_PROBE_SECONDS
+        await asyncio.sleep(LAG_PROBE_SECONDS)
+        metrics.EVENT_LOOP_LAG.observe(max(0.0, loop.time() - due))
+
+
 async def health_app(op: Operator) -> web.Application:
     """/healthz: the event loop answers. /readyz: the replica can act now or take over (the
     leader, or a standby in touch with the Lease)."""
@@ -117,6 +130,7 @@ def run_operator(settings: OperatorSettings, op: Operator | None = None) -> None
                 runner, operator.settings.bind_address, operator.settings.health_port
             ).start()
             runners.append(runner)
+        tasks.append(asyncio.create_task(measure_loop_lag(), name="event loop lag"))
         if operator.leader is not None:
             tasks.append(asyncio.create_task(operator.leader.run(), name="leader election"))
         else:

@@ -32,6 +32,17 @@ API_REQUESTS: Final = Counter(
     "Kubernetes API requests made by the reconcile loops (kopf's own watches excluded).",
     ["verb", "resource"],
 )
+API_REQUEST_DURATION: Final = Histogram(
+    "modelship_api_request_duration_seconds",
+    "Duration of one Kubernetes API request of the reconcile loops, by verb.",
+    ["verb"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+EVENT_LOOP_LAG: Final = Histogram(
+    "modelship_event_loop_lag_seconds",
+    "How late the event loop ran a timer (every watch event, pass and wake-up shares it).",
+    buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+)
 S3_LISTINGS: Final = Counter(
     "modelship_s3_listings_total",
     "Listings of a model's versions in S3 (one per reconcile pass), by result.",
