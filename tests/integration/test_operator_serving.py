@@ -178,6 +178,18 @@ def test_operator_metrics_liveness_and_readiness_endpoints(
     assert re.search(r"^modelship_reconciles_waiting 0\.0$", text, re.M), text[:2000]
     assert 'modelship_s3_listing_duration_seconds_bucket{le="1.0",result="ok"}' in text
     assert re.search(r"^modelship_api_requests_total\{.*verb=\"PATCH\"", text, re.M), text[:2000]
+    # Where a pass's time goes: the API's answers, the wait for a slot, the event loop's lag.
+    patches = re.search(
+        r'^modelship_api_request_duration_seconds_count\{verb="PATCH"\} (\S+)$', text, re.M
+    )
+    assert patches and float(patches.group(1)) >= 1, text[:2000]
+    assert re.search(r"^modelship_reconcile_slot_wait_seconds_count [1-9]", text, re.M)
+
+    def lag_samples() -> re.Match[str] | None:
+        text = (fetch(metrics_port, "/metrics") or (0, ""))[1]
+        return re.search(r"^modelship_event_loop_lag_seconds_count [1-9]", text, re.M)
+
+    wait_for(lag_samples, timeout=10, what="a sample of the event loop's lag")
     # Both listen on 127.0.0.1 only.
     for port in (metrics_port, health_port):
         assert listen_addresses(port) == {"127.0.0.1"}
