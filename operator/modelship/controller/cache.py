@@ -263,6 +263,11 @@ class ObjectCache:
         of_kind = self._written.setdefault(after["kind"], {})
         of_kind[(meta.get("namespace") or "", meta["name"])] = (_version(before), slim(after))
 
+    def deleted(self, kind: str, namespace: str, name: str) -> None:
+        """We deleted it: what our writes returned for it no longer stands (the watch will
+        drop the object itself)."""
+        (self._written.get(kind) or {}).pop((namespace, name), None)
+
     def forget(self, namespace: str, instance: str) -> None:
         """Drop what our writes returned for a ModelDeployment that is gone, and its objects."""
         for of_kind in self._written.values():

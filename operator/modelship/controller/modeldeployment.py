@@ -301,6 +301,7 @@ async def remove_run_leftovers(
             api_version, kind, namespace, name = _key(obj)
             with contextlib.suppress(ApiException):  # best effort: owned, so GC'd with us
                 await op.in_thread(op.kube.delete, api_version, kind, namespace, name)
+                op.cache.deleted(kind, namespace, name)
             applied.discard(_key(obj))
 
 
@@ -485,6 +486,7 @@ async def apply_plan(
             await apply_object(op, body, obj, current, logger)
     for gone in plan.deletions:
         await op.in_thread(op.kube.delete, gone.api_version, gone.kind, namespace, gone.name)
+        op.cache.deleted(gone.kind, namespace, gone.name)
     key = (namespace, owner.name)
     if plan.status_patch:
         progress_only = only_progress(observed.status, plan.status_patch)

@@ -67,6 +67,18 @@ def test_an_object_deleted_after_our_write_is_gone() -> None:
     assert cache.service("ns", "s") is None
 
 
+def test_an_object_we_made_and_deleted_before_the_watch_saw_it_is_gone() -> None:
+    """A refused run's headless Service, created then deleted within one pass: the watch may
+    never deliver it, so only our own deletion can tell the cache it is gone."""
+    labels = {"app.kubernetes.io/instance": "digits", "app.kubernetes.io/component": "training"}
+    cache = cache_with()
+    cache.wrote(None, obj("Service", "digits-train-4", "9", **labels))
+    assert cache.service("ns", "digits-train-4") is not None
+    cache.deleted("Service", "ns", "digits-train-4")
+    assert cache.service("ns", "digits-train-4") is None
+    cache.deleted("Job", "ns", "never-written")  # nothing to drop: no error
+
+
 def test_an_unchanged_object_is_applied_again_only_after_a_while() -> None:
     seen = {"metadata": {"annotations": {"modelship.io/applied-hash": "abc"}}}
     assert not needs_apply("abc", seen, applied_at=100.0, now=130.0)
