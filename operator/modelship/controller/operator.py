@@ -131,10 +131,10 @@ class Operator:
         write, and is then folded into whatever the status says by then: with hundreds
         rolling, such writes were about a quarter of the status writes, each decoded again by
         every watcher, while what they said was seconds old when the next one came."""
-        if not progress_only:
+        written = self.status_written.get(key)
+        if not progress_only or written is None:
             return 0.0
-        since = now - self.status_written.get(key, -PROGRESS_WRITE_INTERVAL)
-        return max(0.0, PROGRESS_WRITE_INTERVAL - since)
+        return max(0.0, PROGRESS_WRITE_INTERVAL - (now - written))
 
     def slots(self) -> asyncio.Semaphore:
         if self.reconcile_slots is None:
