@@ -219,14 +219,19 @@ class ReadyWatch(threading.Thread):
             return max(self.ready_at[name] for name in wanted)
 
     def wait_goal(
-        self, names: Iterable[str], goal: Callable[[Mapping[str, Any]], bool], timeout: float
+        self,
+        names: Iterable[str],
+        goal: Callable[[Mapping[str, Any]], bool],
+        timeout: float,
+        milestone: Callable[[Mapping[str, Any]], bool] | None = None,
     ) -> Callable[[], float]:
         """Starts noting when each named object first meets `goal` (objects already meeting
-        it count from now); the returned call waits until all did and returns the last
-        moment."""
+        it count from now), and `milestone` on its way; the returned call waits until all
+        met the goal and returns the last moment."""
         wanted = set(names)
         with self._seen:
             self.goal, self.goal_at = goal, {}
+            self.milestone, self.milestone_at = milestone, {}
             now = time.monotonic()
             for name in wanted:
                 if name in self.latest and goal(self.latest[name]):
@@ -244,7 +249,7 @@ class ReadyWatch(threading.Thread):
                             f"watch error: {self.error}"
                         )
                     self._seen.wait(min(left, 1.0))
-                self.goal = None
+                self.goal = self.milestone = None
                 return max(self.goal_at[name] for name in wanted)
 
         return wait
@@ -322,14 +327,10 @@ class OperatorProcess:
                     samples[("pass-ms", sample.labels["result"])] = round(sample.value * 1000)
                 elif sample.name == "modelship_reconcile_slot_wait_seconds_sum":
                     samples[("wait-ms", "")] = round(sample.value * 1000)
-                elif sample.name.startswith("modelship_event_loop_lag_seconds_"):
-                    kind = sample.name.rsplit("_", 1)[1]  # sum or count (buckets aside)
-                    if kind in ("sum", "count"):
-                        samples[("lag", kind)] = round(sample.value * 1000)
-                elif sample.name.startswith("modelship_api_request_duration_seconds_"):
-                    kind = sample.name.rsplit("_", 1)[1]
-                    if kind in ("sum", "count"):
-                        samples[("api-latency", kind)] = round(sample.value * 1000)
+                else:
+                    histogram, _, part = sample.name.rpartition("_")
+                    if histogram in MEANS and part in ("sum", "count"):  # x 1000, as above
+                        samples[(MEANS[histogram], part)] = round(sample.value * 1000)
         return samples
 
     def proc_status(self, field_name: str) -> float:
@@ -373,6 +374,21 @@ def cpu_by_command() -> Counter[str]:
 def top_cpu(before: Counter[str], after: Counter[str], count: int = 6) -> str:
     spent = Counter({k: after[k] - before.get(k, 0.0) for k in after})
     return ", ".join(f"{k} {v:.0f}" for k, v in spent.most_common(count) if v >= 0.5)
+
+
+MEANS = {
+    "modelship_api_request_duration_seconds": "api-latency",
+    "modelship_event_loop_lag_seconds": "lag",
+}
+"""The operator's histograms whose means the bench prints, by the key its samples use."""
+
+
+def waits(before: Counter[tuple[str, ...]], after: Counter[tuple[str, ...]]) -> str:
+    """What the operator waited on between two scrapes: the API's answers, its event loop."""
+    return (
+        f"API request {mean_of(before, after, 'api-latency')}, "
+        f"event loop lag {mean_of(before, after, 'lag')} (means)"
+    )
 
 
 def mean_of(before: Counter[tuple[str, ...]], after: Counter[tuple[str, ...]], name: str) -> str:
@@ -594,9 +610,7 @@ class World:
         def targets_new(obj: Mapping[str, Any]) -> bool:
             return (obj.get("status") or {}).get("targetVersion") == published.number
 
-        self.models.milestone, self.models.milestone_at = targets_new, {}
-        took = self.models.wait_goal(names, serving_new, timeout)() - started
-        self.models.milestone = None
+        took = self.models.wait_goal(names, serving_new, timeout, targets_new)() - started
         self.spreads["modeldeployments"] = arrival_spread(self.models.goal_at, names, started)
         self.spreads["discovered"] = arrival_spread(self.models.milestone_at, names, started)
         return took
@@ -777,24 +791,34 @@ def measure_single(w: World, figures: Figures, runs: int, timeout: float) -> Non
         w.remove_all(timeout)
 
 
+def measured_plain_rollout(w: World, names: list[str], timeout: float) -> tuple[float, str, str]:
+    """A pod template change of the named plain Deployments: seconds until all rolled, when
+    they got there, and the machine's CPU by process meanwhile."""
+    cpu_before = cpu_by_command()
+    took = w.timed_plain_rollout(names, timeout)
+    return took, w.spreads["deployments"], top_cpu(cpu_before, cpu_by_command())
+
+
 def measure_batch(w: World, figures: Figures, count: int, idle: float, timeout: float) -> None:
     progress(f"(b) {count} plain Deployments at once")
     names = [f"plain-batch-{i}" for i in range(count)]
     figures.batch_plain = w.timed_batch(DEPLOYMENTS, names, w.plain_deployment, timeout)
     progress(f"(e) a pod template change of {count} plain Deployments")
-    cpu_before = cpu_by_command()
-    figures.rollout_plain = w.timed_plain_rollout(names, timeout)
-    figures.rollout_plain_machine = top_cpu(cpu_before, cpu_by_command())
-    figures.rollout_plain_spread = w.spreads["deployments"]
+    (
+        figures.rollout_plain,
+        figures.rollout_plain_spread,
+        figures.rollout_plain_machine,
+    ) = measured_plain_rollout(w, names, timeout)
     w.remove_all(timeout)
     progress(f"(b) {count} plain Deployments, each with a Service, at once")
     names = [f"plain-svc-{i}" for i in range(count)]
     figures.batch_plain_service = w.timed_plain_with_service(names, timeout)
     progress(f"(e) a pod template change of {count} plain Deployments, each with a Service")
-    cpu_before = cpu_by_command()
-    figures.rollout_plain_service = w.timed_plain_rollout(names, timeout)
-    figures.rollout_plain_service_machine = top_cpu(cpu_before, cpu_by_command())
-    figures.rollout_plain_service_spread = w.spreads["deployments"]
+    (
+        figures.rollout_plain_service,
+        figures.rollout_plain_service_spread,
+        figures.rollout_plain_service_machine,
+    ) = measured_plain_rollout(w, names, timeout)
     w.remove_all(timeout)
 
     progress(f"(b) {count} ModelDeployments at once")
@@ -807,10 +831,7 @@ def measure_batch(w: World, figures: Figures, count: int, idle: float, timeout: 
     figures.batch_md = w.timed_batch(MODEL_DEPLOYMENTS, names, w.model_deployment, timeout)
     figures.batch_cpu = w.operator.cpu_seconds() - cpu_before
     ready = w.operator.scrape()
-    figures.batch_latencies = (
-        f"API request {mean_of(before, ready, 'api-latency')}, "
-        f"event loop lag {mean_of(before, ready, 'lag')} (means)"
-    )
+    figures.batch_latencies = waits(before, ready)
     figures.batch_passes = reconciles(before, ready)
     figures.batch_writes = writes(before, ready)
     figures.batch_events = w.event_count() - events_before
@@ -852,10 +873,7 @@ def measure_batch(w: World, figures: Figures, count: int, idle: float, timeout: 
     figures.rollout_passes = reconciles(end, rolled)
     figures.rollout_pass_seconds = pass_seconds(end, rolled)
     figures.rollout_wait_seconds = pass_seconds(end, rolled, "wait-ms")
-    figures.rollout_latencies = (
-        f"API request {mean_of(end, rolled, 'api-latency')}, "
-        f"event loop lag {mean_of(end, rolled, 'lag')} (means)"
-    )
+    figures.rollout_latencies = waits(end, rolled)
     figures.rollout_writes = writes(end, rolled)
     figures.rss_peak = w.operator.proc_status("VmHWM")
 
