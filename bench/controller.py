@@ -330,7 +330,8 @@ class OperatorProcess:
                 else:
                     histogram, _, part = sample.name.rpartition("_")
                     if histogram in MEANS and part in ("sum", "count"):  # x 1000, as above
-                        samples[(MEANS[histogram], part)] = round(sample.value * 1000)
+                        # Summed over the label sets (the API's durations are by verb).
+                        samples[(MEANS[histogram], part)] += round(sample.value * 1000)
         return samples
 
     def proc_status(self, field_name: str) -> float:
