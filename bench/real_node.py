@@ -10,6 +10,12 @@ API server: scheduled, the init container's pull (start -> end), the server cont
 and Ready. The limit: a pod of the server image running `python3 -c pass` to completion, and
 one with `modelship --help` (the CLI's imports), on the same node.
 Image sizes and build times come from the last `modelship dev images` (built.json).
+
+Then bench/controller.py's figure (a) on real pods: apply -> Ready of a one-replica
+ModelDeployment against apply -> Available of a plain Deployment with the pod template the
+operator made (relabelled), one at a time in one namespace (the node has one GPU), runs
+alternating which goes first. On kwok's simulated pods, Ready costs nothing and the operator's
+own steps are most of the time; here the pod pulls the model and loads it, as a user's does.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ import argparse
 import json
 import statistics
 import time
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -132,6 +139,137 @@ def plain_run(index: int, command: list[str]) -> float:
     return seen - created
 
 
+def md_ready(obj: dict[str, Any]) -> bool:
+    status = obj.get("status") or {}
+    return status.get("observedGeneration") == obj["metadata"].get("generation") and any(
+        c["type"] == "Ready" and c["status"] == "True" for c in status.get("conditions") or []
+    )
+
+
+def available(obj: dict[str, Any]) -> bool:
+    status = obj.get("status") or {}
+    return (
+        status.get("observedGeneration", 0) >= obj["metadata"].get("generation", 1)
+        and status.get("updatedReplicas", 0) >= 1
+        and status.get("availableReplicas", 0) >= 1
+    )
+
+
+class RatioRuns:
+    """Figure (a) of bench/controller.py on the real node (see the module's docstring)."""
+
+    def __init__(self, endpoint: str) -> None:
+        from kubernetes import client, config
+
+        state = Sandbox().state()
+        assert state is not None
+        api = config.new_client_from_config(config_file=state.kubeconfig)
+        self.custom, self.core = client.CustomObjectsApi(api), client.CoreV1Api(api)
+        self.endpoint = endpoint
+        self.namespace = f"bench-ratio-{int(time.time())}"
+        kubectl("create", "namespace", self.namespace)
+        kubectl(
+            "create", "secret", "generic", "s3-creds", "-n", self.namespace,
+            f"--from-literal=AWS_ACCESS_KEY_ID={state.s3_access_key}",
+            f"--from-literal=AWS_SECRET_ACCESS_KEY={state.s3_secret_key}",
+        )  # fmt: skip
+        self.template: dict[str, Any] = {}
+
+    def model_deployment(self, name: str) -> float:
+        """Seconds from creating it to its status saying Ready (read every 50 ms); it is
+        deleted, and its pod gone, before this returns."""
+        body = {
+            "apiVersion": "modelship.io/v1alpha1",
+            "kind": "ModelDeployment",
+            "metadata": {"name": name},
+            "spec": {
+                "model": {"storageUri": "s3://models/digits"},
+                "storage": {"endpoint": self.endpoint, "secretRef": {"name": "s3-creds"}},
+                "serving": {
+                    "replicas": 1,
+                    "gpu": {"count": 1, "product": node.GPU_PRODUCT},
+                    "tolerations": node.tolerations(),
+                },
+            },
+        }
+        group, version, plural = "modelship.io", "v1alpha1", "modeldeployments"
+        started = time.monotonic()
+        self.custom.create_namespaced_custom_object(group, version, self.namespace, plural, body)
+        took = self._until(lambda: md_ready(self._read(group, version, plural, name))) - started
+        if not self.template:
+            served = self.custom.get_namespaced_custom_object(
+                "apps", "v1", self.namespace, "deployments", f"{name}-serving"
+            )
+            self.template = served["spec"]["template"]
+        self.custom.delete_namespaced_custom_object(group, version, self.namespace, plural, name)
+        self._gone(f"app.kubernetes.io/instance={name}")
+        return took
+
+    def plain_deployment(self, name: str) -> float:
+        """Seconds from creating a Deployment of the operator's pod template (its own labels,
+        so the operator leaves it alone) to Available; deleted, its pod gone, on return."""
+        labels = {"bench/plain": name}
+        template = json.loads(json.dumps(self.template))
+        template["metadata"]["labels"] = labels
+        body = {
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "metadata": {"name": name, "labels": labels},
+            "spec": {"replicas": 1, "selector": {"matchLabels": labels}, "template": template},
+        }
+        started = time.monotonic()
+        self.custom.create_namespaced_custom_object(
+            "apps", "v1", self.namespace, "deployments", body
+        )
+        took = self._until(lambda: available(self._read("apps", "v1", "deployments", name)))
+        took -= started
+        self.custom.delete_namespaced_custom_object(
+            "apps", "v1", self.namespace, "deployments", name
+        )
+        self._gone(f"bench/plain={name}")
+        return took
+
+    def _read(self, group: str, version: str, plural: str, name: str) -> dict[str, Any]:
+        return self.custom.get_namespaced_custom_object(  # type: ignore[no-any-return]
+            group, version, self.namespace, plural, name
+        )
+
+    def _until(self, done: Callable[[], bool], timeout: float = 300) -> float:
+        """The moment `done()` first held, checked every 50 ms."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if done():
+                return time.monotonic()
+            time.sleep(0.05)
+        raise TimeoutError(f"not there after {timeout}s")
+
+    def _gone(self, selector: str) -> None:
+        self._until(
+            lambda: not self.core.list_namespaced_pod(self.namespace, label_selector=selector).items
+        )
+
+    def close(self) -> None:
+        kubectl("delete", "namespace", self.namespace, "--wait=false")
+
+
+def ratio_runs(runs: int, endpoint: str) -> tuple[list[float], list[float]]:
+    """(ModelDeployment seconds, plain Deployment seconds), one pair per run, after a
+    warm-up ModelDeployment that gives the plain Deployments their pod template."""
+    bench = RatioRuns(endpoint)
+    md, plain = [], []
+    try:
+        bench.model_deployment("warm-up")
+        for run in range(runs):
+            for which in ("md", "plain") if run % 2 == 0 else ("plain", "md"):
+                if which == "md":
+                    md.append(bench.model_deployment(f"md-{run}"))
+                else:
+                    plain.append(bench.plain_deployment(f"plain-{run}"))
+    finally:
+        bench.close()
+    return md, plain
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3)
@@ -156,6 +294,16 @@ def main() -> None:
     print(
         f"  apply -> Ready is {seen / floor:.1f}x a pod that only starts Python and "
         f"{seen / tf_floor:.1f}x one that only imports TensorFlow (same image, same node)"
+    )
+    md, plain = ratio_runs(args.runs, state.pod_s3_endpoint)
+    md_median, plain_median = statistics.median(md), statistics.median(plain)
+    print(
+        f"(a) on real pods, {args.runs} runs alternating which goes first (medians):\n"
+        f"  ModelDeployment apply -> Ready       {md_median:6.2f} s "
+        f"({min(md):.2f}-{max(md):.2f})\n"
+        f"  plain Deployment apply -> Available  {plain_median:6.2f} s "
+        f"({min(plain):.2f}-{max(plain):.2f}), same pod template\n"
+        f"  ratio {md_median / plain_median:.2f}x"
     )
     record = images.images_dir() / "built.json"
     if record.exists():
