@@ -4,6 +4,8 @@ act on the old copy (and never starts a training Job twice)."""
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 import kopf
@@ -28,6 +30,13 @@ def obj(kind: str, name: str, version: str, **labels: str) -> dict[str, Any]:
             "labels": labels,
         },
     }
+
+
+def indexed(
+    index: Callable[..., Coroutine[Any, Any, dict[Any, dict[str, Any]]]], body: dict[str, Any]
+) -> dict[Any, dict[str, Any]]:
+    """What an index function gives kopf for one watched object."""
+    return asyncio.run(index(body=body))
 
 
 def cache_with(**indexes: dict[tuple[str, ...], list[dict[str, Any]]]) -> ObjectCache:
@@ -106,7 +115,7 @@ def test_cached_copies_leave_managed_fields_out_and_keep_the_rest() -> None:
     body = obj("Deployment", "d", "7", app="x")
     body["metadata"]["managedFields"] = [{"manager": "modelship", "fieldsV1": {"f:spec": {}}}]
     body["status"] = {"readyReplicas": 1}
-    [kept] = cache_module.deployments(body).values()
+    [kept] = indexed(cache_module.deployments, body).values()
     assert "managedFields" not in kept["metadata"]
     assert kept["metadata"]["labels"] == {"app": "x"} and kept["status"] == {"readyReplicas": 1}
     body["status"]["readyReplicas"] = 2  # a later event changes the body, not the copy
@@ -128,8 +137,8 @@ def test_cached_objects_decoded_apart_share_their_repeated_strings() -> None:
         body["spec"] = {"ports": [{"name": "http", "port": 8501}], "note": "x" * 100}
         return json.loads(json.dumps(body))  # a fresh decode, as each watch event is
 
-    [first] = cache_module.services(decoded("a")).values()
-    [second] = cache_module.services(decoded("b")).values()
+    [first] = indexed(cache_module.services, decoded("a")).values()
+    [second] = indexed(cache_module.services, decoded("b")).values()
     assert first["spec"] == second["spec"] and first["spec"] is not second["spec"]
     pairs = zip(first["spec"]["ports"][0], second["spec"]["ports"][0], strict=True)
     assert all(first_key is second_key for first_key, second_key in pairs)
@@ -149,8 +158,8 @@ def test_slim_cached_pods_and_deployments_give_the_same_verdicts() -> None:
     served = deployment(model_deployment(), 2).obj()  # the operator's own template
     killed = pod("p").version(2).oom_killed().memory_limit("2Gi").obj()
     killed["spec"]["containers"][0]["env"] = [{"name": f"E{i}", "value": "x"} for i in range(20)]
-    [slim_deployment] = cache_module.deployments(served).values()
-    [slim_pod] = cache_module.pods(killed).values()
+    [slim_deployment] = indexed(cache_module.deployments, served).values()
+    [slim_pod] = indexed(cache_module.pods, killed).values()
     assert "spec" not in slim_deployment["spec"]["template"]
     assert "env" not in slim_pod["spec"]["containers"][0]
     full = assess_serving(served, [killed], 2, NOW)
