@@ -63,7 +63,8 @@ class ServingHealth:
     wanted_replicas: int
     """`spec.replicas` of the Deployment as observed (0 without one)."""
     deployment_current: bool
-    """The Deployment controller has seen the Deployment's latest spec."""
+    """The Deployment's pods are of its latest spec: the Deployment controller has seen it,
+    or it never changed."""
     template_version: int | None
     template_digest: str | None
     target_version: int | None
@@ -113,8 +114,16 @@ def assess_serving(
     template = (dep_spec.get("template") or {}).get("metadata") or {}
     deadline = int(dep_spec.get("progressDeadlineSeconds") or DEFAULT_PROGRESS_DEADLINE)
     generation = (deployment.get("metadata") or {}).get("generation")
+    # Current: the Deployment controller has acted on its latest spec, so its pods are of
+    # that template. A spec never changed (generation 1) has had no other template, so its
+    # pods are of it already: the controller writes observedGeneration only after its pods
+    # came up (its first status write, as it creates the ReplicaSet, leaves it out), and
+    # waiting for it cost a new ModelDeployment one status write ("1 of 1 replicas are
+    # ready", not Ready) and a watch round trip more on its way to Ready.
     current = bool(deployment) and (
-        generation is None or int(dep_status.get("observedGeneration") or 0) >= int(generation)
+        generation is None
+        or int(generation) == 1
+        or int(dep_status.get("observedGeneration") or 0) >= int(generation)
     )
     conditions = {c.get("type"): c for c in dep_status.get("conditions") or []} if current else {}
     deadline_exceeded = _is(conditions.get("Progressing"), "False", PROGRESS_DEADLINE_EXCEEDED)

@@ -183,6 +183,16 @@ class DeploymentBuilder:
         self._obj["metadata"]["generation"] = 2
         return self
 
+    def just_created(self) -> DeploymentBuilder:
+        """As the Deployment controller's first status write leaves a new one: its
+        ReplicaSet made, no observedGeneration yet."""
+        self._obj["status"] = {
+            "conditions": [
+                {"type": "Progressing", "status": "True", "reason": "NewReplicaSetCreated"}
+            ]
+        }
+        return self
+
     def progress_deadline_exceeded(self) -> DeploymentBuilder:
         self._obj["status"]["conditions"].append(
             {

@@ -60,6 +60,18 @@ def test_counts_per_version_and_what_serves() -> None:
             False,
             id="deployment-not-observed",
         ),
+        pytest.param(
+            deployment(MD, 2).just_created().obj(),
+            ready_pods(2, 2),
+            True,
+            id="new-deployment-never-changed",  # no other template its pods could be of
+        ),
+        pytest.param(
+            deployment(MD, 2).just_created().not_yet_observed().obj(),
+            ready_pods(2, 2),
+            False,
+            id="changed-deployment-not-observed-yet",
+        ),
         pytest.param(None, ready_pods(2, 2), False, id="no-deployment"),
     ],
 )
