@@ -342,9 +342,7 @@ class OperatorProcess:
         return 0.0
 
     def cpu_seconds(self) -> float:
-        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        # After the command name: state is field 3, utime 14 and stime 15 (1-based, man proc).
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return stat_cpu_seconds(Path(f"/proc/{self.process.pid}/stat").read_text())
 
     def stop(self) -> None:
         if self.process.poll() is None:
@@ -356,19 +354,23 @@ class OperatorProcess:
                 self.process.wait()
 
 
+def stat_cpu_seconds(stat: str) -> float:
+    """User plus system CPU seconds from the text of a /proc/<pid>/stat."""
+    fields = stat.rsplit(")", 1)[1].split()
+    # After the command name: state is field 3, utime 14 and stime 15 (1-based, man proc).
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def cpu_by_command() -> Counter[str]:
     """CPU seconds so far of every process on the machine, by command name (the API server,
     etcd, the controllers, kwok, the S3 server, the operator and the bench share the CPUs)."""
-    ticks = os.sysconf("SC_CLK_TCK")
     used: Counter[str] = Counter()
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
             text = stat.read_text()
         except OSError:
             continue  # gone meanwhile
-        command = text[text.index("(") + 1 : text.rindex(")")]
-        fields = text.rsplit(")", 1)[1].split()
-        used[command] += (int(fields[11]) + int(fields[12])) / ticks
+        used[text[text.index("(") + 1 : text.rindex(")")]] += stat_cpu_seconds(text)
     return used
 
 
