@@ -1,3 +1,4 @@
+# ruff: noqa: E402  (the sys.path fix below must run before any other import)
 """How long a serving pod takes on the sandbox's real node, step by step, beside the physical
 limit measured in the same run: a plain pod of the same image that only starts Python.
 
@@ -20,6 +21,20 @@ own steps are most of the time; here the pod pulls the model and loads it, as a 
 
 from __future__ import annotations
 
+import os
+import sys
+
+# Run as `python bench/real_node.py`, this folder heads sys.path; the checkout's root takes its
+# place, so `bench.controller` can be imported (its Ready and Available, for figure (a)).
+sys.path[:] = [
+    os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+    *(
+        entry
+        for entry in sys.path
+        if os.path.abspath(entry or os.curdir) != os.path.dirname(os.path.abspath(__file__))
+    ),
+]
+
 import argparse
 import json
 import statistics
@@ -29,6 +44,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from bench.controller import DEPLOYMENTS, MODEL_DEPLOYMENTS, Kind
+
+from modelship.api import GROUP, KIND, VERSION
 from modelship.dev import cluster, images, node
 from modelship.dev.sandbox import Sandbox
 
@@ -139,22 +157,6 @@ def plain_run(index: int, command: list[str]) -> float:
     return seen - created
 
 
-def md_ready(obj: dict[str, Any]) -> bool:
-    status = obj.get("status") or {}
-    return status.get("observedGeneration") == obj["metadata"].get("generation") and any(
-        c["type"] == "Ready" and c["status"] == "True" for c in status.get("conditions") or []
-    )
-
-
-def available(obj: dict[str, Any]) -> bool:
-    status = obj.get("status") or {}
-    return (
-        status.get("observedGeneration", 0) >= obj["metadata"].get("generation", 1)
-        and status.get("updatedReplicas", 0) >= 1
-        and status.get("availableReplicas", 0) >= 1
-    )
-
-
 class RatioRuns:
     """Figure (a) of bench/controller.py on the real node (see the module's docstring)."""
 
@@ -176,11 +178,11 @@ class RatioRuns:
         self.template: dict[str, Any] = {}
 
     def model_deployment(self, name: str) -> float:
-        """Seconds from creating it to its status saying Ready (read every 50 ms); it is
-        deleted, and its pod gone, before this returns."""
+        """Seconds from creating it to its status saying Ready; it is deleted, and its pod
+        gone, before this returns."""
         body = {
-            "apiVersion": "modelship.io/v1alpha1",
-            "kind": "ModelDeployment",
+            "apiVersion": f"{GROUP}/{VERSION}",
+            "kind": KIND,
             "metadata": {"name": name},
             "spec": {
                 "model": {"storageUri": "s3://models/digits"},
@@ -192,17 +194,11 @@ class RatioRuns:
                 },
             },
         }
-        group, version, plural = "modelship.io", "v1alpha1", "modeldeployments"
-        started = time.monotonic()
-        self.custom.create_namespaced_custom_object(group, version, self.namespace, plural, body)
-        took = self._until(lambda: md_ready(self._read(group, version, plural, name))) - started
+        took = self._timed(MODEL_DEPLOYMENTS, body)
         if not self.template:
-            served = self.custom.get_namespaced_custom_object(
-                "apps", "v1", self.namespace, "deployments", f"{name}-serving"
-            )
+            served = self._read(DEPLOYMENTS, f"{name}-serving")
             self.template = served["spec"]["template"]
-        self.custom.delete_namespaced_custom_object(group, version, self.namespace, plural, name)
-        self._gone(f"app.kubernetes.io/instance={name}")
+        self._delete(MODEL_DEPLOYMENTS, name, f"app.kubernetes.io/instance={name}")
         return took
 
     def plain_deployment(self, name: str) -> float:
@@ -217,21 +213,32 @@ class RatioRuns:
             "metadata": {"name": name, "labels": labels},
             "spec": {"replicas": 1, "selector": {"matchLabels": labels}, "template": template},
         }
-        started = time.monotonic()
-        self.custom.create_namespaced_custom_object(
-            "apps", "v1", self.namespace, "deployments", body
-        )
-        took = self._until(lambda: available(self._read("apps", "v1", "deployments", name)))
-        took -= started
-        self.custom.delete_namespaced_custom_object(
-            "apps", "v1", self.namespace, "deployments", name
-        )
-        self._gone(f"bench/plain={name}")
+        took = self._timed(DEPLOYMENTS, body)
+        self._delete(DEPLOYMENTS, name, f"bench/plain={name}")
         return took
 
-    def _read(self, group: str, version: str, plural: str, name: str) -> dict[str, Any]:
+    def _timed(self, kind: Kind, body: dict[str, Any]) -> float:
+        """Seconds from creating `body` to `kind.ready` holding for it (as bench/controller.py
+        judges figure (a)), read every 50 ms."""
+        started = time.monotonic()
+        self.custom.create_namespaced_custom_object(
+            kind.group, kind.version, self.namespace, kind.plural, body
+        )
+        name = body["metadata"]["name"]
+        return self._until(lambda: kind.ready(self._read(kind, name))) - started
+
+    def _read(self, kind: Kind, name: str) -> dict[str, Any]:
         return self.custom.get_namespaced_custom_object(  # type: ignore[no-any-return]
-            group, version, self.namespace, plural, name
+            kind.group, kind.version, self.namespace, kind.plural, name
+        )
+
+    def _delete(self, kind: Kind, name: str, pods: str) -> None:
+        """Deletes it and waits until no pod matches the `pods` selector (the GPU is free)."""
+        self.custom.delete_namespaced_custom_object(
+            kind.group, kind.version, self.namespace, kind.plural, name
+        )
+        self._until(
+            lambda: not self.core.list_namespaced_pod(self.namespace, label_selector=pods).items
         )
 
     def _until(self, done: Callable[[], bool], timeout: float = 300) -> float:
@@ -242,11 +249,6 @@ class RatioRuns:
                 return time.monotonic()
             time.sleep(0.05)
         raise TimeoutError(f"not there after {timeout}s")
-
-    def _gone(self, selector: str) -> None:
-        self._until(
-            lambda: not self.core.list_namespaced_pod(self.namespace, label_selector=selector).items
-        )
 
     def close(self) -> None:
         kubectl("delete", "namespace", self.namespace, "--wait=false")
