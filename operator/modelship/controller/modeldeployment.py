@@ -192,10 +192,10 @@ async def reconcile(
         route = await read_route(op, observed.owner, observed.spec)
         observed = dataclasses.replace(observed, http_route=route)
         plan = plan_model_deployment(observed, now)
-    status_wait = await apply_plan(op, body, observed, plan, logger)
-    if status_wait:
-        return min(plan.requeue_after, status_wait), plan.converging
-    return plan.requeue_after, plan.converging
+    requeue = plan.requeue_after
+    if status_wait := await apply_plan(op, body, observed, plan, logger):
+        requeue = min(requeue, status_wait)  # a pass must come by then to write the status
+    return requeue, plan.converging
 
 
 async def gather(
@@ -488,27 +488,25 @@ async def apply_plan(
         await op.in_thread(op.kube.delete, gone.api_version, gone.kind, namespace, gone.name)
         op.cache.deleted(gone.kind, namespace, gone.name)
     key = (namespace, owner.name)
+
+    async def write_status(patch: Mapping[str, Any]) -> None:
+        updated = await op.in_thread(op.kube.patch_status, namespace, owner.name, patch)
+        op.status_written[key] = time.monotonic()
+        op.cache.wrote(body, updated)
+
+    # The status and the Events at once: the Events are best effort and each its own object,
+    # and a pass that ends a round trip sooner frees its slot sooner.
+    writes = []
     if plan.status_patch:
         progress_only = only_progress(observed.status, plan.status_patch)
         if wait := op.status_write_wait(key, progress_only, time.monotonic()):
             return wait  # its Events (if any) come again from the pass that writes it
-
-    async def write_status() -> None:
-        if plan.status_patch:
-            updated = await op.in_thread(
-                op.kube.patch_status, namespace, owner.name, plan.status_patch
-            )
-            op.status_written[key] = time.monotonic()
-            op.cache.wrote(body, updated)
-
+        writes.append(write_status(plan.status_patch))
     for event in plan.events:
         write = logger.warning if event.type == "Warning" else logger.info
         write(f"{namespace}/{owner.name}: {event.reason}: {event.message}")
-    # The status and the Events at once: the Events are best effort and each its own object,
-    # and a pass that ends a round trip sooner frees its slot sooner.
-    await asyncio.gather(
-        write_status(), *(post_event(op, body, event, logger) for event in plan.events)
-    )
+        writes.append(post_event(op, body, event, logger))
+    await asyncio.gather(*writes)
     return 0.0
 
 
